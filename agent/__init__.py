@@ -1,0 +1,1 @@
+"""The chat agent: answers questions about workload failures from the DuckDB history and PromQL."""

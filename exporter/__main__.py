@@ -1,0 +1,24 @@
+"""`python -m exporter`: the sidecar, plus the `classify` and `db` operator commands."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "classify":
+        from exporter.classify_cli import main as classify_main
+
+        return classify_main(args[1:])
+    if args and args[0] == "db":
+        from exporter.db_cli import main as db_main
+
+        return db_main(args[1:])
+    from exporter.cli import main as sidecar_main
+
+    return sidecar_main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""A Run:ai control-plane API simulator, with the Kubernetes subset the monitor needs."""
