@@ -1,0 +1,29 @@
+"""`python -m agent`: serve (HTTP API :8000 and web UI :3000, the default), ask, eval."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args[0] if args and not args[0].startswith("-") else "serve"
+    rest = args[1:] if args and args[0] == command else args
+    if command == "ask":
+        from agent.ask_cli import main as ask_main
+
+        return ask_main(rest)
+    if command == "eval":
+        from agent.eval_cli import main as eval_main
+
+        return eval_main(rest)
+    if command == "serve":
+        from agent.serve_cli import main as serve_main
+
+        return serve_main(rest)
+    print(f"ERROR: unknown command {command!r}; use serve, ask or eval", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Benchmarks: each module measures one claim side by side with its baseline."""
