@@ -1,1 +1,1 @@
-"""The monitoring sidecar: polls Run:ai, classifies failures, records them in DuckDB, serves metrics."""
+"""The monitoring sidecar: polls Run:ai, classifies failures, records them, serves metrics."""

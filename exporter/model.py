@@ -21,7 +21,7 @@ class Classification:
     evidence_source: str  # "log" | "event" | "pod_status" | "workload" | "none"
     summary: str  # one plain sentence
     recommendation: str  # what to do, specific to the category and evidence
-    details: Mapping[str, Any] = field(default_factory=dict)  # xid, exit_code, signal, node, rank...
+    details: Mapping[str, Any] = field(default_factory=dict)  # xid, exit_code, node, rank...
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
