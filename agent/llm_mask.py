@@ -31,7 +31,7 @@ class NameMask:
     backward: dict[str, str] = field(default_factory=dict)  # placeholder -> real name
 
     @classmethod
-    def from_names(cls, names: dict[str, Iterable[str]]) -> NameMask:
+    def from_names(cls, names: Mapping[str, Iterable[str]]) -> NameMask:
         """`names` maps a placeholder prefix (WORKLOAD, PROJECT, NODE) to real names."""
         forward: dict[str, str] = {}
         for prefix, values in names.items():
