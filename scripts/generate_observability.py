@@ -1,0 +1,48 @@
+"""Write (or with --check, verify) the Prometheus rules, the PrometheusRule and the dashboards.
+
+    python scripts/generate_observability.py          # rewrite the generated files
+    python scripts/generate_observability.py --check  # exit 1 if any committed file is stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from observability.render import outputs
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--check", action="store_true", help="compare instead of writing; exit 1 on a difference"
+    )
+    args = parser.parse_args(argv)
+    stale = []
+    for relative, text in outputs().items():
+        path = ROOT / relative
+        current = path.read_text(encoding="utf-8") if path.exists() else None
+        if current == text:
+            continue
+        if args.check:
+            stale.append(relative)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {relative}")
+    if stale:
+        print(
+            "ERROR: generated files differ from scripts/observability/: "
+            + ", ".join(stale)
+            + " (run: python scripts/generate_observability.py)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Every threshold, window and name the rules and dashboards share: change them here only.
+
+The generator renders the Prometheus rules file, the PrometheusRule and the Grafana dashboards
+from these values, so an alert and the panel that explains it always agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# The scrape job of the exporter; a ServiceMonitor must produce the same `job` label.
+EXPORTER_JOB = "runai-failure-exporter"
+EXPORTER_SELECTOR = f'job="{EXPORTER_JOB}"'
+
+# Alert annotations link here; point it at your fork's copy of docs/runbook.md if you keep one.
+RUNBOOK_URL = (
+    "https://github.com/runai-failure-analysis/runai-failure-analysis/blob/main/docs/runbook.md"
+)
+
+RULES_NAME = "runai-failure-analysis"
+
+# Rate windows the recording rules precompute.
+SHORT_WINDOW = "5m"  # dashboards' time series
+RATIO_WINDOW = "1h"  # failure ratio and recurring-failure counts: enough runs to mean something
+BASELINE_WINDOW = "1d"  # "the usual rate" the spike alert compares against
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    # The exporter's scrape target is down (or gone) this long.
+    exporter_down_for: str = "5m"
+    # Every poll of the Run:ai API failed for this long (runai_failure_exporter_up == 0).
+    polls_failing_for: str = "10m"
+    # No successful poll for this many seconds: catches a hung poll loop that `up` cannot see.
+    poll_stale_seconds: int = 900
+    poll_stale_for: str = "5m"
+    # Writes to the history file keep failing (an error in every 5 m window for this long).
+    db_write_errors_for: str = "15m"
+    # A project whose finished workloads fail this often over RATIO_WINDOW ...
+    project_failure_ratio: float = 0.5
+    # ... once it finishes at least this many workloads an hour (a ratio of 1 of 1 is noise).
+    project_min_finished_per_hour: float = 5.0
+    project_failure_ratio_for: str = "15m"
+    # GPU hardware failures within RATIO_WINDOW: one is enough to act on.
+    gpu_hardware_failures: float = 0.0
+    # OOM kills (host or GPU memory) in one project within RATIO_WINDOW.
+    oom_failures: float = 3.0
+    # Failures over RATIO_WINDOW this many times the BASELINE_WINDOW rate ...
+    spike_factor: float = 3.0
+    # ... and at least this many per hour, so a quiet cluster's first failure is no spike.
+    spike_min_failures_per_hour: float = 10.0
+    spike_for: str = "15m"
+
+
+THRESHOLDS = Thresholds()
+
+# Dashboards: uids are part of every link people share, so they never change.
+FAILURES_DASHBOARD_UID = "runai-workload-failures"
+HEALTH_DASHBOARD_UID = "runai-failure-exporter"
+DASHBOARD_TAGS = ("runai", "gpu", "failures")
+# Grafana 12's dashboard JSON schema version.
+SCHEMA_VERSION = 41
+
+OOM_CATEGORIES = ("oom_killed", "gpu_oom")
