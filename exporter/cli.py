@@ -1,0 +1,165 @@
+"""`python -m exporter`: the monitoring sidecar's process.
+
+Start-up problems (configuration, the history file, rejected credentials, the listen address)
+end the process with one `ERROR: ...` line and a non-zero exit. After start-up nothing the APIs
+do can end it: a failed cycle is logged and counted, and the next one tries again. SIGTERM and
+SIGINT finish the current cycle's write, close the file and exit 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from types import FrameType
+
+import httpx
+
+from exporter.config import Config, load_config
+from exporter.errors import AuthError, ConfigError, StoreError, UpstreamError
+from exporter.k8s_client import KubeAccess, KubeClient, discover, make_http
+from exporter.logging_setup import SCRUBBER, setup_logging
+from exporter.metrics import MetricsState
+from exporter.monitor import Monitor, Settings
+from exporter.runai_client import RunaiClient
+from exporter.server import BackgroundServer, make_app
+
+log = logging.getLogger("exporter")
+
+
+def _fail(message: str) -> int:
+    print(f"ERROR: {SCRUBBER.scrub(message)}", file=sys.stderr, flush=True)
+    return 1
+
+
+def banner(config: Config, kube: KubeAccess | None, started: datetime) -> list[str]:
+    projects = ", ".join(config.projects) if config.projects else "All projects"
+    if kube is None:
+        k8s = "not configured (Run:ai evidence only; no pod statuses or logs)"
+    else:
+        k8s = f"{kube.server} via {kube.source}"
+    lines = [
+        "Run:AI Failure Monitor starting",
+        f"Poll interval: {config.poll_interval_s:g} seconds",
+        f"Projects: {projects}",
+        f"Database: {config.db_path}",
+        f"Start time: {started.strftime('%Y-%m-%d %H:%M:%S')} UTC",
+        "Run:AI credentials configured",
+        f"Cluster URL: {config.base_url}",
+        f"Kubernetes API: {k8s}",
+    ]
+    if not config.once:
+        lines.append(f"Metrics: http://{config.listen_host}:{config.listen_port}/metrics")
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        config = load_config(args, os.environ)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    SCRUBBER.add(config.client_secret)
+    setup_logging(config.log_format)
+
+    from exporter.store import HistoryStore  # imported late: `--help` needs no DuckDB
+
+    store = HistoryStore(config.db_path)
+    try:
+        store.open()
+        kube_access = discover(os.environ)
+    except (StoreError, ConfigError) as exc:
+        return _fail(str(exc))
+    if kube_access is not None:
+        SCRUBBER.add(kube_access.token)
+
+    state = MetricsState(config.projects)
+    runai_http = httpx.Client(limits=httpx.Limits(max_connections=16))
+    kube_http = make_http(kube_access) if kube_access is not None else None
+    runai = RunaiClient(
+        config.base_url, config.client_id, config.client_secret,
+        http=runai_http, observe=state.observe_request, on_token=SCRUBBER.add,
+    )
+    kube = (
+        KubeClient(kube_access, http=kube_http, observe=state.observe_request,
+                   on_token=SCRUBBER.add)
+        if kube_access is not None and kube_http is not None
+        else None
+    )
+    server: BackgroundServer | None = None
+    try:
+        try:
+            runai.authenticate()
+        except AuthError as exc:
+            return _fail(str(exc))
+        except UpstreamError as exc:
+            # Unreachable now is not fatal: the loop keeps trying and /readyz says not ready.
+            log.warning("Run:ai is not reachable yet: %s", exc)
+        for line in banner(config, kube_access, datetime.now(UTC)):
+            log.info(line)
+        if not config.once:
+            app = make_app(state, config.poll_interval_s)
+            try:
+                server = BackgroundServer(app, config.listen_host, config.listen_port).start()
+            except OSError as exc:
+                return _fail(
+                    f"Cannot listen on {config.listen_host}:{config.listen_port}: "
+                    f"{exc.strerror or exc}"
+                )
+        settings = Settings(
+            projects=config.projects,
+            poll_interval_s=config.poll_interval_s,
+            pending_threshold_s=config.pending_threshold_s,
+            retention_days=config.retention_days,
+        )
+        monitor = Monitor(runai, kube, store, state, settings)
+        try:
+            monitor.load_known()
+        except StoreError as exc:
+            return _fail(str(exc))
+        return _loop(monitor, config)
+    finally:
+        if server is not None:
+            server.stop()
+        runai_http.close()
+        if kube_http is not None:
+            kube_http.close()
+
+
+def _loop(monitor: Monitor, config: Config) -> int:
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("Received %s: finishing the current cycle", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while True:
+            report = monitor.run_cycle(stop)
+            if config.once:
+                ok = report.ok and report.write_error is None
+                log.info("Single check %s", "succeeded" if ok else "failed")
+                return 0 if ok else 1
+            if stop.wait(max(0.0, config.poll_interval_s - report.duration_s)):
+                break
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _final_flush(monitor)
+    log.info("Stopped after %d check(s)", monitor.cycles)
+    return 0
+
+
+def _final_flush(monitor: Monitor) -> None:
+    pending = getattr(monitor.store, "pending", 0)
+    if pending:
+        outcome = monitor.store.flush()
+        if outcome.error:
+            log.error("%d record(s) could not be written at exit: %s", outcome.pending,
+                      outcome.error)
+

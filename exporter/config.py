@@ -1,0 +1,173 @@
+"""The sidecar's configuration: command-line flags over environment variables over defaults.
+
+Every problem becomes one ConfigError with a one-line message; nothing here ever prints a secret
+(the client secret is kept out of the dataclass repr).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from exporter.errors import ConfigError
+
+DEFAULT_DB_PATH = "/data/runai_failure_history.db"
+DEFAULT_LISTEN = "0.0.0.0:9108"
+DEFAULT_POLL_INTERVAL_S = 60.0
+DEFAULT_RETENTION_DAYS = 90
+DEFAULT_PENDING_THRESHOLD_S = 30 * 60.0
+REQUIRED_ENV = ("RUNAI_BASE_URL", "RUNAI_CLIENT_ID", "RUNAI_CLIENT_SECRET")
+
+
+@dataclass(frozen=True)
+class Config:
+    base_url: str  # scheme://host[:port][/prefix], no trailing slash, no userinfo
+    client_id: str
+    client_secret: str = field(repr=False)
+    db_path: str = DEFAULT_DB_PATH
+    poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
+    projects: tuple[str, ...] = ()  # empty: every project
+    listen_host: str = "0.0.0.0"
+    listen_port: int = 9108
+    once: bool = False
+    retention_days: int = DEFAULT_RETENTION_DAYS
+    log_format: str = "text"
+    pending_threshold_s: float = DEFAULT_PENDING_THRESHOLD_S
+    kubeconfig: str | None = None  # KUBECONFIG; None: in-cluster service account when present
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m exporter",
+        description=(
+            "Run:ai failure monitoring sidecar: polls the Run:ai API, classifies workload "
+            "failures, records them in a DuckDB file and serves Prometheus metrics."
+        ),
+        epilog=(
+            "Environment: RUNAI_BASE_URL, RUNAI_CLIENT_ID, RUNAI_CLIENT_SECRET (required); "
+            f"RUNAI_FAILURE_DB_PATH (default {DEFAULT_DB_PATH}); KUBECONFIG, or the in-cluster "
+            "service account, for pod statuses and logs. Flags override the environment. "
+            "Other commands: `python -m exporter classify --help`, `python -m exporter db --help`."
+        ),
+    )
+    parser.add_argument(
+        "--poll-interval", type=float, default=None, metavar="SECONDS",
+        help=f"seconds between polls (default {DEFAULT_POLL_INTERVAL_S:g})",
+    )
+    parser.add_argument(
+        "--project", action="append", default=None, metavar="NAME",
+        help="watch only this project; repeat for several (default: all projects)",
+    )
+    parser.add_argument(
+        "--db", default=None, metavar="PATH",
+        help=f"DuckDB history file (default $RUNAI_FAILURE_DB_PATH or {DEFAULT_DB_PATH})",
+    )
+    parser.add_argument(
+        "--listen", default=None, metavar="HOST:PORT",
+        help=f"where /metrics, /healthz and /readyz are served (default {DEFAULT_LISTEN})",
+    )
+    parser.add_argument(
+        "--once", action="store_true",
+        help="run one cycle, write it, exit 0 if it succeeded and 1 if it failed",
+    )
+    parser.add_argument(
+        "--retention-days", type=int, default=None, metavar="DAYS",
+        help=f"delete history older than this, checked daily (default {DEFAULT_RETENTION_DAYS})",
+    )
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), default=None,
+        help="text lines (default) or one JSON object per line",
+    )
+    parser.add_argument(
+        "--pending-threshold", type=float, default=None, metavar="SECONDS",
+        help="a workload Pending longer than this is recorded as a pending episode "
+        f"(default {DEFAULT_PENDING_THRESHOLD_S:g})",
+    )
+    parser.add_argument(
+        "--base-url", default=None, metavar="URL",
+        help="Run:ai control-plane URL (default $RUNAI_BASE_URL)",
+    )
+    return parser
+
+
+def parse_base_url(raw: str) -> str:
+    """Validate and normalise the control-plane URL; userinfo is refused (it would be a secret)."""
+    text = raw.strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port  # raises ValueError on a non-numeric port
+    except ValueError as exc:
+        raise ConfigError(f"Invalid RUNAI_BASE_URL {text!r}: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"Invalid RUNAI_BASE_URL {_shown_url(text)!r}: expected https://<host>[:port]"
+        )
+    if parts.username or parts.password:
+        raise ConfigError(
+            "Invalid RUNAI_BASE_URL: credentials in the URL are not supported; "
+            "use RUNAI_CLIENT_ID and RUNAI_CLIENT_SECRET"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError(f"Invalid RUNAI_BASE_URL {text!r}: no query or fragment allowed")
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    netloc = host if port is None else f"{host}:{port}"
+    return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def _shown_url(text: str) -> str:
+    # Never echo anything that could be userinfo.
+    return text.rsplit("@", 1)[-1] if "@" in text else text
+
+
+def parse_listen(raw: str) -> tuple[str, int]:
+    host, sep, port_text = raw.strip().rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ConfigError(f"Invalid --listen {raw!r}: expected HOST:PORT, e.g. {DEFAULT_LISTEN}")
+    return (host.strip("[]") or "0.0.0.0"), int(port_text)
+
+
+def load_config(argv: Sequence[str], env: Mapping[str, str]) -> Config:
+    """Flags, then environment, then defaults. Raises ConfigError (one line) on any problem;
+    argparse itself exits 2 with its usage message on an unknown flag."""
+    args = build_parser().parse_args(list(argv))
+    base_url_raw = args.base_url if args.base_url is not None else env.get("RUNAI_BASE_URL", "")
+    values = {
+        "RUNAI_BASE_URL": base_url_raw,
+        "RUNAI_CLIENT_ID": env.get("RUNAI_CLIENT_ID", ""),
+        "RUNAI_CLIENT_SECRET": env.get("RUNAI_CLIENT_SECRET", ""),
+    }
+    missing = [name for name in REQUIRED_ENV if not values[name].strip()]
+    if missing:
+        raise ConfigError(f"Missing required environment variables: {', '.join(missing)}")
+
+    poll = DEFAULT_POLL_INTERVAL_S if args.poll_interval is None else args.poll_interval
+    if not poll > 0:
+        raise ConfigError(f"Invalid --poll-interval {poll:g}: must be more than 0 seconds")
+    retention = DEFAULT_RETENTION_DAYS if args.retention_days is None else args.retention_days
+    if retention < 1:
+        raise ConfigError(f"Invalid --retention-days {retention}: must be at least 1")
+    pending = (
+        DEFAULT_PENDING_THRESHOLD_S if args.pending_threshold is None else args.pending_threshold
+    )
+    if pending < 0:
+        raise ConfigError(f"Invalid --pending-threshold {pending:g}: must not be negative")
+    db_path = args.db or env.get("RUNAI_FAILURE_DB_PATH") or DEFAULT_DB_PATH
+    host, port = parse_listen(args.listen or DEFAULT_LISTEN)
+    projects = tuple(dict.fromkeys(p.strip() for p in (args.project or []) if p.strip()))
+    return Config(
+        base_url=parse_base_url(base_url_raw),
+        client_id=values["RUNAI_CLIENT_ID"].strip(),
+        client_secret=values["RUNAI_CLIENT_SECRET"].strip(),
+        db_path=db_path,
+        poll_interval_s=poll,
+        projects=projects,
+        listen_host=host,
+        listen_port=port,
+        once=args.once,
+        retention_days=retention,
+        log_format=args.log_format or "text",
+        pending_threshold_s=pending,
+        kubeconfig=env.get("KUBECONFIG") or None,
+    )

@@ -1,0 +1,291 @@
+"""Gathering one failure's evidence bundle (failure-signals.md format) within a time budget.
+
+Run:ai gives the workload detail, its events and its pods (the only source of pod and node
+names); Kubernetes, when reachable, gives pod statuses, container log tails (the previous
+container's too, after a restart) and the pods' own events. Whatever cannot be fetched in time
+or at all is noted in `gaps`, and the failure is still classified from what was gathered.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from exporter.errors import UpstreamError
+from exporter.k8s_client import KubeClient
+from exporter.runai_client import RunaiClient
+
+LOG_TAIL_LINES = 300  # per container read, and the bound of the bundle's whole log text
+MAX_LOG_PODS = 3  # distributed workloads: read the logs of at most this many failing pods
+T = TypeVar("T")
+_EVENT_KEYS = ("type", "reason", "message", "source", "createdAt")
+
+
+@dataclass
+class Evidence:
+    bundle: dict[str, Any]
+    logs_available: bool
+    gaps: list[str] = field(default_factory=list)  # "what: why" for each piece not gathered
+    pod: str | None = None  # the failing pod
+    node: str | None = None
+    container_image: str | None = None
+    exit_code: int | None = None
+
+
+@dataclass(frozen=True)
+class _Target:
+    pod: str
+    container: str
+    restarted: bool
+    exit_code: int | None
+    score: int
+
+
+def _left(deadline: float) -> bool:
+    return time.monotonic() < deadline
+
+
+def namespace_of(workload: dict[str, Any]) -> str:
+    ns = workload.get("namespace")
+    return ns if isinstance(ns, str) and ns else f"runai-{workload.get('projectName', '')}"
+
+
+def from_listing(workload: dict[str, Any], reason: str) -> Evidence:
+    """Evidence when nothing more could be fetched: the workload as listed."""
+    return Evidence(
+        bundle={"workload": dict(workload), "events": [], "pods": [], "logs": ""},
+        logs_available=False,
+        gaps=[reason],
+    )
+
+
+def gather(
+    workload: dict[str, Any],
+    runai: RunaiClient,
+    kube: KubeClient | None,
+    *,
+    deadline: float,
+    tail_lines: int = LOG_TAIL_LINES,
+) -> Evidence:
+    """Everything about one failed workload that can be fetched before `deadline` (monotonic)."""
+    wid = str(workload.get("id"))
+    gaps: list[str] = []
+    detail = _fetch("workload", lambda: runai.workload(wid, deadline), None, deadline, gaps)
+    none: list[dict[str, Any]] = []
+    runai_events = _fetch("events", lambda: runai.events(wid, deadline), none, deadline, gaps)
+    runai_pods = _fetch("pods", lambda: runai.pods(wid, deadline), none, deadline, gaps)
+    events = [_runai_event(e) for e in runai_events]
+
+    merged = {**workload, **(detail or {})}
+    pods: dict[str, dict[str, Any]] = {
+        str(p.get("name")): {"name": p.get("name"), "nodeName": p.get("nodeName"), "status": {}}
+        for p in runai_pods
+        if p.get("name")
+    }
+    images = {
+        str(p.get("name")): [c.get("image") for c in p.get("containers") or []]
+        for p in runai_pods
+    }
+    logs = ""
+    logs_available = False
+    target: _Target | None = None
+    if kube is None:
+        gaps.append("logs: no Kubernetes access (Run:ai evidence only)")
+    elif not _left(deadline):
+        gaps.append("kubernetes: time budget spent")
+    else:
+        ns = namespace_of(merged)
+        try:
+            k8s_pods = kube.pods(ns, str(merged.get("name", "")), deadline)
+        except UpstreamError as exc:
+            gaps.append(f"kubernetes pods: {exc}")
+        else:
+            logs_available = True
+            for kp in k8s_pods:
+                entry = _k8s_pod(kp)
+                known = pods.setdefault(entry["name"], entry)
+                known["status"] = entry["status"]
+                known["nodeName"] = known.get("nodeName") or entry["nodeName"]
+            targets = _targets(k8s_pods)
+            target = targets[0] if targets else None
+            logs, ok = _read_logs(kube, ns, targets, merged, deadline, tail_lines, gaps)
+            logs_available = logs_available and ok
+            if target is not None and _left(deadline):
+                try:
+                    k8s_events = kube.events(ns, target.pod, deadline)
+                except UpstreamError as exc:
+                    gaps.append(f"kubernetes events: {exc}")
+                else:
+                    events.extend(_k8s_event(e) for e in k8s_events)
+
+    pod_list = list(pods.values())
+    failing: str | None = target.pod if target else (str(pod_list[0]["name"]) if pod_list else None)
+    node = next((p.get("nodeName") for p in pod_list if p["name"] == failing), None)
+    image = next((i for i in images.get(str(failing), []) if i), None)
+    bundle = {"workload": merged, "events": _merge_events(events), "pods": pod_list, "logs": logs}
+    return Evidence(
+        bundle=bundle,
+        logs_available=logs_available,
+        gaps=gaps,
+        pod=failing,
+        node=str(node) if node else None,
+        container_image=image,
+        exit_code=target.exit_code if target else None,
+    )
+
+
+def _fetch(
+    what: str, call: Callable[[], T], empty: T, deadline: float, gaps: list[str]
+) -> T:
+    if not _left(deadline):
+        gaps.append(f"{what}: time budget spent")
+        return empty
+    try:
+        return call()
+    except UpstreamError as exc:
+        gaps.append(f"{what}: {exc}")
+        return empty
+
+
+def _runai_event(event: dict[str, Any]) -> dict[str, Any]:
+    return {key: event.get(key) for key in _EVENT_KEYS}
+
+
+def _k8s_event(event: dict[str, Any]) -> dict[str, Any]:
+    source = event.get("source") or {}
+    return {
+        "type": event.get("type"),
+        "reason": event.get("reason"),
+        "message": event.get("message"),
+        "source": (source.get("component") if isinstance(source, dict) else None)
+        or event.get("reportingComponent"),
+        "createdAt": event.get("lastTimestamp")
+        or event.get("eventTime")
+        or event.get("firstTimestamp")
+        or (event.get("metadata") or {}).get("creationTimestamp"),
+    }
+
+
+def _merge_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One copy of each (reason, message), oldest first: the last error before exit reads last."""
+    unique: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for event in events:
+        unique.setdefault((event.get("reason"), event.get("message")), event)
+    return sorted(unique.values(), key=lambda e: str(e.get("createdAt") or ""))
+
+
+def _k8s_pod(pod: dict[str, Any]) -> dict[str, Any]:
+    meta = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    status = pod.get("status") or {}
+    statuses = list(status.get("initContainerStatuses") or []) + list(
+        status.get("containerStatuses") or []
+    )
+    return {
+        "name": str(meta.get("name", "")),
+        "nodeName": spec.get("nodeName"),
+        "status": {
+            "phase": status.get("phase"),
+            "reason": status.get("reason"),
+            "message": status.get("message"),
+            "containerStatuses": [
+                {
+                    "name": cs.get("name"),
+                    "restartCount": cs.get("restartCount", 0),
+                    "state": cs.get("state") or {},
+                    "lastState": cs.get("lastState") or {},
+                }
+                for cs in statuses
+                if isinstance(cs, dict)
+            ],
+        },
+    }
+
+
+def _targets(k8s_pods: list[dict[str, Any]]) -> list[_Target]:
+    """Containers worth reading, most telling first: crashed now, crashed before, waiting."""
+    found: list[_Target] = []
+    for pod in k8s_pods:
+        name = str((pod.get("metadata") or {}).get("name", ""))
+        status = pod.get("status") or {}
+        statuses = list(status.get("initContainerStatuses") or []) + list(
+            status.get("containerStatuses") or []
+        )
+        best: _Target | None = None
+        for cs in statuses:
+            if not isinstance(cs, dict):
+                continue
+            state = (cs.get("state") or {}).get("terminated") or {}
+            last = (cs.get("lastState") or {}).get("terminated") or {}
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            code = state.get("exitCode", last.get("exitCode"))
+            score = (
+                4 if state and state.get("exitCode") not in (0, None)
+                else 3 if last and last.get("exitCode") not in (0, None)
+                else 2 if waiting
+                else 1 if state
+                else 0
+            )
+            restarted = bool(cs.get("restartCount")) and bool(last)
+            candidate = _Target(name, str(cs.get("name", "")), restarted, _int(code), score)
+            if best is None or candidate.score > best.score:
+                best = candidate
+        if best is None:
+            containers = (pod.get("spec") or {}).get("containers") or []
+            first = containers[0].get("name") if containers else None
+            if first:
+                best = _Target(name, str(first), False, None, 0)
+        if status.get("reason") and best is not None:
+            best = _Target(best.pod, best.container, best.restarted, best.exit_code, 5)
+        if best is not None:
+            found.append(best)
+    return sorted(found, key=lambda t: -t.score)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _read_logs(
+    kube: KubeClient,
+    ns: str,
+    targets: list[_Target],
+    workload: dict[str, Any],
+    deadline: float,
+    tail_lines: int,
+    gaps: list[str],
+) -> tuple[str, bool]:
+    """The failing containers' tails (previous first, then current); bounded to tail_lines."""
+    several = str(workload.get("type", "")).lower() == "distributed" or len(targets) > 1
+    chosen = targets[:MAX_LOG_PODS] if several else targets[:1]
+    per_read = max(20, tail_lines // max(1, len(chosen)))
+    parts: list[str] = []
+    ok = True
+    for target in chosen:
+        reads = [True, False] if target.restarted else [False]
+        for previous in reads:
+            if not _left(deadline):
+                gaps.append("logs: time budget spent")
+                return _join(parts, tail_lines), False
+            try:
+                text = kube.log(
+                    ns, target.pod, target.container,
+                    tail_lines=per_read, previous=previous, deadline=deadline,
+                )
+            except UpstreamError as exc:
+                gaps.append(f"logs of {target.pod}: {exc}")
+                ok = False
+                continue
+            if text and text.strip():
+                if len(chosen) > 1 or target.restarted:
+                    which = "previous" if previous else "current"
+                    parts.append(f"==> {target.pod}/{target.container} ({which}) <==")
+                parts.append(text.rstrip("\n"))
+    return _join(parts, tail_lines), ok
+
+
+def _join(parts: list[str], tail_lines: int) -> str:
+    lines = "\n".join(parts).splitlines()
+    return "\n".join(lines[-tail_lines:])

@@ -1,0 +1,269 @@
+"""One monitoring cycle: list, detect, gather evidence, classify, record, count.
+
+A cycle either succeeds (every workload listed) or fails as a whole (an API fault outlasted the
+retries): a failed cycle records nothing, is counted and logged once, and the next cycle tries
+again, so an outage never reads as "no failures". Evidence for new episodes is gathered by a
+small thread pool within a per-failure and a per-cycle budget; a failure whose evidence is
+incomplete is still recorded, classified from what was gathered.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from exporter.categories import label_workload_type
+from exporter.detect import Detection, Episode, FinishedRun, detect, parse_time
+from exporter.errors import StoreError, UpstreamError
+from exporter.evidence import Evidence, from_listing, gather
+from exporter.k8s_client import KubeClient
+from exporter.metrics import MetricsState
+from exporter.model import Classification, FailureRecord, RunRecord
+from exporter.records import failure_record, run_record
+from exporter.runai_client import RunaiClient
+
+log = logging.getLogger("exporter.monitor")
+Classifier = Callable[[dict[str, Any]], Classification]
+_LOGGED_FAILURES = 20  # per cycle; the rest are summed up in one line
+
+
+class FlushOutcome(Protocol):
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def pending(self) -> int: ...
+
+
+class Store(Protocol):
+    """The writer side of the history file (exporter.store.HistoryStore)."""
+
+    def known_episode_ids(self) -> set[str]: ...
+    def known_run_ids(self) -> set[str]: ...
+    def enqueue(
+        self, failures: Iterable[FailureRecord] = (), runs: Iterable[RunRecord] = ()
+    ) -> None: ...
+    def flush(self) -> FlushOutcome: ...
+    def prune_if_due(self, now: datetime, retention_days: int) -> object: ...
+
+
+@dataclass(frozen=True)
+class Settings:
+    projects: tuple[str, ...] = ()
+    poll_interval_s: float = 60.0
+    pending_threshold_s: float = 1800.0
+    retention_days: int = 90
+    evidence_workers: int = 8
+    per_failure_budget_s: float = 20.0
+    cycle_budget_s: float | None = None  # None: the larger of 60 s and the poll interval
+    bulk_node_lookup_from: int = 25  # this many runs needing a node: one paged pod listing
+
+
+@dataclass
+class CycleReport:
+    number: int
+    ok: bool
+    started_at: datetime
+    duration_s: float = 0.0
+    workloads: int = 0
+    failures: list[FailureRecord] = field(default_factory=list)
+    runs: list[RunRecord] = field(default_factory=list)
+    error: str | None = None
+    write_error: str | None = None
+    interrupted: bool = False
+
+
+def _default_classifier() -> Classifier:
+    from exporter.classifier import classify
+
+    return classify
+
+
+class Monitor:
+    def __init__(
+        self,
+        runai: RunaiClient,
+        kube: KubeClient | None,
+        store: Store,
+        state: MetricsState,
+        settings: Settings,
+        *,
+        classify: Classifier | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.runai = runai
+        self.kube = kube
+        self.store = store
+        self.state = state
+        self.settings = settings
+        self._classify = classify or _default_classifier()
+        self._now = now
+        self.cycles = 0
+        self.known_episodes: set[str] = set()
+        self.known_runs: set[str] = set()
+
+    def load_known(self) -> None:
+        """What the file already holds: those are never recorded or counted again."""
+        self.known_episodes = self.store.known_episode_ids()
+        self.known_runs = self.store.known_run_ids()
+
+    # -- the cycle ------------------------------------------------------------------------
+    def run_cycle(self, stop: threading.Event | None = None) -> CycleReport:
+        self.cycles += 1
+        started = self._now()
+        t0 = time.monotonic()
+        report = CycleReport(self.cycles, ok=False, started_at=started)
+        log.info("Monitoring check #%d at %s", self.cycles, started.strftime("%H:%M:%S"))
+        try:
+            workloads = self.runai.list_workloads(self.settings.projects)
+            report.workloads = len(workloads)
+            log.info("Found %d workload(s)", len(workloads))
+            found = detect(
+                workloads,
+                now=started,
+                pending_threshold=timedelta(seconds=self.settings.pending_threshold_s),
+                known_episodes=self.known_episodes,
+                known_runs=self.known_runs,
+            )
+            report.failures = self._failures(found.episodes, t0, stop, report)
+            report.runs = self._runs(found, report.failures)
+        except UpstreamError as exc:
+            report.duration_s = time.monotonic() - t0
+            report.error = str(exc)
+            self.state.poll_failed(report.duration_s)
+            log.error(
+                "Monitoring check #%d failed: %s (next try in %gs)",
+                self.cycles, exc, self.settings.poll_interval_s,
+            )
+            return report
+        self._record(report, found)
+        report.ok = True
+        report.duration_s = time.monotonic() - t0
+        self.state.poll_succeeded(dict(found.phases), report.duration_s, started.timestamp())
+        return report
+
+    def _failures(
+        self,
+        episodes: list[Episode],
+        t0: float,
+        stop: threading.Event | None,
+        report: CycleReport,
+    ) -> list[FailureRecord]:
+        if not episodes:
+            return []
+        budget = self.settings.cycle_budget_s or max(60.0, self.settings.poll_interval_s)
+        cycle_deadline = t0 + budget
+
+        def one(episode: Episode) -> FailureRecord | None:
+            if stop is not None and stop.is_set():
+                return None  # not recorded: found again after the restart
+            now = time.monotonic()
+            if now >= cycle_deadline:
+                evidence = from_listing(episode.workload, "all evidence: cycle time budget spent")
+            else:
+                deadline = min(now + self.settings.per_failure_budget_s, cycle_deadline)
+                evidence = gather(episode.workload, self.runai, self.kube, deadline=deadline)
+            return failure_record(episode, evidence, self._classify_safely(evidence))
+
+        workers = max(1, min(self.settings.evidence_workers, len(episodes)))
+        with ThreadPoolExecutor(workers, thread_name_prefix="evidence") as pool:
+            results = list(pool.map(one, episodes))
+        report.interrupted = any(r is None for r in results)
+        return [r for r in results if r is not None]
+
+    def _classify_safely(self, evidence: Evidence) -> Classification:
+        try:
+            return self._classify(evidence.bundle)
+        except Exception as exc:  # the classifier promises not to raise; never lose a failure
+            log.exception("classifier raised on one bundle; recorded as unknown")
+            return Classification(
+                category="unknown", confidence=0.0, evidence="", evidence_source="none",
+                summary="The classifier could not read this failure's evidence.",
+                recommendation="Read the stored evidence bundle.",
+                details={"classifier_error": type(exc).__name__},
+            )
+
+    def _runs(self, found: Detection, failures: list[FailureRecord]) -> list[RunRecord]:
+        """New terminal runs with the node each ran on (hot-node rates need every run's node)."""
+        nodes: dict[str, str | None] = {f.workload_id: f.node for f in failures}
+        missing = [r for r in found.runs if nodes.get(str(r.workload.get("id"))) is None]
+        deferred: set[str] = set()
+        if missing:
+            try:
+                nodes.update(self._nodes_of(missing))
+            except UpstreamError as exc:
+                # Record the failures now; runs without their node wait for the next cycle.
+                deferred = {r.run_id for r in missing}
+                log.warning(
+                    "Node lookup failed (%s); %d finished run(s) deferred to the next cycle",
+                    exc, len(deferred),
+                )
+        return [
+            run_record(r, nodes.get(str(r.workload.get("id"))))
+            for r in found.runs
+            if r.run_id not in deferred
+        ]
+
+    def _nodes_of(self, runs: list[FinishedRun]) -> dict[str, str | None]:
+        wanted = {str(r.workload.get("id")) for r in runs}
+        if len(wanted) < self.settings.bulk_node_lookup_from:
+            with ThreadPoolExecutor(self.settings.evidence_workers) as pool:
+                pods = dict(zip(wanted, pool.map(self.runai.pods, wanted), strict=True))
+            return {wid: _node_of(p) for wid, p in pods.items()}
+        found: dict[str, list[dict[str, Any]]] = {}
+        for deleted in (False, True):
+            for pod in self.runai.all_pods(deleted=deleted):
+                wid = str(pod.get("workloadId"))
+                if wid in wanted:
+                    found.setdefault(wid, []).append(pod)
+            if wanted <= {w for w, p in found.items() if _node_of(p)}:
+                break
+        return {wid: _node_of(found.get(wid, [])) for wid in wanted}
+
+    def _record(self, report: CycleReport, found: Detection) -> None:
+        self.store.enqueue(report.failures, report.runs)
+        for f in report.failures:
+            self.known_episodes.add(f.episode_id)
+            self.state.record_failure(f.project, f.workload_type, f.kind, f.category)
+        for r in report.runs:
+            self.known_runs.add(r.run_id)
+            self.state.record_finished(r.project, label_workload_type(r.workload_type))
+        self._log_failures(report.failures)
+        outcome = self.store.flush()
+        report.write_error = outcome.error
+        self.state.write_result(outcome.error is not None, outcome.pending)
+        if outcome.error:
+            log.error(
+                "Could not write the history file (%s); %d record(s) kept for the next try",
+                outcome.error, outcome.pending,
+            )
+        try:
+            self.store.prune_if_due(report.started_at, self.settings.retention_days)
+        except StoreError as exc:
+            log.warning("Retention pruning skipped this cycle: %s", exc)
+
+    def _log_failures(self, failures: list[FailureRecord]) -> None:
+        for f in failures[:_LOGGED_FAILURES]:
+            what = "New failure" if f.kind == "failed" else f"New {f.kind} episode"
+            log.info(
+                "%s: %s/%s (%s) -> %s", what, f.project, f.workload_name, f.workload_type,
+                f.category,
+                extra={"project": f.project, "category": f.category, "kind": f.kind},
+            )
+        if len(failures) > _LOGGED_FAILURES:
+            log.info("... and %d more new episode(s)", len(failures) - _LOGGED_FAILURES)
+
+
+def _node_of(pods: list[dict[str, Any]]) -> str | None:
+    """The node of the workload's latest pod that was scheduled somewhere."""
+    placed = [p for p in pods if p.get("nodeName")]
+    if not placed:
+        return None
+    latest = max(placed, key=lambda p: parse_time(p.get("createdAt")) or datetime.min.replace(
+        tzinfo=UTC))
+    return str(latest["nodeName"])
