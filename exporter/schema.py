@@ -60,6 +60,13 @@ MIGRATIONS: tuple[str, ...] = (
         recorded_at TIMESTAMPTZ NOT NULL
     );
     """,
+    # version 2: when housekeeping (retention) last ran, so it runs once a day across restarts
+    """
+    CREATE TABLE IF NOT EXISTS maintenance (
+        task VARCHAR PRIMARY KEY,
+        last_run_at TIMESTAMPTZ NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,181 @@
+"""Records to rows, and the bulk insert that writes thousands of them in one statement.
+
+DuckDB's executemany runs one INSERT per row (about 1 ms each). Instead the whole batch travels
+as one JSON array in a single parameter and DuckDB's `from_json` turns it into typed rows with
+an explicit column type for each field, so 10,000 rows are one statement. Each record is encoded
+when it is queued, so a record that cannot be encoded fails at once, never inside a flush.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+
+from exporter.model import FailureRecord, RunRecord
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    key: str
+    columns: tuple[tuple[str, str], ...]  # (column, DuckDB type) in table order
+
+    @property
+    def insert_sql(self) -> str:
+        struct = json.dumps(dict(self.columns))
+        names = ", ".join(f'"{name}"' for name, _ in self.columns)
+        return (
+            f"INSERT INTO {self.name} ({names}) "
+            f"SELECT {names} FROM (SELECT unnest(from_json($rows::JSON, '[{struct}]'), "
+            f"recursive := true)) ON CONFLICT DO NOTHING"
+        )
+
+
+FAILURE_EVENTS = Table(
+    "failure_events",
+    "episode_id",
+    (
+        ("episode_id", "VARCHAR"),
+        ("timestamp", "TIMESTAMPTZ"),
+        ("workload_id", "VARCHAR"),
+        ("workload_name", "VARCHAR"),
+        ("project", "VARCHAR"),
+        ("department", "VARCHAR"),
+        ("workload_type", "VARCHAR"),
+        ("kind", "VARCHAR"),
+        ("category", "VARCHAR"),
+        ("confidence", "DOUBLE"),
+        ("summary", "VARCHAR"),
+        ("evidence", "VARCHAR"),
+        ("evidence_source", "VARCHAR"),
+        ("recommendation", "VARCHAR"),
+        ("node", "VARCHAR"),
+        ("pod", "VARCHAR"),
+        ("image", "VARCHAR"),
+        ("gpus_requested", "DOUBLE"),
+        ("exit_code", "INTEGER"),
+        ("details", "JSON"),
+        ("logs_available", "BOOLEAN"),
+        ("bundle", "JSON"),
+        ("cluster_id", "VARCHAR"),
+        ("recorded_at", "TIMESTAMPTZ"),
+    ),
+)
+
+WORKLOAD_RUNS = Table(
+    "workload_runs",
+    "run_id",
+    (
+        ("run_id", "VARCHAR"),
+        ("workload_id", "VARCHAR"),
+        ("workload_name", "VARCHAR"),
+        ("project", "VARCHAR"),
+        ("department", "VARCHAR"),
+        ("workload_type", "VARCHAR"),
+        ("phase", "VARCHAR"),
+        ("finished_at", "TIMESTAMPTZ"),
+        ("created_at", "TIMESTAMPTZ"),
+        ("node", "VARCHAR"),
+        ("image", "VARCHAR"),
+        ("gpus_requested", "DOUBLE"),
+        ("recorded_at", "TIMESTAMPTZ"),
+    ),
+)
+
+
+def episode_id(workload_id: str, timestamp: datetime) -> str:
+    return f"{workload_id}@{_utc(timestamp, 'timestamp').isoformat()}"
+
+
+def run_id(workload_id: str, finished_at: datetime) -> str:
+    return f"{workload_id}@{_utc(finished_at, 'finished_at').isoformat()}"
+
+
+def encode_failure(record: FailureRecord, recorded_at: datetime) -> str:
+    """One failure_events row as JSON; ValueError names the record when it cannot be stored."""
+    expected = episode_id(record.workload_id, record.timestamp)
+    if record.episode_id != expected:
+        raise ValueError(f"episode_id {record.episode_id!r} should be {expected!r}")
+    row = {
+        "episode_id": record.episode_id,
+        "timestamp": _utc(record.timestamp, "timestamp").isoformat(),
+        "workload_id": record.workload_id,
+        "workload_name": record.workload_name,
+        "project": record.project,
+        "department": record.department,
+        "workload_type": record.workload_type,
+        "kind": record.kind,
+        "category": record.category,
+        "confidence": record.confidence,
+        "summary": record.summary,
+        "evidence": record.evidence,
+        "evidence_source": record.evidence_source,
+        "recommendation": record.recommendation,
+        "node": record.node,
+        "pod": record.pod,
+        "image": record.image,
+        "gpus_requested": record.gpus_requested,
+        "exit_code": record.exit_code,
+        "details": _plain(record.details),
+        "logs_available": record.logs_available,
+        "bundle": _plain(record.bundle),
+        "cluster_id": record.cluster_id,
+        "recorded_at": recorded_at.isoformat(),
+    }
+    return _dumps(row, record.episode_id)
+
+
+def encode_run(record: RunRecord, recorded_at: datetime) -> str:
+    expected = run_id(record.workload_id, record.finished_at)
+    if record.run_id != expected:
+        raise ValueError(f"run_id {record.run_id!r} should be {expected!r}")
+    created = None if record.created_at is None else _utc(record.created_at, "created_at")
+    row = {
+        "run_id": record.run_id,
+        "workload_id": record.workload_id,
+        "workload_name": record.workload_name,
+        "project": record.project,
+        "department": record.department,
+        "workload_type": record.workload_type,
+        "phase": record.phase,
+        "finished_at": _utc(record.finished_at, "finished_at").isoformat(),
+        "created_at": None if created is None else created.isoformat(),
+        "node": record.node,
+        "image": record.image,
+        "gpus_requested": record.gpus_requested,
+        "recorded_at": recorded_at.isoformat(),
+    }
+    return _dumps(row, record.run_id)
+
+
+def insert(conn: duckdb.DuckDBPyConnection, table: Table, rows: Sequence[str]) -> int:
+    """Insert encoded rows, skipping ids already present; return how many were new."""
+    if not rows:
+        return 0
+    result = conn.execute(table.insert_sql, {"rows": "[" + ",".join(rows) + "]"}).fetchone()
+    return int(result[0]) if result else 0
+
+
+def _utc(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} {value.isoformat()} has no time zone; expected UTC")
+    return value.astimezone(UTC)
+
+
+def _plain(value: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(value)
+
+
+def _dumps(row: dict[str, Any], ident: str) -> str:
+    try:
+        text = json.dumps(row, ensure_ascii=False, allow_nan=False, default=str)
+    except ValueError as exc:
+        raise ValueError(f"{ident}: cannot store a NaN or infinite number ({exc})") from exc
+    # A lone UTF-16 surrogate (seen in mangled log tails) is not valid UTF-8: DuckDB would reject
+    # the whole batch. Replace it so one bad log line cannot block every later write.
+    return text.encode("utf-8", "replace").decode("utf-8")
