@@ -13,6 +13,7 @@ import copy
 import os
 import re
 import subprocess
+import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +33,7 @@ CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
 SECRET_NAME = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD|CLIENT_ID)", re.IGNORECASE)
 EVIDENCE_RESOURCES = {"pods", "pods/log", "events"}
 WRITABLE_MOUNTS = {"/data", "/tmp"}
+PLAIN_RULES = ROOT / "deploy" / "prometheus" / "runai-failure-analysis.rules.yml"
 
 
 def kubectl() -> str:
@@ -383,3 +385,50 @@ def test_runai_variant_names_every_variable_it_uses() -> None:
                          if not line.lstrip().startswith("#"))
         assert set(re.findall(r"\$\{(\w+)\}", body)) <= allowed, path.name
         assert not re.search(r"\$(?!\{)\w", body), path.name
+
+
+def test_prometheus_rule_is_the_generated_one_and_well_formed(
+    kustomized: list[dict[str, Any]],
+) -> None:
+    rule = one(kustomized, "PrometheusRule")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    plain = yaml.safe_load(PLAIN_RULES.read_text())
+    assert rule["spec"]["groups"] == plain["groups"]  # the same rules in both forms
+    alerts = [r for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r]
+    assert alerts
+    for group in rule["spec"]["groups"]:
+        assert group["name"] and group["rules"]
+        for r in group["rules"]:
+            assert ("alert" in r) != ("record" in r) and isinstance(r["expr"], str)
+    for alert in alerts:
+        assert alert["labels"]["severity"] in {"critical", "warning", "info"}
+        assert {"summary", "description", "runbook_url"} <= set(alert["annotations"])
+
+
+def test_scraped_job_label_is_the_one_the_rules_select(kustomized: list[dict[str, Any]]) -> None:
+    rules_text = yaml.safe_dump(one(kustomized, "PrometheusRule")["spec"])
+    jobs = set(re.findall(r'job="([^"]+)"', rules_text))
+    assert jobs == {"runai-failure-exporter"}
+    endpoint = one(kustomized, "ServiceMonitor")["spec"]["endpoints"][0]
+    relabel = [r for r in endpoint["relabelings"] if r["targetLabel"] == "job"]
+    assert [r["replacement"] for r in relabel] == sorted(jobs)
+
+
+def test_dashboards_config_map_carries_every_grafana_dashboard(
+    kustomized: list[dict[str, Any]],
+) -> None:
+    cm = next(c for c in by_kind(kustomized, "ConfigMap")
+              if c["metadata"]["name"] == "runai-failure-analysis-dashboards")
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    originals = {p.name: p.read_text() for p in (ROOT / "grafana/dashboards").glob("*.json")}
+    assert originals and cm["data"] == originals
+    # kubectl apply (client side) keeps the object in a 256 KiB annotation.
+    assert len(yaml.safe_dump(cm).encode()) < 256 * 1024
+
+
+def test_dashboard_copies_are_in_sync() -> None:
+    result = subprocess.run(
+        [sys.executable, str(K8S / "sync_dashboards.py"), "--check"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
