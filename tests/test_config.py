@@ -1,0 +1,107 @@
+"""Configuration: flags over environment over defaults, and one-line errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from exporter.config import DEFAULT_DB_PATH, load_config, parse_base_url, parse_listen
+from exporter.errors import ConfigError
+
+ENV = {
+    "RUNAI_BASE_URL": "https://runai.example.com/",
+    "RUNAI_CLIENT_ID": "svc-monitor",
+    "RUNAI_CLIENT_SECRET": "s3cr3t-value-for-tests",
+}
+
+
+def test_defaults_from_environment() -> None:
+    config = load_config([], ENV)
+    assert config.base_url == "https://runai.example.com"
+    assert config.db_path == DEFAULT_DB_PATH
+    assert config.poll_interval_s == 60
+    assert config.projects == ()
+    assert (config.listen_host, config.listen_port) == ("0.0.0.0", 9108)
+    assert config.retention_days == 90
+    assert config.log_format == "text"
+    assert not config.once
+
+
+def test_flags_override_environment() -> None:
+    env = ENV | {"RUNAI_FAILURE_DB_PATH": "/env/path.db"}
+    config = load_config(
+        ["--poll-interval", "15", "--project", "team-a", "--project", "team-b", "--project",
+         "team-a", "--db", "/flag/path.db", "--listen", "127.0.0.1:0", "--once",
+         "--retention-days", "7", "--log-format", "json", "--base-url", "http://10.0.0.1:8080"],
+        env,
+    )
+    assert config.poll_interval_s == 15
+    assert config.projects == ("team-a", "team-b")
+    assert config.db_path == "/flag/path.db"
+    assert (config.listen_host, config.listen_port) == ("127.0.0.1", 0)
+    assert config.once and config.retention_days == 7 and config.log_format == "json"
+    assert config.base_url == "http://10.0.0.1:8080"
+
+
+def test_db_path_from_environment() -> None:
+    assert load_config([], ENV | {"RUNAI_FAILURE_DB_PATH": "/x/y.db"}).db_path == "/x/y.db"
+
+
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [
+        (["RUNAI_CLIENT_SECRET"], "Missing required environment variables: RUNAI_CLIENT_SECRET"),
+        (
+            ["RUNAI_BASE_URL", "RUNAI_CLIENT_ID", "RUNAI_CLIENT_SECRET"],
+            "Missing required environment variables: "
+            "RUNAI_BASE_URL, RUNAI_CLIENT_ID, RUNAI_CLIENT_SECRET",
+        ),
+    ],
+)
+def test_missing_variables_named_in_one_line(missing: list[str], message: str) -> None:
+    env = {k: v for k, v in ENV.items() if k not in missing}
+    with pytest.raises(ConfigError) as info:
+        load_config([], env)
+    assert str(info.value) == message
+
+
+def test_blank_variable_counts_as_missing() -> None:
+    with pytest.raises(ConfigError, match="RUNAI_CLIENT_ID"):
+        load_config([], ENV | {"RUNAI_CLIENT_ID": "  "})
+
+
+@pytest.mark.parametrize(
+    "url", ["runai.example.com", "ftp://runai.example.com", "https://", "http://host:notaport",
+            "https://host/?x=1"],
+)
+def test_unparsable_base_url(url: str) -> None:
+    with pytest.raises(ConfigError, match="Invalid RUNAI_BASE_URL"):
+        parse_base_url(url)
+
+
+def test_base_url_with_credentials_is_refused_without_echoing_them() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_base_url("https://user:hunter2@runai.example.com")
+    assert "hunter2" not in str(info.value)
+
+
+def test_base_url_keeps_path_prefix_and_port() -> None:
+    assert parse_base_url(" https://Host:8443/runai/ ") == "https://host:8443/runai"
+
+
+@pytest.mark.parametrize("bad", ["9108", "host:", "host:99999", "host:x"])
+def test_bad_listen_address(bad: str) -> None:
+    with pytest.raises(ConfigError, match="Invalid --listen"):
+        parse_listen(bad)
+
+
+@pytest.mark.parametrize(
+    ("flags", "match"),
+    [(["--poll-interval", "0"], "--poll-interval"), (["--retention-days", "0"], "retention")],
+)
+def test_bad_numbers(flags: list[str], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        load_config(flags, ENV)
+
+
+def test_secret_not_in_repr() -> None:
+    assert ENV["RUNAI_CLIENT_SECRET"] not in repr(load_config([], ENV))

@@ -1,0 +1,95 @@
+"""Detection: which workloads are new episodes and new finished runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from exporter.detect import detect, episode_of, parse_time, run_of
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+THRESHOLD = timedelta(minutes=30)
+
+
+def wl(phase: str, since: str = "2026-11-26T11:00:00Z", **extra: Any) -> dict[str, Any]:
+    return {"id": "w1", "name": "train", "projectName": "team-a", "phase": phase,
+            "phaseUpdatedAt": since, **extra}
+
+
+@pytest.mark.parametrize(
+    ("workload", "kind"),
+    [
+        (wl("Failed"), "failed"),
+        (wl("Degraded"), "degraded"),
+        (wl("Pending", "2026-11-26T11:29:59Z"), "pending"),
+        (wl("Pending", "2026-11-26T11:30:00Z"), "pending"),  # exactly the threshold
+        (wl("Pending", "2026-11-26T11:30:01Z"), None),
+        (wl("Running"), None),
+        (wl("Completed"), None),
+        (wl("Failed", ""), None),  # no usable timestamp: cannot name the episode
+    ],
+)
+def test_episode_kinds(workload: dict[str, Any], kind: str | None) -> None:
+    episode = episode_of(workload, NOW, THRESHOLD)
+    assert (episode.kind if episode else None) == kind
+
+
+def test_episode_identity_is_workload_and_phase_entry_time() -> None:
+    episode = episode_of(wl("Failed", "2026-11-26T11:00:00.250Z"), NOW, THRESHOLD)
+    assert episode is not None
+    assert episode.episode_id == "w1@2026-11-26T11:00:00.250000+00:00"
+    assert episode.timestamp.tzinfo is not None
+
+
+def test_refailing_after_resubmission_is_a_new_episode() -> None:
+    first = episode_of(wl("Failed", "2026-11-26T10:00:00Z"), NOW, THRESHOLD)
+    second = episode_of(wl("Failed", "2026-11-26T11:00:00Z"), NOW, THRESHOLD)
+    assert first and second and first.episode_id != second.episode_id
+
+
+@pytest.mark.parametrize(
+    ("workload", "expected"),
+    [
+        (wl("Completed", completedAt="2026-11-26T11:05:00Z"), "w1@2026-11-26T11:05:00+00:00"),
+        (wl("Completed"), "w1@2026-11-26T11:00:00+00:00"),  # no completedAt: phaseUpdatedAt
+        (wl("Failed", completedAt="2026-11-26T11:02:00Z"), "w1@2026-11-26T11:02:00+00:00"),
+        (wl("Running"), None),
+        (wl("Degraded"), None),
+    ],
+)
+def test_runs(workload: dict[str, Any], expected: str | None) -> None:
+    run = run_of(workload)
+    assert (run.run_id if run else None) == expected
+
+
+def test_detect_skips_known_and_counts_phases() -> None:
+    workloads = [
+        wl("Failed") | {"id": "a"},
+        wl("Failed") | {"id": "b"},
+        wl("Completed") | {"id": "c", "projectName": "team-b"},
+        wl("Running") | {"id": "d"},
+    ]
+    known = {"a@2026-11-26T11:00:00+00:00"}
+    found = detect(workloads, now=NOW, pending_threshold=THRESHOLD, known_episodes=known,
+                   known_runs={"c@2026-11-26T11:00:00+00:00"})
+    assert [e.workload["id"] for e in found.episodes] == ["b"]
+    assert sorted(r.workload["id"] for r in found.runs) == ["a", "b"]
+    assert found.phases == {("team-a", "Failed"): 2, ("team-b", "Completed"): 1,
+                            ("team-a", "Running"): 1}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-26T11:00:00Z", datetime(2026, 11, 26, 11, tzinfo=UTC)),
+        ("2026-11-26T13:00:00+02:00", datetime(2026, 11, 26, 11, tzinfo=UTC)),
+        ("2026-11-26T11:00:00", datetime(2026, 11, 26, 11, tzinfo=UTC)),
+        ("yesterday", None),
+        (None, None),
+        (12, None),
+    ],
+)
+def test_parse_time_is_utc(text: Any, expected: datetime | None) -> None:
+    assert parse_time(text) == expected
