@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any
 
 import httpx
 import pytest
 
 from exporter.errors import RunaiApiError
-from exporter.http_retry import RetryPolicy, backoff_delay, retry_after_s, send
+from exporter.http_retry import Reply, RetryPolicy, backoff_delay, retry_after_s, send
 from tests.fixtures_exporter import Answer, ScriptedServer
 
 FAST = RetryPolicy(attempts=4, base_delay_s=0.001, max_delay_s=0.002, timeout_s=2.0)
@@ -27,7 +28,7 @@ class Calls:
         self.slept.append(seconds)
 
 
-def call(scripted: ScriptedServer, calls: Calls, policy: RetryPolicy = FAST, **kw: object):
+def call(scripted: ScriptedServer, calls: Calls, policy: RetryPolicy = FAST, **kw: Any) -> Reply:
     with httpx.Client() as client:
         return send(client, "GET", f"{scripted.url}/x", endpoint="/x", error=RunaiApiError,
                     policy=policy, observe=calls.observe, sleep=calls.sleep, **kw)
