@@ -60,8 +60,12 @@ class BackgroundServer:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._sock = socket.socket(family, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, port))  # OSError (address in use) surfaces here, in the caller
-        self._sock.listen(128)
+        try:
+            self._sock.bind((host, port))  # OSError (address in use) surfaces in the caller
+            self._sock.listen(128)
+        except OSError:
+            self._sock.close()
+            raise
         self.host = host
         self.port: int = self._sock.getsockname()[1]
         config = uvicorn.Config(
