@@ -1,0 +1,1 @@
+"""Evaluation of the agent: question cases with seeded histories and the facts answers must hold."""
