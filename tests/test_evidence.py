@@ -1,0 +1,154 @@
+"""Evidence gathering: which container's log is read, how events merge, the time budget."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from exporter.evidence import _merge_events, _targets, from_listing, gather, namespace_of
+from exporter.http_retry import RetryPolicy
+from exporter.k8s_client import KubeAccess, KubeClient
+from exporter.runai_client import RunaiClient
+from tests.fixtures_exporter import Answer, ScriptedServer
+
+FAST = RetryPolicy(attempts=2, base_delay_s=0.001, max_delay_s=0.002, timeout_s=2.0)
+WORKLOAD = {"id": "w1", "name": "train-1", "type": "training", "phase": "Failed",
+            "projectName": "team-a", "namespace": "runai-team-a"}
+
+
+def k8s_pod(name: str, *statuses: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
+    return {"metadata": {"name": name}, "spec": {"nodeName": f"node-{name}",
+                                                 "containers": [{"name": "main"}]},
+            "status": {"phase": "Failed", "reason": reason,
+                       "containerStatuses": list(statuses)}}
+
+
+def status(name: str = "main", *, state: dict[str, Any] | None = None,
+           last: dict[str, Any] | None = None, restarts: int = 0) -> dict[str, Any]:
+    return {"name": name, "restartCount": restarts, "state": state or {},
+            "lastState": last or {}}
+
+
+@pytest.mark.parametrize(
+    ("pods", "expected"),
+    [
+        # crashed now beats crashed before beats waiting
+        ([k8s_pod("a", status(state={"waiting": {"reason": "CrashLoopBackOff"}})),
+          k8s_pod("b", status(state={"terminated": {"exitCode": 1}}))], ("b", "main", False, 1)),
+        ([k8s_pod("a", status(state={"waiting": {"reason": "CrashLoopBackOff"}},
+                              last={"terminated": {"exitCode": 137, "reason": "OOMKilled"}},
+                              restarts=3))], ("a", "main", True, 137)),
+        # a sidecar that exited 0 does not hide the failing container
+        ([k8s_pod("a", status("sidecar", state={"terminated": {"exitCode": 0}}),
+                  status("main", state={"terminated": {"exitCode": 2}}))],
+         ("a", "main", False, 2)),
+        # no container status at all: the pod's first container
+        ([k8s_pod("a")], ("a", "main", False, None)),
+    ],
+)
+def test_failing_container_choice(pods: list[dict[str, Any]], expected: tuple[Any, ...]) -> None:
+    first = _targets(pods)[0]
+    assert (first.pod, first.container, first.restarted, first.exit_code) == expected
+
+
+def test_events_deduplicated_and_oldest_first() -> None:
+    events = [
+        {"reason": "BackOff", "message": "restarting", "createdAt": "2026-01-01T00:02:00Z"},
+        {"reason": "OOMKilling", "message": "killed", "createdAt": "2026-01-01T00:01:00Z"},
+        {"reason": "BackOff", "message": "restarting", "createdAt": "2026-01-01T00:03:00Z"},
+    ]
+    assert [e["reason"] for e in _merge_events(events)] == ["OOMKilling", "BackOff"]
+
+
+def test_namespace_falls_back_to_the_project_convention() -> None:
+    assert namespace_of({"projectName": "x"}) == "runai-x"
+    assert namespace_of({"projectName": "x", "namespace": "custom"}) == "custom"
+
+
+@pytest.fixture
+def clients(scripted: ScriptedServer) -> Iterator[tuple[RunaiClient, KubeClient]]:
+    scripted.script("/api/v2/token", Answer(200, json.dumps(
+        {"access_token": "t", "token_type": "Bearer", "expires_in": 3600})))
+    with httpx.Client() as http:
+        yield (RunaiClient(scripted.url, "c", "s", http=http, policy=FAST),
+               KubeClient(KubeAccess(server=scripted.url, token="k"), http=http, policy=FAST))
+
+
+def script_workload(scripted: ScriptedServer) -> None:
+    scripted.script("/api/v1/workloads/w1", Answer(200, json.dumps(
+        WORKLOAD | {"phaseMessage": "containers crashed"})))
+    scripted.script("/api/v1/workloads/w1/events", Answer(200, json.dumps({"events": [
+        {"type": "Warning", "reason": "BackOff", "message": "Back-off restarting",
+         "source": "kubelet", "createdAt": "2026-01-01T00:05:00Z", "clusterId": "c"}]})))
+    scripted.script("/api/v1/workloads/w1/pods", Answer(200, json.dumps({"pods": [
+        {"name": "train-1-0", "nodeName": "gpu-7",
+         "containers": [{"name": "main", "image": "nvcr.io/pytorch:24.01"}]}]})))
+    scripted.script("/api/v1/namespaces/runai-team-a/pods", Answer(200, json.dumps({"items": [
+        k8s_pod("train-1-0", status(state={"waiting": {"reason": "CrashLoopBackOff"}},
+                                    last={"terminated": {"exitCode": 1, "reason": "Error"}},
+                                    restarts=2))]})))
+    scripted.script("/api/v1/namespaces/runai-team-a/pods/train-1-0/log",
+                    Answer(200, "prev line\nKeyError: 'label'\n", media_type="text/plain"),
+                    Answer(200, "", media_type="text/plain"))
+    scripted.script("/api/v1/namespaces/runai-team-a/events", Answer(200, json.dumps({"items": [
+        {"type": "Warning", "reason": "BackOff", "message": "Back-off restarting",
+         "source": {"component": "kubelet"}, "lastTimestamp": "2026-01-01T00:05:00Z"},
+        {"type": "Normal", "reason": "Pulled", "message": "pulled",
+         "source": {"component": "kubelet"}, "lastTimestamp": "2026-01-01T00:01:00Z"}]})))
+
+
+def test_gather_full_bundle(scripted: ScriptedServer, clients) -> None:
+    runai, kube = clients
+    script_workload(scripted)
+    evidence = gather(WORKLOAD, runai, kube, deadline=time.monotonic() + 10)
+    bundle = evidence.bundle
+    assert set(bundle) == {"workload", "events", "pods", "logs"}
+    assert bundle["workload"]["phaseMessage"] == "containers crashed"
+    assert [e["reason"] for e in bundle["events"]] == ["Pulled", "BackOff"]
+    assert bundle["pods"][0]["nodeName"] == "gpu-7"
+    assert bundle["pods"][0]["status"]["containerStatuses"][0]["lastState"]["terminated"][
+        "exitCode"] == 1
+    assert "KeyError: 'label'" in bundle["logs"]
+    assert "(previous)" in bundle["logs"]
+    assert evidence.logs_available and not evidence.gaps
+    assert (evidence.pod, evidence.node, evidence.exit_code) == ("train-1-0", "gpu-7", 1)
+    assert evidence.container_image == "nvcr.io/pytorch:24.01"
+    previous = [s for s in scripted.requests_to(
+        "/api/v1/namespaces/runai-team-a/pods/train-1-0/log") if "previous=true" in s.query]
+    assert len(previous) == 1
+
+
+def test_without_kubernetes_logs_are_marked_unavailable(scripted: ScriptedServer, clients):
+    runai, _ = clients
+    script_workload(scripted)
+    evidence = gather(WORKLOAD, runai, None, deadline=time.monotonic() + 10)
+    assert not evidence.logs_available and evidence.bundle["logs"] == ""
+    assert evidence.node == "gpu-7"  # Run:ai still names the node
+    assert any("no Kubernetes access" in g for g in evidence.gaps)
+
+
+def test_a_failing_endpoint_is_a_gap_not_a_loss(scripted: ScriptedServer, clients) -> None:
+    runai, kube = clients
+    script_workload(scripted)
+    scripted.answers["/api/v1/workloads/w1/events"] = [Answer(503)]
+    evidence = gather(WORKLOAD, runai, kube, deadline=time.monotonic() + 10)
+    assert any(g.startswith("events: ") for g in evidence.gaps)
+    assert "KeyError" in evidence.bundle["logs"]
+
+
+def test_spent_budget_gathers_nothing_more(scripted: ScriptedServer, clients) -> None:
+    runai, kube = clients
+    evidence = gather(WORKLOAD, runai, kube, deadline=time.monotonic() - 1)
+    assert evidence.bundle["workload"] == WORKLOAD
+    assert len(evidence.gaps) == 4 and not scripted.seen
+
+
+def test_from_listing() -> None:
+    evidence = from_listing(WORKLOAD, "all evidence: cycle time budget spent")
+    assert evidence.bundle == {"workload": WORKLOAD, "events": [], "pods": [], "logs": ""}
+    assert not evidence.logs_available
