@@ -91,7 +91,10 @@ RECORDINGS: tuple[Recording, ...] = (
 T = THRESHOLDS
 _OOM = "|".join(OOM_CATEGORIES)
 _UP = f"up{{{EXPORTER_SELECTOR}}}"
+_LAST_SUCCESS = f"runai_failure_exporter_last_success_timestamp_seconds{{{EXPORTER_SELECTOR}}}"
 _PER_HOUR = 3600
+# Alerts about the exporter itself read only its raw metrics.
+_EXPORTER_ALERT = "RunaiFailureExporter"
 
 ALERTS: tuple[Alert, ...] = (
     Alert(
@@ -122,10 +125,8 @@ ALERTS: tuple[Alert, ...] = (
     ),
     Alert(
         name="RunaiFailureExporterPollsStale",
-        expr=(
-            f"time() - runai_failure_exporter_last_success_timestamp_seconds"
-            f"{{{EXPORTER_SELECTOR}}} > {T.poll_stale_seconds}"
-        ),
+        # The exporter reports 0 before its first success; PollsFailing covers that case.
+        expr=f"time() - {_LAST_SUCCESS} > {T.poll_stale_seconds} and {_LAST_SUCCESS} > 0",
         for_=T.poll_stale_for,
         severity="warning",
         summary="The failure exporter has not completed a poll recently.",
@@ -234,15 +235,23 @@ def alerting_rule(alert: Alert) -> dict[str, Any]:
 
 
 def rule_groups() -> list[dict[str, Any]]:
-    """The rule groups, identical in the plain rules file and in the PrometheusRule."""
+    """The rule groups, identical in the plain rules file and in the PrometheusRule.
+
+    Rules of one group run in order and groups run independently, so the failure alerts share
+    the group of the recordings they read: each evaluation sees the values just recorded, not
+    those of the previous interval.
+    """
+    reads_recordings = [alert for alert in ALERTS if not alert.name.startswith(_EXPORTER_ALERT)]
+    exporter_health = [alert for alert in ALERTS if alert.name.startswith(_EXPORTER_ALERT)]
     return [
         {
-            "name": f"{RULES_NAME}.rules",
-            "rules": [recording_rule(rule) for rule in RECORDINGS],
+            "name": "runai-workload-failures",
+            "rules": [recording_rule(rule) for rule in RECORDINGS]
+            + [alerting_rule(alert) for alert in reads_recordings],
         },
         {
-            "name": f"{RULES_NAME}.alerts",
-            "rules": [alerting_rule(alert) for alert in ALERTS],
+            "name": "runai-failure-exporter",
+            "rules": [alerting_rule(alert) for alert in exporter_health],
         },
     ]
 
