@@ -20,10 +20,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--check", action="store_true", help="compare instead of writing; exit 1 on a difference"
     )
+    parser.add_argument(
+        "--root", type=Path, default=ROOT, help="repository root to write or check (default: this one)"
+    )
     args = parser.parse_args(argv)
     stale = []
     for relative, text in outputs().items():
-        path = ROOT / relative
+        path = args.root / relative
         current = path.read_text(encoding="utf-8") if path.exists() else None
         if current == text:
             continue
