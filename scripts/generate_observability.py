@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
         "--check", action="store_true", help="compare instead of writing; exit 1 on a difference"
     )
     parser.add_argument(
-        "--root", type=Path, default=ROOT, help="repository root to write or check (default: this one)"
+        "--root", type=Path, default=ROOT, help="repository root to write or check (default: ours)"
     )
     args = parser.parse_args(argv)
     stale = []
