@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 PRUNE_TASK = "retention"
 PRUNE_INTERVAL = timedelta(days=1)
+# Readers share the file and DuckDB's lock is not fair: a writer that retries seldom can miss
+# every gap between busy readers. A failed lock attempt is cheap, so the writer retries often.
+WRITER_MAX_BACKOFF_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -193,7 +196,12 @@ class HistoryStore:
     @contextlib.contextmanager
     def _connect(self, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
         try:
-            conn = dbfile.connect(self.path, read_only=read_only, timeout_s=self.lock_timeout_s)
+            conn = dbfile.connect(
+                self.path,
+                read_only=read_only,
+                timeout_s=self.lock_timeout_s,
+                max_backoff_s=WRITER_MAX_BACKOFF_S,
+            )
         except duckdb.Error as exc:
             raise store_file.store_error(self.path, exc) from exc
         try:
