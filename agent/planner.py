@@ -89,6 +89,15 @@ _ANALYSIS = (
 )
 _STATS = r"statistic|\bstats\b|how many|count|number of|breakdown|rate|most|top|distribution|share"
 
+# "why did X fail" names a workload even when X is not in the history: say so, don't guess.
+_ASKED_WORKLOAD = re.compile(
+    r"(?:why did|why has|why does|what happened to|what went wrong with) (?:the )?"
+    r"(?:workload |job )?([A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])",
+    flags=re.IGNORECASE,
+)
+_PRONOUNS = ("it", "they", "this", "that", "the", "my", "our", "we", "so", "jobs", "workloads")
+_WORKLOAD_TYPE = re.compile(r"\b(training|workspace|distributed|inference)\b")
+
 _NAME_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]*[A-Za-z0-9]|[A-Za-z0-9]")
 
 
@@ -171,6 +180,9 @@ def make_plan(question: str, ctx: ToolContext) -> Plan:
         filters["node"] = names["node"][0]
     if names["image"]:
         filters["image"] = names["image"][0]
+    typed = _WORKLOAD_TYPE.search(text)
+    if typed:
+        filters["workload_type"] = typed.group(1)
     group = find_group(text)
     workload = names["workload_name"][0] if names["workload_name"] else None
     if workload and workload in names["project"]:
@@ -181,6 +193,15 @@ def make_plan(question: str, ctx: ToolContext) -> Plan:
         return Plan("detail", window, named is not None, workload=workload, filters=filters)
     if workload:
         filters["workload_name"] = workload
+    asked = _ASKED_WORKLOAD.search(question)
+    unknown = asked.group(1) if asked else None
+    if (
+        not workload
+        and unknown
+        and not any(unknown in found for found in names.values())
+        and unknown.lower() not in _PRONOUNS
+    ):
+        return Plan("detail", window, named is not None, workload=unknown)
     if _has(_TREND, text):
         return Plan("trend", window, named is not None, filters, group)
     if _has(_LIST, text) and not _has(_STATS, text):
@@ -252,6 +273,8 @@ def _analysis(turn: _Turn, plan: Plan, parts_wanted: tuple[str, ...] = ()) -> An
     if result.status != "ok":
         return _answer(turn, [status_note_with_window(result, plan)])
     data = result.data
+    if data["current"]["failures"] == 0:
+        return _answer(turn, [_nothing_found(data, plan)])
     head = (
         f"### Failure analysis{_scope_words(plan.filters)}\n\n"
         f"**{compose.count(data['current']['failures'])} failures** in {data['window']['label']}. "
@@ -259,6 +282,16 @@ def _analysis(turn: _Turn, plan: Plan, parts_wanted: tuple[str, ...] = ()) -> An
     )
     parts = [head, compose.window_line(data), compose.analysis_section(result, parts_wanted)]
     return _answer(turn, parts, chart=compose.chart(data))
+
+
+def _nothing_found(data: dict[str, Any], plan: Plan) -> str:
+    now, before = data["current"], data["previous"]
+    return (
+        f"**No failures{_scope_words(plan.filters)}** in {data['window']['label']} "
+        f"({compose.plural(now['finished_runs'], 'finished run')} recorded); the previous "
+        f"window had {compose.plural(before['failures'], 'failure')}.\n\n"
+        + compose.window_line(data)
+    )
 
 
 def _trend(turn: _Turn, plan: Plan) -> Answer:
@@ -305,7 +338,8 @@ def _list(turn: _Turn, plan: Plan) -> Answer:
 def _scope(turn: _Turn, plan: Plan) -> Answer:
     """A project, node, image or cause named alone: its statistics, trend and recent failures."""
     answer = _analysis(turn, plan, ("trend", "causes", "nodes", "repeats", "actions"))
-    if turn.calls[-1].result.status != "ok":
+    analysed = turn.calls[-1].result
+    if analysed.status != "ok" or analysed.data["current"]["failures"] == 0:
         return answer
     listed = turn.run(
         "list_failures", {**_window_args(plan, turn.ctx.now), **plan.filters, "limit": 10}

@@ -133,7 +133,7 @@ def _between(text: str, now: datetime, today: datetime) -> Window | None:
     last = _parse_date(found.group(3) or found.group(4), now)
     if first is None or last is None or last < first:
         return None
-    return Window(_midnight(first), _midnight(last) + timedelta(days=1), f"{first} to {last}")
+    return Window(_midnight(first), _midnight(last) + timedelta(days=1), f"from {first} to {last}")
 
 
 def _since_date(text: str, now: datetime, today: datetime) -> Window | None:

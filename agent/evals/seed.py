@@ -49,6 +49,8 @@ EXAMPLE_EVIDENCE: dict[str, tuple[str, str]] = {
     "unknown": ("none", ""),
 }
 
+HISTORIES_DIR = Path(__file__).resolve().parent / "histories"
+
 _OFFSET = re.compile(r"-(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?")
 
 
@@ -223,3 +225,13 @@ def seed_history(path: str | Path, spec: Mapping[str, Any], now: datetime) -> Se
     rows = rows_from_spec(spec, now)
     write_history(path, rows.failures, rows.runs)
     return rows
+
+
+def load_history_spec(name: str) -> dict[str, Any]:
+    """A named history spec from agent/evals/histories/<name>.json."""
+    path = HISTORIES_DIR / f"{name}.json"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in HISTORIES_DIR.glob("*.json")))
+        raise ValueError(f"no seeded history named {name!r}; known: {known}")
+    spec: dict[str, Any] = json.loads(path.read_text())
+    return spec
