@@ -1,0 +1,165 @@
+"""The chat page in a real browser: Debian's chromium driven by Playwright, no internet."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from agent.api import create_api_app
+from agent.api_http import ApiSettings
+from agent.web import create_ui_app
+from tests.fixtures_agent import AGENT_SPEC, AgentHistory, make_agent_history
+from tests.fixtures_llm import ServerThread
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOT = Path("/tmp/agent-ui.png")
+
+
+SCRIPT_LOG = "RuntimeError: bad config <script>alert(document.cookie)</script> | x | **y**"
+UI_SPEC = {
+    **AGENT_SPEC,
+    "failures": [
+        *AGENT_SPEC["failures"],
+        {"workload_name": "xss-probe", "project": "team-b", "category": "app_error",
+         "node": "node-gpu-02", "at": "-6h", "evidence": SCRIPT_LOG, "evidence_source": "log"},
+    ],
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory) -> AgentHistory:
+    return make_agent_history(tmp_path_factory.mktemp("ui"), UI_SPEC)
+
+
+@pytest.fixture(scope="module")
+def ui_url(history) -> Iterator[str]:
+    settings = ApiSettings(db_path=str(history.path), clock=lambda: history.now)
+    with ServerThread(create_ui_app(create_api_app(settings))) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium (scripts/install-system-deps)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser, ui_url):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    outside: list[str] = []
+    dialogs: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(ui_url) else outside.append(r.url))
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(ui_url)
+    yield page
+    assert outside == [], "the page must not reach beyond its own origin"
+    assert dialogs == [], "no script from stored data may run"
+    context.close()
+
+
+def test_assets_are_served_with_a_strict_csp(ui_url):
+    for path, kind in (
+        ("/", "text/html"),
+        ("/app.js", "text/javascript"),
+        ("/app.css", "text/css"),
+    ):
+        response = httpx.get(ui_url + path)
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith(kind)
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+    page_html = httpx.get(ui_url + "/").text
+    assert "http://" not in page_html and "https://" not in page_html  # no CDN
+    assert httpx.get(ui_url + "/healthz").json()["status"] == "ok"  # the API, same origin
+
+
+def test_example_question_streams_a_table_with_true_numbers(page, history):
+    page.get_by_role("button", name="Show me failure statistics").click()
+    answer = page.locator(".msg.agent.done .answer")
+    answer.wait_for(timeout=20_000)
+    total = history.scalar(
+        'SELECT count(*) FROM failure_events WHERE "timestamp" >= ?',
+        [history.now - timedelta(days=7)],
+    )
+    assert f"{total} failures" in answer.inner_text()
+    rows = {
+        r.locator("td").nth(0).inner_text(): r.locator("td").nth(1).inner_text()
+        for r in answer.locator("table").first.locator("tbody tr").all()
+    }
+    expected = dict(history.sql(
+        'SELECT category, count(*) FROM failure_events WHERE "timestamp" >= ? GROUP BY 1',
+        [history.now - timedelta(days=7)],
+    ))  # fmt: skip
+    assert {k.split(" ")[0]: int(v) for k, v in rows.items()} == expected
+
+    tool = page.locator("details.tool").first
+    assert not tool.evaluate("d => d.open")
+    tool.locator("summary").click()
+    assert tool.evaluate("d => d.open")
+    assert "failure_statistics" in tool.locator("summary").inner_text()
+    assert f'"total_failures": {total}' in tool.locator("pre.result").inner_text()
+    page.locator("#chart svg rect.bar").first.wait_for(timeout=10_000)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    assert SCREENSHOT.stat().st_size > 10_000
+
+
+def test_chart_has_bars_for_the_seeded_categories(page, history):
+    page.locator("#chart svg rect.bar").first.wait_for(timeout=10_000)
+    drawn: dict[str, int] = {}
+    for bar in page.locator("#chart svg rect.bar").all():
+        category = bar.get_attribute("data-category") or ""
+        drawn[category] = drawn.get(category, 0) + int(bar.get_attribute("data-count") or 0)
+    expected = dict(history.sql(
+        'SELECT category, count(*) FROM failure_events WHERE "timestamp" >= ? GROUP BY 1',
+        [history.now - timedelta(days=14)],
+    ))  # fmt: skip
+    assert drawn == expected
+    assert page.locator("#legend li").count() == len(expected)
+
+
+def test_stored_script_is_shown_as_text(page):
+    page.fill("#question", "Why did xss-probe fail?")
+    page.press("#question", "Enter")
+    page.locator(".msg.agent.done").wait_for(timeout=20_000)
+    assert page.locator("script").count() == 1  # only app.js
+    assert "<script>alert(document.cookie)</script>" in page.locator(".answer").inner_text()
+    tool = page.locator("details.tool").first
+    tool.locator("summary").click()
+    assert SCRIPT_LOG in tool.locator("pre.result").inner_text()
+
+
+def test_markdown_renderer_escapes_html(page):
+    html = page.evaluate(
+        "renderMarkdown('| a | b |\\n| --- | ---: |\\n| <img src=x onerror=alert(1)> | **2** |')"
+    )
+    assert "<img" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert '<td class="num"><strong>2</strong></td>' in html
+    escaped = page.evaluate("renderMarkdown('Fix the app\\\\_error cause, `a\\\\|b`')")
+    assert escaped == "<p>Fix the app_error cause, <code>a|b</code></p>"
+    assert not page.locator("#token-form").is_visible()  # no token configured
