@@ -39,6 +39,7 @@ RAW_FAILURES = (
 )
 RAW_FINISHED = f"runai_workloads_finished_total{{{EXPORTER_SELECTOR}, {_PROJECT}, {_TYPE}}}"
 FAILURE_RATE = f"{rules.FAILURE_RATE}{{{_PROJECT}, {_TYPE}, {_CATEGORY}}}"
+FINISHED_RATE = f"{rules.FINISHED_RATE}{{{_PROJECT}, {_TYPE}}}"
 EPISODE_RATE = f'{rules.EPISODE_RATE}{{{_PROJECT}, {_TYPE}, kind=~"degraded|pending"}}'
 _OOM = "|".join(OOM_CATEGORIES)
 
@@ -151,10 +152,10 @@ def failures_dashboard() -> Json:
             max_value=1,
         ),
         timeseries(
-            "Degraded and long-pending episodes",
-            "Workloads that became Degraded (running, but not as specified) or stayed Pending"
-            " past the exporter's threshold, per hour.",
-            Query(f"3600 * sum by (kind) ({EPISODE_RATE})", "{{kind}}"),
+            "Finished workloads by project",
+            "Workloads that reached Completed or Failed, per hour: the denominator of the"
+            " failure ratio. The category filter does not apply.",
+            Query(f"3600 * sum by (project) ({FINISHED_RATE})", "{{project}}"),
             unit=PER_HOUR,
             stacked=True,
         ),
@@ -189,6 +190,7 @@ def failures_dashboard() -> Json:
             "Workloads per Run:ai phase at each successful poll.",
             Query(f"sum by (phase) ({_phases()})", "{{phase}}"),
             stacked=True,
+            width=8,
         ),
         timeseries(
             "Failed and pending workloads by project",
@@ -198,6 +200,16 @@ def failures_dashboard() -> Json:
                 f"sum by (project, phase) ({_phases(_FAILED_OR_PENDING)})",
                 "{{project}} {{phase}}",
             ),
+            width=8,
+        ),
+        timeseries(
+            "Degraded and long-pending episodes",
+            "Workloads that became Degraded (running, but not as specified) or stayed Pending"
+            " past the exporter's threshold, per hour.",
+            Query(f"3600 * sum by (kind) ({EPISODE_RATE})", "{{kind}}"),
+            unit=PER_HOUR,
+            stacked=True,
+            width=8,
         ),
     ]
     hardware = [
@@ -239,7 +251,7 @@ def failures_dashboard() -> Json:
         description="Why Run:ai workloads fail, how often, where; from the failure exporter.",
         tags=DASHBOARD_TAGS,
         variables=variables,
-        panels=overview + over_time + ranking + current + hardware,
+        panels=overview + hardware + over_time + ranking + current,
         time_from="now-24h",
         refresh="1m",
     )

@@ -118,7 +118,8 @@ def timeseries(
     options: Json = {
         "legend": {
             "displayMode": "table",
-            "placement": "right",
+            # A table legend beside the graph only where the panel spans the whole width.
+            "placement": "right" if width == GRID_WIDTH else "bottom",
             "showLegend": True,
             "calcs": ["max", "lastNotNull"],
             "sortBy": "Max",
