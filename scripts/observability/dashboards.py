@@ -138,7 +138,7 @@ def failures_dashboard() -> Json:
             stacked=True,
         ),
         timeseries(
-            "Failure ratio by project",
+            f"Failure ratio by project, trailing {RATIO_WINDOW}",
             f"Failed over finished workloads of each project over the trailing {RATIO_WINDOW};"
             " the dashed line is the alert threshold. Gaps mean nothing finished. The category"
             " filter does not apply.",
@@ -397,7 +397,7 @@ def health_dashboard() -> Json:
             bars=True,
         ),
         timeseries(
-            "Pending writes",
+            "Pending writes over time",
             "Records queued in memory, not yet in the history file.",
             Query(_exporter("runai_failure_exporter_pending_writes"), "{{instance}}"),
         ),
