@@ -9,7 +9,7 @@ when it is queued, so a record that cannot be encoded fails at once, never insid
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +24,7 @@ class Table:
     name: str
     key: str
     columns: tuple[tuple[str, str], ...]  # (column, DuckDB type) in table order
+    nullable: frozenset[str]  # every other column is NOT NULL in the schema
 
     @property
     def insert_sql(self) -> str:
@@ -65,6 +66,19 @@ FAILURE_EVENTS = Table(
         ("cluster_id", "VARCHAR"),
         ("recorded_at", "TIMESTAMPTZ"),
     ),
+    frozenset(
+        (
+            "department",
+            "node",
+            "pod",
+            "image",
+            "gpus_requested",
+            "exit_code",
+            "details",
+            "bundle",
+            "cluster_id",
+        )
+    ),
 )
 
 WORKLOAD_RUNS = Table(
@@ -85,6 +99,7 @@ WORKLOAD_RUNS = Table(
         ("gpus_requested", "DOUBLE"),
         ("recorded_at", "TIMESTAMPTZ"),
     ),
+    frozenset(("department", "created_at", "node", "image", "gpus_requested")),
 )
 
 
@@ -127,7 +142,7 @@ def encode_failure(record: FailureRecord, recorded_at: datetime) -> str:
         "cluster_id": record.cluster_id,
         "recorded_at": recorded_at.isoformat(),
     }
-    return _dumps(row, record.episode_id)
+    return _dumps(FAILURE_EVENTS, row, record.episode_id)
 
 
 def encode_run(record: RunRecord, recorded_at: datetime) -> str:
@@ -150,7 +165,7 @@ def encode_run(record: RunRecord, recorded_at: datetime) -> str:
         "gpus_requested": record.gpus_requested,
         "recorded_at": recorded_at.isoformat(),
     }
-    return _dumps(row, record.run_id)
+    return _dumps(WORKLOAD_RUNS, row, record.run_id)
 
 
 def insert(conn: duckdb.DuckDBPyConnection, table: Table, rows: Sequence[str]) -> int:
@@ -167,11 +182,12 @@ def _utc(value: datetime, name: str) -> datetime:
     return value.astimezone(UTC)
 
 
-def _plain(value: Mapping[str, Any]) -> dict[str, Any]:
-    return dict(value)
+def _plain(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return None if value is None else dict(value)
 
 
-def _dumps(row: dict[str, Any], ident: str) -> str:
+def _dumps(table: Table, row: dict[str, Any], ident: str) -> str:
+    _check(table, row, ident)
     try:
         text = json.dumps(row, ensure_ascii=False, allow_nan=False, default=str)
     except ValueError as exc:
@@ -179,3 +195,26 @@ def _dumps(row: dict[str, Any], ident: str) -> str:
     # A lone UTF-16 surrogate (seen in mangled log tails) is not valid UTF-8: DuckDB would reject
     # the whole batch. Replace it so one bad log line cannot block every later write.
     return text.encode("utf-8", "replace").decode("utf-8")
+
+
+_INT32 = range(-(2**31), 2**31)
+_ACCEPTS: dict[str, Callable[[Any], bool]] = {
+    "VARCHAR": lambda v: isinstance(v, str),
+    "TIMESTAMPTZ": lambda v: isinstance(v, str),  # already checked and converted to UTC
+    "DOUBLE": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "INTEGER": lambda v: isinstance(v, int) and not isinstance(v, bool) and v in _INT32,
+    "BOOLEAN": lambda v: isinstance(v, bool),
+    "JSON": lambda v: isinstance(v, dict),
+}
+
+
+def _check(table: Table, row: dict[str, Any], ident: str) -> None:
+    """A row DuckDB would reject must fail here, at enqueue: inside a flush it would block every
+    later write."""
+    for name, sql_type in table.columns:
+        value = row[name]
+        if value is None:
+            if name not in table.nullable:
+                raise ValueError(f"{ident}: {name} is required")
+        elif not _ACCEPTS[sql_type](value):
+            raise ValueError(f"{ident}: {name}={value!r} is not a valid {sql_type}")

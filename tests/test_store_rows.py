@@ -1,0 +1,107 @@
+"""Record encoding and the bulk insert, against the real schema."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from exporter import dbfile, store_rows
+from exporter.store import HistoryStore
+from tests.fixtures_store import BASE_TIME, make_failure, make_run
+
+NOW = datetime(2026, 11, 26, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("table", [store_rows.FAILURE_EVENTS, store_rows.WORKLOAD_RUNS])
+def test_tables_match_the_schema(history_path: Path, table: store_rows.Table) -> None:
+    HistoryStore(history_path).open()
+    conn = dbfile.connect(history_path, read_only=True)
+    try:
+        described = conn.execute(
+            "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+            "WHERE table_name = ? ORDER BY ordinal_position",
+            [table.name],
+        ).fetchall()
+    finally:
+        conn.close()
+    aliases = {"TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ"}
+    assert [(n, aliases.get(t, t)) for n, t, _ in described] == list(table.columns)
+    assert {n for n, _, nullable in described if nullable == "YES"} == table.nullable
+
+
+def test_ids_are_built_from_the_utc_instant() -> None:
+    paris = timezone(timedelta(hours=1))
+    at = datetime(2026, 11, 20, 9, 30, tzinfo=paris)
+    assert store_rows.episode_id("wl-1", at) == "wl-1@2026-11-20T08:30:00+00:00"
+    assert store_rows.run_id("wl-1", at) == "wl-1@2026-11-20T08:30:00+00:00"
+
+
+def test_a_timestamp_with_another_offset_is_stored_as_utc() -> None:
+    at = datetime(2026, 11, 20, 9, 30, tzinfo=timezone(timedelta(hours=1)))
+    record = make_failure("wl-1", at, episode_id=store_rows.episode_id("wl-1", at))
+    assert '"timestamp": "2026-11-20T08:30:00+00:00"' in store_rows.encode_failure(record, NOW)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"workload_name": None}, "workload_name is required"),
+        ({"project": 7}, "project=7 is not a valid VARCHAR"),
+        ({"confidence": "high"}, "confidence='high' is not a valid DOUBLE"),
+        ({"exit_code": 2**40}, "exit_code=1099511627776 is not a valid INTEGER"),
+        ({"exit_code": True}, "exit_code=True is not a valid INTEGER"),
+        ({"logs_available": 1}, "logs_available=1 is not a valid BOOLEAN"),
+        ({"confidence": float("inf")}, "NaN or infinite"),
+    ],
+)
+def test_a_row_duckdb_would_reject_fails_at_encoding(
+    override: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message) as caught:
+        store_rows.encode_failure(make_failure(**override), NOW)
+    assert str(caught.value).startswith(f"wl-1@{BASE_TIME.isoformat()}: ")
+
+
+def test_optional_fields_may_be_missing(history_path: Path) -> None:
+    HistoryStore(history_path).open()
+    failure = replace(
+        make_failure(),
+        department=None, node=None, pod=None, image=None, gpus_requested=None, exit_code=None,
+        cluster_id=None,
+    )  # fmt: skip
+    run = make_run(department=None, created_at=None, node=None, image=None, gpus_requested=None)
+    conn = duckdb.connect(str(history_path))
+    try:
+        assert (
+            store_rows.insert(
+                conn, store_rows.FAILURE_EVENTS, [store_rows.encode_failure(failure, NOW)]
+            )
+            == 1
+        )
+        assert (
+            store_rows.insert(conn, store_rows.WORKLOAD_RUNS, [store_rows.encode_run(run, NOW)])
+            == 1
+        )
+        assert conn.execute("SELECT node, exit_code FROM failure_events").fetchall() == [
+            (None, None)
+        ]
+        assert conn.execute("SELECT created_at FROM workload_runs").fetchall() == [(None,)]
+    finally:
+        conn.close()
+
+
+def test_insert_counts_only_new_rows(history_path: Path) -> None:
+    HistoryStore(history_path).open()
+    rows = [store_rows.encode_run(make_run(f"wl-{i}"), NOW) for i in range(5)]
+    conn = duckdb.connect(str(history_path))
+    try:
+        assert store_rows.insert(conn, store_rows.WORKLOAD_RUNS, rows[:3]) == 3
+        assert store_rows.insert(conn, store_rows.WORKLOAD_RUNS, rows) == 2
+        assert store_rows.insert(conn, store_rows.WORKLOAD_RUNS, []) == 0
+    finally:
+        conn.close()
