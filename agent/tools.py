@@ -55,6 +55,14 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+_A_TYPE = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean",
+}
+
+
 def validate_arguments(schema: Mapping[str, Any], args: Any) -> str | None:
     """A one-line complaint about args, or None when they fit the (flat) schema."""
     if not isinstance(args, Mapping):
@@ -72,7 +80,7 @@ def validate_arguments(schema: Mapping[str, Any], args: Any) -> str | None:
         spec = properties[name]
         expected = _TYPES.get(spec.get("type", "string"), (str,))
         if (isinstance(value, bool) and bool not in expected) or not isinstance(value, expected):
-            return f"argument {name} must be a {spec.get('type')}"
+            return f"argument {name} must be {_A_TYPE.get(spec.get('type', 'string'))}"
         if "enum" in spec and value not in spec["enum"]:
             return f"argument {name} must be one of {', '.join(map(str, spec['enum']))}"
         low, high = spec.get("minimum"), spec.get("maximum")

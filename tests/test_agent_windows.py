@@ -1,0 +1,100 @@
+"""Time-window phrases -> [start, end) in UTC, relative to an injected now (a Thursday)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from agent.windows import Window, all_time, find_window, resolve_window
+
+NOW = datetime(2026, 11, 26, 12, 30, tzinfo=UTC)  # Thursday
+TODAY = datetime(2026, 11, 26, tzinfo=UTC)
+MONDAY = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("phrase", "start", "end"),
+    [
+        ("Analyze failures from the last 7 days", NOW - timedelta(days=7), NOW),
+        ("past 24h", NOW - timedelta(hours=24), NOW),
+        ("in the past 24 hours", NOW - timedelta(hours=24), NOW),
+        ("last 3 hours", NOW - timedelta(hours=3), NOW),
+        ("past hour", NOW - timedelta(hours=1), NOW),
+        ("last 30 minutes", NOW - timedelta(minutes=30), NOW),
+        ("last two weeks", NOW - timedelta(days=14), NOW),
+        ("within the last 14d", NOW - timedelta(days=14), NOW),
+        ("yesterday", TODAY - timedelta(days=1), TODAY),
+        ("failures today", TODAY, NOW),
+        ("this week", MONDAY, NOW),
+        ("last week", MONDAY - timedelta(days=7), MONDAY),
+        ("since Monday", MONDAY, NOW),
+        ("since tuesday", at(2026, 11, 24), NOW),
+        ("since Thursday", TODAY, NOW),  # today is Thursday: since this morning
+        ("since Friday", at(2026, 11, 20), NOW),
+        ("this month", at(2026, 11, 1), NOW),
+        ("last month", at(2026, 10, 1), at(2026, 11, 1)),
+        ("last 2 months", at(2026, 9, 26, 12, 30), NOW),
+        ("this year", at(2026, 1, 1), NOW),
+        ("on 2026-11-20", at(2026, 11, 20), at(2026, 11, 21)),
+        ("2026-11-20", at(2026, 11, 20), at(2026, 11, 21)),
+        ("Nov 20", at(2026, 11, 20), at(2026, 11, 21)),
+        ("December 5", at(2025, 12, 5), at(2025, 12, 6)),  # no year, in the future: last year
+        ("since 2026-11-01", at(2026, 11, 1), NOW),
+        ("from 2026-11-01 to 2026-11-10", at(2026, 11, 1), at(2026, 11, 11)),
+        ("between Nov 1 and Nov 3", at(2026, 11, 1), at(2026, 11, 4)),
+    ],
+)
+def test_phrases(phrase: str, start: datetime, end: datetime) -> None:
+    window = find_window(phrase, NOW)
+    assert window is not None, phrase
+    assert (window.start, window.end) == (start, end)
+    assert window.start.tzinfo is not None and window.end.tzinfo is not None
+
+
+@pytest.mark.parametrize(
+    "phrase", ["Show me failure statistics", "why did train-llama-7b fail", "last few days"]
+)
+def test_no_window_named(phrase: str) -> None:
+    assert find_window(phrase, NOW) is None
+
+
+def test_default_is_last_7_days_and_says_so() -> None:
+    window = resolve_window("Show me failure statistics", NOW)
+    assert (window.start, window.end) == (NOW - timedelta(days=7), NOW)
+    assert "last 7 days" in window.describe()
+    assert "2026-11-19 12:30 to 2026-11-26 12:30 UTC" in window.describe()
+
+
+def test_now_in_another_zone_is_converted_to_utc() -> None:
+    tokyo = NOW.astimezone(timezone(timedelta(hours=9)))  # already Friday there
+    window = find_window("today", tokyo)
+    assert window == Window(TODAY, NOW, "today")
+
+
+def test_naive_now_is_refused() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        find_window("today", datetime(2026, 11, 26, 12))
+
+
+def test_previous_window_has_equal_length() -> None:
+    window = find_window("this week", NOW)
+    assert window is not None
+    before = window.previous()
+    assert before.end == window.start and before.duration == window.duration
+
+
+def test_invalid_dates_are_not_windows() -> None:
+    assert find_window("on 2026-02-30", NOW) is None
+    backwards = find_window("from 2026-11-10 to 2026-11-01", NOW)  # read as "since Nov 10"
+    assert backwards is not None and (backwards.start, backwards.end) == (at(2026, 11, 10), NOW)
+
+
+def test_all_time_starts_at_the_epoch() -> None:
+    window = all_time(NOW)
+    assert window.start.year == 1970 and window.end == NOW
+    assert "the beginning" in window.describe()
