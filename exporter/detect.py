@@ -72,7 +72,7 @@ def episode_of(
     wid = workload.get("id")
     if since is None or not isinstance(wid, str):
         return None
-    if kind == "pending" and now - since < pending_threshold:
+    if kind == "pending" and now - since <= pending_threshold:
         return None
     return Episode(make_id(wid, since), kind, since, workload)
 
@@ -111,3 +111,50 @@ def detect(
         if run is not None and run.run_id not in known_runs:
             result.runs.append(run)
     return result
+
+
+def from_history(
+    workload: dict[str, Any],
+    records: Iterable[dict[str, Any]],
+    *,
+    now: datetime,
+    pending_threshold: timedelta,
+) -> tuple[list[Episode], list[FinishedRun]]:
+    """Every episode and run in a workload's phase timeline (GET .../history), so phases it
+    passed through between two polls, or before the monitor started, are not lost."""
+    wid = workload.get("id")
+    if not isinstance(wid, str):
+        return [], []
+    updates: list[tuple[datetime, str, str]] = []
+    for record in records:
+        meta = record.get("meta") or {}
+        update = (record.get("spec") or {}).get("phaseUpdate") or {}
+        at = parse_time(meta.get("creationTimestamp"))
+        if meta.get("type") == "PhaseUpdate" and at is not None and update.get("phase"):
+            updates.append((at, str(update["phase"]), str(update.get("phaseMessage") or "")))
+    updates.sort(key=lambda u: u[0])
+    episodes: list[Episode] = []
+    runs: list[FinishedRun] = []
+    for i, (at, phase, message) in enumerate(updates):
+        as_then = past_state(workload, phase, message, at)
+        kind = EPISODE_KINDS.get(phase)
+        if kind == "pending":
+            until = updates[i + 1][0] if i + 1 < len(updates) else now
+            if until - at <= pending_threshold:
+                kind = None
+        if kind is not None:
+            episodes.append(Episode(make_id(wid, at), kind, at, as_then))
+        if phase in TERMINAL_PHASES:
+            runs.append(FinishedRun(make_id(wid, at), phase, at, as_then))
+    return episodes, runs
+
+
+def past_state(workload: dict[str, Any], phase: str, message: str, at: datetime) -> dict[str, Any]:
+    """The workload as it was when it entered `phase` (the listing shows only its present)."""
+    if workload.get("phase") == phase and parse_time(workload.get("phaseUpdatedAt")) == at:
+        return workload
+    then = {k: v for k, v in workload.items() if k not in ("phaseReason", "conditions")}
+    stamp = at.isoformat().replace("+00:00", "Z")
+    then.update(phase=phase, phaseMessage=message, phaseUpdatedAt=stamp)
+    then["completedAt"] = stamp if phase in TERMINAL_PHASES else None
+    return then

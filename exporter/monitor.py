@@ -19,7 +19,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from exporter.categories import label_workload_type
-from exporter.detect import Detection, Episode, FinishedRun, detect, parse_time
+from exporter.detect import (
+    Detection,
+    Episode,
+    FinishedRun,
+    detect,
+    from_history,
+    parse_time,
+)
 from exporter.errors import StoreError, UpstreamError
 from exporter.evidence import Evidence, from_listing, gather
 from exporter.k8s_client import KubeClient
@@ -62,6 +69,7 @@ class Settings:
     per_failure_budget_s: float = 20.0
     cycle_budget_s: float | None = None  # None: the larger of 60 s and the poll interval
     bulk_node_lookup_from: int = 25  # this many runs needing a node: one paged pod listing
+    history_per_cycle: int = 2000  # timelines read per cycle; a backlog continues next cycle
 
 
 @dataclass
@@ -106,6 +114,10 @@ class Monitor:
         self.cycles = 0
         self.known_episodes: set[str] = set()
         self.known_runs: set[str] = set()
+        # Workload id -> the phase change its timeline was last read at (this process only).
+        self._synced: dict[str, str] = {}
+        self._synced_next: dict[str, str] = {}
+        self._deleted_mark: str | None = None  # newest deletedAt seen: list deletions since
 
     def load_known(self) -> None:
         """What the file already holds: those are never recorded or counted again."""
@@ -120,16 +132,16 @@ class Monitor:
         report = CycleReport(self.cycles, ok=False, started_at=started)
         log.info("Monitoring check #%d at %s", self.cycles, started.strftime("%H:%M:%S"))
         try:
-            workloads = self.runai.list_workloads(self.settings.projects)
-            report.workloads = len(workloads)
-            log.info("Found %d workload(s)", len(workloads))
-            found = detect(
-                workloads,
-                now=started,
-                pending_threshold=timedelta(seconds=self.settings.pending_threshold_s),
-                known_episodes=self.known_episodes,
-                known_runs=self.known_runs,
+            live = self.runai.list_workloads(self.settings.projects)
+            # Deleted workloads leave the listing; their runs and failures still count.
+            gone = self.runai.list_workloads(
+                self.settings.projects, deleted=True, deleted_since=self._deleted_mark
             )
+            report.workloads = len(live)
+            log.info("Found %d workload(s)", len(live))
+            live_ids = {w.get("id") for w in live}
+            gone = [w for w in gone if w.get("id") not in live_ids]
+            found = self._detect(live, gone, started)
             report.failures = self._failures(found.episodes, t0, stop, report)
             report.runs = self._runs(found, report.failures)
         except UpstreamError as exc:
@@ -142,10 +154,65 @@ class Monitor:
             )
             return report
         self._record(report, found)
+        self._synced = self._synced_next
+        marks = [str(w["deletedAt"]) for w in gone if w.get("deletedAt")]
+        if marks:
+            self._deleted_mark = max([*marks, self._deleted_mark or ""], key=_instant)
         report.ok = True
         report.duration_s = time.monotonic() - t0
         self.state.poll_succeeded(dict(found.phases), report.duration_s, started.timestamp())
         return report
+
+    def _detect(
+        self, live: list[dict[str, Any]], gone: list[dict[str, Any]], now: datetime
+    ) -> Detection:
+        """New episodes and runs: from each workload's present phase, and from the timeline of
+        every workload that changed (or is new to this process), so none passed unseen."""
+        threshold = timedelta(seconds=self.settings.pending_threshold_s)
+        found, past = (
+            detect(group, now=now, pending_threshold=threshold,
+                   known_episodes=self.known_episodes, known_runs=self.known_runs)
+            for group in (live, gone)
+        )
+        found.episodes += past.episodes
+        found.runs += past.runs
+        workloads = live + gone
+        stale = [w for w in workloads if self._synced.get(str(w.get("id"))) != _marker(w)]
+        stale.sort(key=lambda w: str(w.get("id")) not in self._synced)  # changed ones first
+        todo = stale[: self.settings.history_per_cycle]
+        synced = {
+            str(w.get("id")): _marker(w)
+            for w in workloads
+            if self._synced.get(str(w.get("id"))) == _marker(w)
+        }
+        episode_ids = {e.episode_id for e in found.episodes}
+        run_ids = {r.run_id for r in found.runs}
+        with ThreadPoolExecutor(self.settings.evidence_workers) as pool:
+            timelines = list(pool.map(self._history_or_none, todo))
+        for workload, records in zip(todo, timelines, strict=True):
+            if records is None:
+                continue  # not synced: tried again next cycle
+            synced[str(workload.get("id"))] = _marker(workload)
+            episodes, runs = from_history(
+                workload, records, now=now, pending_threshold=threshold
+            )
+            for e in episodes:
+                if e.episode_id not in self.known_episodes and e.episode_id not in episode_ids:
+                    episode_ids.add(e.episode_id)
+                    found.episodes.append(e)
+            for r in runs:
+                if r.run_id not in self.known_runs and r.run_id not in run_ids:
+                    run_ids.add(r.run_id)
+                    found.runs.append(r)
+        self._synced_next = synced
+        return found
+
+    def _history_or_none(self, workload: dict[str, Any]) -> list[dict[str, Any]] | None:
+        try:
+            return self.runai.history(str(workload.get("id")))
+        except UpstreamError as exc:
+            log.warning("Timeline of workload %s not read: %s", workload.get("name"), exc)
+            return None
 
     def _failures(
         self,
@@ -257,6 +324,14 @@ class Monitor:
             )
         if len(failures) > _LOGGED_FAILURES:
             log.info("... and %d more new episode(s)", len(failures) - _LOGGED_FAILURES)
+
+
+def _marker(workload: dict[str, Any]) -> str:
+    return f"{workload.get('phase')}@{workload.get('phaseUpdatedAt')}"
+
+
+def _instant(text: str) -> datetime:
+    return parse_time(text) or datetime.min.replace(tzinfo=UTC)
 
 
 def _node_of(pods: list[dict[str, Any]]) -> str | None:

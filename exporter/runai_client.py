@@ -159,10 +159,22 @@ class RunaiClient:
             offset = nxt
         raise RunaiApiError(f"GET {endpoint}: more than {_MAX_PAGES} pages")
 
-    def list_workloads(self, projects: Sequence[str] = ()) -> list[dict[str, Any]]:
-        """Every workload (of the given projects, or all); one entry per id however paged."""
+    def list_workloads(
+        self,
+        projects: Sequence[str] = (),
+        *,
+        deleted: bool = False,
+        deleted_since: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every workload (of the given projects, or all); one entry per id however paged.
+        With deleted=True, the deleted ones instead (since an ISO instant, when given)."""
         seen: dict[str, dict[str, Any]] = {}
-        filters = [[("filterBy", f"projectName=={p}")] for p in projects] or [[]]
+        extra: list[tuple[str, str]] = []
+        if deleted:
+            extra.append(("deleted", "true"))
+            if deleted_since:
+                extra.append(("filterBy", f"deletedAt>={deleted_since}"))
+        filters = [[("filterBy", f"projectName=={p}"), *extra] for p in projects] or [extra]
         for params in filters:
             for page in self._pages("/api/v1/workloads", "/api/v1/workloads", "workloads", params):
                 for workload in page:
@@ -170,6 +182,21 @@ class RunaiClient:
                     if isinstance(wid, str) and wid not in seen:
                         seen[wid] = workload
         return list(seen.values())
+
+    def history(self, workload_id: str) -> list[dict[str, Any]]:
+        """The workload's timeline (phase updates and events), oldest first; [] if it is gone."""
+        records: list[dict[str, Any]] = []
+        try:
+            for page in self._pages(
+                f"/api/v1/workloads/{workload_id}/history", "/api/v1/workloads/{id}/history",
+                "records", [],
+            ):
+                records.extend(page)
+        except RunaiApiError as exc:
+            if "HTTP 404" in str(exc) and not records:
+                return []
+            raise
+        return records
 
     def workload(self, workload_id: str, deadline: float | None = None) -> dict[str, Any] | None:
         """The detailed workload (with pendingSchedulingMessages); None if it is gone."""

@@ -24,7 +24,7 @@ def wl(phase: str, since: str = "2026-11-26T11:00:00Z", **extra: Any) -> dict[st
         (wl("Failed"), "failed"),
         (wl("Degraded"), "degraded"),
         (wl("Pending", "2026-11-26T11:29:59Z"), "pending"),
-        (wl("Pending", "2026-11-26T11:30:00Z"), "pending"),  # exactly the threshold
+        (wl("Pending", "2026-11-26T11:30:00Z"), None),  # exactly the threshold: not yet
         (wl("Pending", "2026-11-26T11:30:01Z"), None),
         (wl("Running"), None),
         (wl("Completed"), None),
