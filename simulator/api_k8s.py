@@ -1,0 +1,208 @@
+"""The Kubernetes subset the monitor reads: pods, pod logs and events, in runai-<project>."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from simulator.clock import iso
+from simulator.errors import BadRequest, NotFound
+from simulator.evidence import EventOut, container_name, pod_names, pod_uid
+from simulator.guard import guarded
+from simulator.render import k8s_pod
+from simulator.responses import json_response, k8s_status
+from simulator.state import Sim
+from simulator.world import World
+
+HOUR = 3600
+
+
+def _selector(raw: str | None, name: str) -> dict[str, str]:
+    """Equality-based selector `a=b,c==d` -> {a: b, c: d}."""
+    out: dict[str, str] = {}
+    if not raw:
+        return out
+    for part in raw.split(","):
+        key, sep, value = part.partition("==") if "==" in part else part.partition("=")
+        if not sep or not key.strip():
+            raise BadRequest(f"unable to parse requirement: invalid {name}: {part!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _pods_in(world: World, namespace: str, labels: dict[str, str]) -> list[tuple[int, int]]:
+    """(workload index, replica) of the existing pods in the namespace matching the labels."""
+    wanted_name = labels.get("workloadName")
+    if wanted_name is not None:
+        index = world.by_name.get(wanted_name)
+        candidates = [] if index is None else [index]
+    else:
+        candidates = world.visible()
+    out: list[tuple[int, int]] = []
+    for index in candidates:
+        spec = world.specs[index]
+        if spec.project.namespace != namespace or world.current[index] < 0:
+            continue
+        pod_labels = {"workloadName": spec.name, "project": spec.project.name,
+                      "runai/queue": spec.project.name, "release": spec.name}
+        if any(pod_labels.get(k) != v for k, v in labels.items()):
+            continue
+        if world.pod_states(world.at(index)) is None:
+            continue
+        out.extend((index, r) for r in range(spec.replicas))
+    return out
+
+
+def _pod_or_404(world: World, namespace: str, pod: str) -> tuple[int, int]:
+    found = world.pods.get((namespace, pod))
+    if found is None or world.current[found[0]] < 0 or world.pod_states(
+            world.at(found[0])) is None:
+        raise NotFound(f'pods "{pod}" not found')
+    return found
+
+
+@guarded("k8s")
+async def list_pods(request: Request, sim: Sim) -> Response:
+    world = sim.world
+    ns = request.path_params["namespace"]
+    labels = _selector(request.query_params.get("labelSelector"), "label selector")
+    items = []
+    for index, replica in _pods_in(world, ns, labels):
+        cur = world.at(index)
+        states = world.pod_states(cur)
+        assert states is not None
+        items.append(k8s_pod(world.specs[index], cur.step, replica, states[replica]))
+    return json_response({"kind": "PodList", "apiVersion": "v1",
+                          "metadata": {"resourceVersion": str(int(world.now))}, "items": items})
+
+
+@guarded("k8s")
+async def get_pod(request: Request, sim: Sim) -> Response:
+    world = sim.world
+    try:
+        index, replica = _pod_or_404(world, request.path_params["namespace"],
+                                     request.path_params["pod"])
+    except NotFound as exc:
+        return _pod_not_found(request, exc)
+    cur = world.at(index)
+    states = world.pod_states(cur)
+    assert states is not None
+    return json_response(k8s_pod(world.specs[index], cur.step, replica, states[replica]))
+
+
+def _pod_not_found(request: Request, exc: NotFound) -> Response:
+    return k8s_status(404, exc.message, {"name": request.path_params["pod"], "kind": "pods"})
+
+
+@guarded("k8s")
+async def pod_log(request: Request, sim: Sim) -> Response:
+    world = sim.world
+    pod = request.path_params["pod"]
+    try:
+        index, replica = _pod_or_404(world, request.path_params["namespace"], pod)
+    except NotFound as exc:
+        return _pod_not_found(request, exc)
+    spec = world.specs[index]
+    q = request.query_params
+    container = q.get("container") or container_name(spec)
+    if container != container_name(spec):
+        raise BadRequest(f"container {container} is not valid for pod {pod}")
+    previous = (q.get("previous") or "false").lower() == "true"
+    tail: int | None = None
+    if q.get("tailLines"):
+        try:
+            tail = int(q["tailLines"])
+        except ValueError as exc:
+            raise BadRequest(f"tailLines must be an integer, got {q['tailLines']!r}") from exc
+        if tail < 0:
+            raise BadRequest("tailLines must be >= 0")
+    cur = world.at(index)
+    lines = world.pod_log(cur, replica, previous)
+    if lines is None:
+        if previous:
+            raise BadRequest(f'previous terminated container "{container}" in pod "{pod}" '
+                             "not found")
+        states = world.pod_states(cur)
+        waiting = (states[replica].state.get("waiting") or {}) if states else {}
+        reason = waiting.get("reason", "ContainerCreating")
+        raise BadRequest(f'container "{container}" in pod "{pod}" is waiting to start: {reason}')
+    if tail is not None:
+        lines = lines[-tail:] if tail else []
+    text = "".join(f"{line}\n" for line in lines)
+    return PlainTextResponse(text)
+
+
+def _event_item(world: World, index: int, ev: EventOut, n: int) -> dict[str, Any]:
+    spec = world.specs[index]
+    pod = pod_names(spec)[ev.replica]
+    uid = str(uuid.uuid5(uuid.UUID(spec.id), f"k8s-event/{n}/{ev.at}/{ev.reason}"))
+    return {
+        "metadata": {"name": f"{pod}.{uid[:8]}{uid[9:13]}", "namespace": spec.project.namespace,
+                     "uid": uid, "creationTimestamp": iso(ev.at)},
+        "involvedObject": {"kind": "Pod", "namespace": spec.project.namespace, "name": pod,
+                           "uid": pod_uid(spec, ev.replica, ev.attempt),
+                           "apiVersion": "v1"},
+        "reason": ev.reason, "message": ev.message,
+        "source": {"component": ev.source, "host": spec.nodes[ev.replica]},
+        "firstTimestamp": iso(ev.at), "lastTimestamp": iso(ev.at), "count": 1,
+        "type": ev.type, "reportingComponent": ev.source,
+        "reportingInstance": spec.nodes[ev.replica],
+    }
+
+
+@guarded("k8s")
+async def list_events(request: Request, sim: Sim) -> Response:
+    world = sim.world
+    ns = request.path_params["namespace"]
+    selector = _selector(request.query_params.get("fieldSelector"), "field selector")
+    unknown = set(selector) - {"involvedObject.name", "involvedObject.kind",
+                               "involvedObject.namespace", "type", "reason"}
+    if unknown:
+        raise BadRequest(f'"{sorted(unknown)[0]}" is not a known field selector')
+    now, ttl = world.now, sim.config.k8s_event_ttl_s
+    pod = selector.get("involvedObject.name")
+    if pod is not None:
+        found = world.pods.get((ns, pod))
+        candidates = [] if found is None else [found[0]]
+    else:
+        # Only workloads that changed recently can still have events (they expire).
+        candidates = [i for i in world.visible()
+                      if world.specs[i].project.namespace == ns
+                      and world.specs[i].steps[world.current[i]].at >= now - ttl - 2 * HOUR]
+    items = []
+    for index in candidates:
+        spec = world.specs[index]
+        if world.current[index] < 0:
+            continue
+        names = pod_names(spec)
+        for n, (ev, _) in enumerate(world.events(index)):
+            if not now - ttl < ev.at <= now:
+                continue
+            item = _event_item(world, index, ev, n)
+            if pod is not None and names[ev.replica] != pod:
+                continue
+            if any(_field(item, k) != v for k, v in selector.items()):
+                continue
+            items.append(item)
+    items.sort(key=lambda e: e["lastTimestamp"])
+    return json_response({"kind": "EventList", "apiVersion": "v1",
+                          "metadata": {"resourceVersion": str(int(now))}, "items": items})
+
+
+def _field(item: dict[str, Any], path: str) -> Any:
+    value: Any = item
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+ROUTES = [
+    Route("/api/v1/namespaces/{namespace}/pods", list_pods, methods=["GET"]),
+    Route("/api/v1/namespaces/{namespace}/pods/{pod}", get_pod, methods=["GET"]),
+    Route("/api/v1/namespaces/{namespace}/pods/{pod}/log", pod_log, methods=["GET"]),
+    Route("/api/v1/namespaces/{namespace}/events", list_events, methods=["GET"]),
+]

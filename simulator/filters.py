@@ -1,0 +1,187 @@
+"""filterBy / sortBy / search as the Run:ai API takes them, over typed field dicts.
+
+A filter is `<field><op><value>`; operators `==` `!=` `<=` `>=` `=@` (contains) `!@` (does not
+contain) `=^` (starts with) `=$` (ends with). Dates are ISO-8601 and take only == != <= >=.
+Bad input raises BadRequest with a message fit for the 400 body.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from simulator.clock import parse_iso
+from simulator.errors import BadRequest
+
+OPERATORS = ("==", "!=", "<=", ">=", "=@", "!@", "=^", "=$")
+_FILTER = re.compile(r"^([A-Za-z][A-Za-z0-9]*)(==|!=|<=|>=|=@|!@|=\^|=\$)(.+)$", re.S)
+_HEAD = re.compile(r"^[A-Za-z][A-Za-z0-9]*(==|!=|<=|>=|=@|!@|=\^|=\$)")
+
+
+@dataclass(frozen=True)
+class FieldSet:
+    """Which fields a collection can be filtered and sorted by, and their kinds."""
+
+    fields: frozenset[str]
+    dates: frozenset[str]
+    numbers: frozenset[str]
+
+
+WORKLOAD_FIELDS = FieldSet(
+    frozenset((
+        "type", "name", "clusterId", "projectId", "projectName", "departmentId",
+        "departmentName", "createdAt", "deletedAt", "submittedBy", "phase", "completedAt",
+        "nodepool", "distributedFramework", "allocatedGPU", "idleGpus", "idleAllocatedGpus",
+        "phaseUpdatedAt", "category", "totalPendingTimeSeconds", "totalRunningTimeSeconds",
+        "priority", "priorityClassName", "guaranteedRuntimeEndsAt", "aiApplicationId",
+        "aiApplicationName")),
+    frozenset(("createdAt", "deletedAt", "completedAt", "phaseUpdatedAt",
+               "guaranteedRuntimeEndsAt")),
+    frozenset(("allocatedGPU", "idleGpus", "idleAllocatedGpus", "totalPendingTimeSeconds",
+               "totalRunningTimeSeconds", "priority")),
+)
+
+POD_FIELDS = FieldSet(
+    frozenset(("clusterId", "workloadId", "revisionId", "nodeName", "currentNodepool",
+               "createdAt", "completedAt", "deletedAt")),
+    frozenset(("createdAt", "completedAt", "deletedAt")),
+    frozenset(),
+)
+
+
+@dataclass(frozen=True)
+class Filter:
+    field: str
+    op: str
+    text: str  # the raw value, for string operators
+    number: float | None  # the value as a number (dates: epoch seconds), for ordering ops
+
+    def matches(self, fields: dict[str, Any]) -> bool:
+        value = fields.get(self.field)
+        op = self.op
+        if value is None:
+            return op in ("!=", "!@")
+        if self.number is not None and not isinstance(value, str):
+            if op == "==":
+                return bool(value == self.number)
+            if op == "!=":
+                return bool(value != self.number)
+            if op == "<=":
+                return bool(value <= self.number)
+            if op == ">=":
+                return bool(value >= self.number)
+        text = value if isinstance(value, str) else _number_text(value)
+        if op == "==":
+            return text == self.text
+        if op == "!=":
+            return text != self.text
+        if op == "<=":
+            return text <= self.text
+        if op == ">=":
+            return text >= self.text
+        low, want = text.lower(), self.text.lower()
+        if op == "=@":
+            return want in low
+        if op == "!@":
+            return want not in low
+        if op == "=^":
+            return low.startswith(want)
+        return low.endswith(want)
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def split_filters(raw: Iterable[str]) -> list[str]:
+    """Repeated filterBy params, each possibly comma-separated (OpenAPI explode: false).
+    A comma only separates when what follows starts like `<field><op>`."""
+    out: list[str] = []
+    for param in raw:
+        parts = param.split(",")
+        current = parts[0]
+        for part in parts[1:]:
+            if _HEAD.match(part):
+                out.append(current)
+                current = part
+            else:
+                current = f"{current},{part}"
+        out.append(current)
+    return out
+
+
+def parse_filter(raw: str, allowed: FieldSet) -> Filter:
+    match = _FILTER.match(raw)
+    if not match:
+        raise BadRequest(f"malformed filterBy {raw!r}: expected <field><operator><value> with "
+                         f"an operator among {' '.join(OPERATORS)}")
+    name, op, value = match.groups()
+    if name not in allowed.fields:
+        raise BadRequest(f"unknown filterBy field {name!r}")
+    number: float | None = None
+    if name in allowed.dates:
+        if op not in ("==", "!=", "<=", ">="):
+            raise BadRequest(f"operator {op} is not supported for date field {name!r}")
+        try:
+            number = parse_iso(value)
+        except ValueError as exc:
+            raise BadRequest(f"filterBy {name!r} needs an ISO-8601 date, got {value!r}") from exc
+    elif name in allowed.numbers and op in ("==", "!=", "<=", ">="):
+        try:
+            number = float(value)
+        except ValueError as exc:
+            raise BadRequest(f"filterBy {name!r} needs a number, got {value!r}") from exc
+        if math.isnan(number):
+            raise BadRequest(f"filterBy {name!r} needs a number, got {value!r}")
+    return Filter(name, op, value, number)
+
+
+def parse_filters(raw: Sequence[str], allowed: FieldSet) -> list[Filter]:
+    return [parse_filter(part, allowed) for part in split_filters(raw)]
+
+
+def parse_sort(sort_by: str | None, sort_order: str | None, allowed: FieldSet,
+               default_order: str = "asc") -> tuple[str | None, bool]:
+    """(field or None, descending). Unknown field or order -> BadRequest."""
+    order = (sort_order or default_order).lower()
+    if order not in ("asc", "desc"):
+        raise BadRequest(f"sortOrder must be asc or desc, got {sort_order!r}")
+    if sort_by is not None and sort_by not in allowed.fields:
+        raise BadRequest(f"unknown sortBy field {sort_by!r}")
+    return sort_by, order == "desc"
+
+
+def sort_items(items: list[int], key: Callable[[int], Any], descending: bool) -> list[int]:
+    """Stable sort on a field; items without a value go last in either order."""
+    present = [i for i in items if key(i) is not None]
+    missing = [i for i in items if key(i) is None]
+    present.sort(key=key, reverse=descending)
+    return present + missing
+
+
+def parse_page(offset: str | None, limit: str | None) -> tuple[int, int]:
+    try:
+        off = int(offset) if offset not in (None, "") else 0
+    except ValueError as exc:
+        raise BadRequest(f"offset must be an integer, got {offset!r}") from exc
+    try:
+        lim = int(limit) if limit not in (None, "") else 50
+    except ValueError as exc:
+        raise BadRequest(f"limit must be an integer, got {limit!r}") from exc
+    if off < 0:
+        raise BadRequest("offset must be >= 0")
+    if not 1 <= lim <= 500:
+        raise BadRequest(f"limit must be between 1 and 500, got {lim}")
+    return off, lim
+
+
+def parse_bool(name: str, value: str | None) -> bool | None:
+    if value in (None, ""):
+        return None
+    low = value.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    raise BadRequest(f"{name} must be true or false, got {value!r}")

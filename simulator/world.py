@@ -1,0 +1,239 @@
+"""The live cluster: which step each workload is at for the simulated now, with caches.
+
+Steps are applied incrementally from one time-sorted transition list as the clock moves, so a
+request costs O(changes since the last request), not O(workloads). JSON bodies are cached per
+(workload, step, deleted) and evidence per (workload, episode): they never change.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from simulator import logtext
+from simulator.clock import SimClock, iso
+from simulator.config import SimulatorConfig
+from simulator.evidence import EventOut, Evidence, PodState, container_name, pod_names, render
+from simulator.generator import extra_workload, generate
+from simulator.model import WorkloadSpec
+from simulator.render import (
+    TERMINAL,
+    filter_fields,
+    normal_pod_state,
+    step_of,
+    workload,
+)
+from simulator.scenarios import get_scenario
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Current:
+    """One visible workload as of now: its index, step and whether it is deleted."""
+
+    index: int
+    step: int
+    deleted: bool
+
+
+class World:
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.seed = config.seed
+        start = config.start.timestamp() if config.start is not None else config.clock()
+        self.clock = SimClock(start, config.speed, config.clock)
+        scenario = get_scenario(config.scenario, config.scale)
+        self.specs: list[WorkloadSpec] = generate(scenario, config.seed, int(self.clock.start))
+        self._transitions: list[tuple[int, int, int]] = sorted(
+            (step.at, spec.index, i) for spec in self.specs for i, step in enumerate(spec.steps))
+        self._cursor = 0
+        self.current: list[int] = [-1] * len(self.specs)
+        self.order: list[int] = []  # created workloads, oldest first
+        self._deleted_at: list[float] = [
+            math.inf if s.deleted_at is None else s.deleted_at for s in self.specs]
+        self.by_id: dict[str, int] = {s.id: s.index for s in self.specs}
+        self.by_name: dict[str, int] = {s.name: s.index for s in self.specs}
+        self.pods: dict[tuple[str, str], tuple[int, int]] = {}
+        for spec in self.specs:
+            self._index_pods(spec)
+        self._json: dict[tuple[int, int, bool], bytes] = {}
+        self._fields: dict[tuple[int, int], dict[str, Any]] = {}
+        self._evidence: dict[tuple[int, int], Evidence] = {}
+        self._events: dict[int, list[tuple[EventOut, str]]] = {}
+        self.now = self.clock.start
+        self.sync()
+
+    # ---- time ---------------------------------------------------------------------------
+    def sync(self) -> float:
+        """Apply every transition up to the simulated now; returns now."""
+        now = self.clock.now()
+        self.now = now
+        transitions, current = self._transitions, self.current
+        cursor = self._cursor
+        end = len(transitions)
+        while cursor < end and transitions[cursor][0] <= now:
+            _, index, step = transitions[cursor]
+            if step == 0:
+                self.order.append(index)
+            current[index] = step
+            cursor += 1
+        self._cursor = cursor
+        return now
+
+    def advance(self, seconds: float) -> float:
+        self.clock.advance(seconds)
+        return self.sync()
+
+    def add_workload(self) -> WorkloadSpec:
+        """Create a workload now (the page-drift fault): it sorts first in the default order."""
+        index = len(self.specs)
+        spec = extra_workload(self.seed, index, int(self.now))
+        self.specs.append(spec)
+        self.current.append(-1)
+        self._deleted_at.append(math.inf if spec.deleted_at is None else spec.deleted_at)
+        self.by_id[spec.id] = index
+        self.by_name[spec.name] = index
+        self._index_pods(spec)
+        for i, step in enumerate(spec.steps):
+            bisect.insort(self._transitions, (step.at, index, i), lo=self._cursor)
+        self.sync()
+        return spec
+
+    def _index_pods(self, spec: WorkloadSpec) -> None:
+        for replica, name in enumerate(pod_names(spec)):
+            self.pods[(spec.project.namespace, name)] = (spec.index, replica)
+
+    # ---- listing ------------------------------------------------------------------------
+    def visible(self, deleted: bool = False) -> list[int]:
+        """Indexes of workloads that exist now (or were deleted, when `deleted`), newest first."""
+        now, gone = self.now, self._deleted_at
+        if deleted:
+            return [i for i in reversed(self.order) if gone[i] <= now]
+        return [i for i in reversed(self.order) if gone[i] > now]
+
+    def at(self, index: int) -> Current:
+        return Current(index, self.current[index], self._deleted_at[index] <= self.now)
+
+    def workload_json(self, cur: Current) -> bytes:
+        key = (cur.index, cur.step, cur.deleted)
+        body = self._json.get(key)
+        if body is None:
+            body = dumps(self.workload_dict(cur))
+            self._json[key] = body
+        return body
+
+    def workload_dict(self, cur: Current) -> dict[str, Any]:
+        spec = self.specs[cur.index]
+        return workload(spec, cur.step, spec.deleted_at if cur.deleted else None)
+
+    def fields(self, cur: Current) -> dict[str, Any]:
+        key = (cur.index, cur.step)
+        found = self._fields.get(key)
+        if found is None:
+            spec = self.specs[cur.index]
+            found = filter_fields(spec, cur.step)
+            self._fields[key] = found
+        if cur.deleted:
+            found = {**found, "deletedAt": float(self.specs[cur.index].deleted_at or 0)}
+        return found
+
+    def find(self, workload_id: str) -> Current | None:
+        index = self.by_id.get(workload_id)
+        if index is None or self.current[index] < 0:
+            return None
+        return self.at(index)
+
+    # ---- evidence -----------------------------------------------------------------------
+    def evidence(self, index: int, episode: int) -> Evidence:
+        key = (index, episode)
+        found = self._evidence.get(key)
+        if found is None:
+            found = render(self.specs[index], self.specs[index].episodes[episode], self.seed)
+            self._evidence[key] = found
+        return found
+
+    def pod_states(self, cur: Current) -> list[PodState] | None:
+        """Per replica: the pod's status now; None when the workload has no pods."""
+        spec = self.specs[cur.index]
+        step = spec.steps[cur.step]
+        if step.phase in ("Creating", "Stopped") or cur.deleted:
+            return None
+        if step.episode >= 0:
+            return self.evidence(cur.index, step.episode).pods
+        state = normal_pod_state(spec, cur.step)
+        return [state for _ in range(spec.replicas)]
+
+    def pod_log(self, cur: Current, replica: int, previous: bool) -> list[str] | None:
+        spec = self.specs[cur.index]
+        step = spec.steps[cur.step]
+        states = self.pod_states(cur)
+        if states is None:
+            return None
+        state = states[replica]
+        if step.episode >= 0:
+            return state.previous_log if previous else state.log
+        if previous:
+            return None
+        running = step_of(spec, cur.step, "Running")
+        if running is None:
+            return None
+        seed = f"{self.seed}:{spec.id}:{step.attempt}:{replica}"
+        if step.phase == "Completed":
+            return logtext.output(seed, spec, 200, replica) + logtext.finished(spec)
+        minutes = int(self.now - running.at) // 60
+        return logtext.output(seed, spec, min(200, 12 + minutes), replica)
+
+    def events(self, index: int) -> list[tuple[EventOut, str]]:
+        """Every event of the workload's whole life, newest first, with a stable id."""
+        found = self._events.get(index)
+        if found is not None:
+            return found
+        spec = self.specs[index]
+        names = pod_names(spec)
+        out: list[EventOut] = []
+        for i, step in enumerate(spec.steps):
+            if step.episode >= 0 and spec.episodes[step.episode].step == i:
+                out.extend(self.evidence(index, step.episode).events)
+            for replica, pod in enumerate(names):
+                for ev in _lifecycle(spec, step.phase, step.at, replica, pod):
+                    ev.attempt = step.attempt
+                    out.append(ev)
+        out.sort(key=lambda e: e.at, reverse=True)
+        found = [(e, str(uuid.uuid5(uuid.UUID(spec.id), f"event/{n}/{e.at}/{e.reason}")))
+                 for n, e in enumerate(out)]
+        self._events[index] = found
+        return found
+
+    def iso_now(self) -> str:
+        return iso(self.now)
+
+
+def _lifecycle(spec: WorkloadSpec, phase: str, at: int, replica: int,
+               pod: str) -> list[EventOut]:
+    c = container_name(spec)
+    node = spec.nodes[replica]
+    if phase == "Initializing":
+        return [EventOut(at, "Normal", "Scheduled",
+                         f"Successfully assigned {spec.project.namespace}/{pod} to {node}",
+                         "runai-scheduler", replica),
+                EventOut(at + 1, "Normal", "Pulling", f'Pulling image "{spec.image}"', "kubelet",
+                         replica)]
+    if phase == "Running":
+        return [EventOut(at - 2, "Normal", "Pulled",
+                         f'Successfully pulled image "{spec.image}"', "kubelet", replica),
+                EventOut(at - 1, "Normal", "Created", f"Created container {c}", "kubelet",
+                         replica),
+                EventOut(at, "Normal", "Started", f"Started container {c}", "kubelet", replica)]
+    if phase == "Stopped":
+        return [EventOut(at, "Normal", "Killing", f"Stopping container {c}", "kubelet", replica)]
+    if phase in TERMINAL and phase == "Completed" and replica == 0:
+        return [EventOut(at, "Normal", "Completed", "Workload completed successfully",
+                         "workload-controller", replica)]
+    return []

@@ -1,0 +1,217 @@
+"""Shared fixtures: a Run:ai API simulator on a free loopback port, in a background thread.
+
+    def test_something(simulator):            # scenario "demo", seed 7, clock frozen (speed 0)
+        token = simulator.token()              # POST /api/v2/token with the right credentials
+        r = httpx.get(f"{simulator.url}/api/v1/workloads", headers=simulator.auth_headers())
+        simulator.advance(3600)                # simulated clock +1 h: new failures may appear
+        simulator.set_faults(fail_next=2)      # next 2 API requests answer 503 (see FaultSettings)
+        simulator.expire_tokens()              # every issued token is now invalid
+        truth = simulator.truth()              # {"now", "episodes": [...], "runs": [...]}
+        simulator.reset()                      # fresh world at the scenario start, no faults
+
+    def test_other(make_simulator):
+        sim = make_simulator(scenario="large", seed=3, faults={"page_drift": True})
+
+`make_simulator(**config)` takes any SimulatorConfig field (scenario, seed, speed, scale, start,
+client_id, client_secret, k8s_token, token_ttl_s, admin_enabled, clock, faults as a dict or
+FaultSettings). Pass `clock=ManualClock()` to move real time by hand (token expiry, --speed).
+Attributes: url, client_id, client_secret, k8s_token, config, app (the Starlette app, e.g. for
+httpx.ASGITransport), and admin(method, path, json=None) for any /admin call.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from jsonschema import Draft202012Validator
+from starlette.applications import Starlette
+
+from simulator.app import create_app
+from simulator.config import FaultSettings, SimulatorConfig
+
+
+class ManualClock:
+    """A real-time clock that only moves when told; pass as make_simulator(clock=...)."""
+
+    def __init__(self, start: float = 1_790_000_000.0) -> None:
+        self.value = start
+
+    def __call__(self) -> float:
+        return self.value
+
+    def advance(self, seconds: float) -> None:
+        self.value += seconds
+
+
+@dataclass
+class RunningSimulator:
+    url: str
+    config: SimulatorConfig
+    app: Starlette
+    _server: uvicorn.Server = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+
+    @property
+    def client_id(self) -> str:
+        return self.config.client_id
+
+    @property
+    def client_secret(self) -> str:
+        return self.config.client_secret
+
+    @property
+    def k8s_token(self) -> str:
+        return self.config.k8s_token
+
+    def admin(self, method: str, path: str, json: dict[str, Any] | None = None) -> Any:
+        response = httpx.request(method, f"{self.url}{path}", json=json, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def advance(self, seconds: float) -> dict[str, Any]:
+        """Move simulated time forward; returns {"now", "start", "speed"}."""
+        return dict(self.admin("POST", "/admin/clock", {"advance_seconds": seconds}))
+
+    def set_faults(self, **faults: Any) -> dict[str, Any]:
+        return dict(self.admin("POST", "/admin/faults", faults))
+
+    def expire_tokens(self) -> int:
+        return int(self.admin("POST", "/admin/faults", {"expire_tokens": True})["expired_tokens"])
+
+    def reset(self) -> None:
+        self.admin("POST", "/admin/reset")
+
+    def truth(self) -> dict[str, Any]:
+        return dict(self.admin("GET", "/admin/truth"))
+
+    def token(self) -> str:
+        response = httpx.post(f"{self.url}/api/v2/token", timeout=30, data={
+            "grant_type": "client_credentials", "client_id": self.client_id,
+            "client_secret": self.client_secret})
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token()}"}
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+def start_simulator(config: SimulatorConfig) -> RunningSimulator:
+    """Serve `config` on 127.0.0.1:<free port> in a daemon thread; returns once it answers."""
+    app = create_app(config)
+    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets whose proto says TCP,
+    # and without it every small response waits ~40 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                           lifespan="off", ws="none"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
+                              name=f"simulator-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
+            raise RuntimeError("the simulator did not start")
+        time.sleep(0.01)
+    return RunningSimulator(f"http://127.0.0.1:{port}", config, app, server, thread)
+
+
+def _config(overrides: dict[str, Any]) -> SimulatorConfig:
+    settings: dict[str, Any] = {"scenario": "demo", "seed": 7, "speed": 0.0, **overrides}
+    faults = settings.get("faults")
+    if isinstance(faults, dict):
+        settings["faults"] = FaultSettings(**faults)
+    return SimulatorConfig(**settings)
+
+
+@pytest.fixture
+def make_simulator() -> Iterator[Callable[..., RunningSimulator]]:
+    started: list[RunningSimulator] = []
+
+    def make(**overrides: Any) -> RunningSimulator:
+        sim = start_simulator(_config(overrides))
+        started.append(sim)
+        return sim
+
+    yield make
+    for sim in started:
+        sim.stop()
+
+
+@pytest.fixture
+def simulator(make_simulator: Callable[..., RunningSimulator]) -> RunningSimulator:
+    return make_simulator()
+
+
+# ---- validating responses against the published Run:ai OpenAPI schemas ---------------------
+OPENAPI_PATH = Path(__file__).resolve().parent.parent / "simulator" / "schemas" / (
+    "runai-openapi-subset.json")
+
+
+def _to_json_schema(node: Any) -> Any:
+    """OpenAPI 3.0 schema -> JSON Schema: `nullable: true` becomes a null alternative."""
+    if isinstance(node, list):
+        return [_to_json_schema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _to_json_schema(v) for k, v in node.items()
+           if k not in ("nullable", "example", "examples", "writeOnly", "deprecated")
+           and not k.startswith("x-")}
+    if node.get("nullable") is True:
+        if "enum" in out:
+            out["enum"] = [*out["enum"], None]
+        if isinstance(out.get("type"), str) and "allOf" not in out:
+            out["type"] = [out["type"], "null"]
+        else:
+            out = {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+@functools.cache
+def openapi() -> dict[str, Any]:
+    return dict(json.loads(OPENAPI_PATH.read_text()))
+
+
+def response_validator(path: str, method: str, status: int) -> Draft202012Validator:
+    """A validator for the documented response body of `method path` with `status`."""
+    doc = openapi()
+    documented = doc["paths"][path][method.lower()]["responses"]
+    # Undocumented error statuses (e.g. 400 on list endpoints) carry the generic Error body.
+    response = documented.get(str(status), {"$ref": "#/components/responses/400BadRequest"})
+    if "$ref" in response:
+        response = doc["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
+    schema = next(iter(response["content"].values()))["schema"]
+    root = {**_to_json_schema(schema), "components": _to_json_schema(doc["components"])}
+    return Draft202012Validator(root, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def schema_validator(name: str) -> Draft202012Validator:
+    """A validator for components/schemas/<name>."""
+    doc = openapi()
+    root = {"$ref": f"#/components/schemas/{name}",
+            "components": _to_json_schema(doc["components"])}
+    return Draft202012Validator(root, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def assert_valid(path: str, method: str, response: httpx.Response) -> Any:
+    """Assert `response` (status and body) matches the documented response; returns the body."""
+    body = response.json()
+    response_validator(path, method, response.status_code).validate(body)
+    return body
