@@ -36,7 +36,9 @@ def _fail(message: str) -> int:
     return 1
 
 
-def banner(config: Config, kube: KubeAccess | None, started: datetime) -> list[str]:
+def banner(
+    config: Config, kube: KubeAccess | None, started: datetime, port: int | None
+) -> list[str]:
     projects = ", ".join(config.projects) if config.projects else "All projects"
     if kube is None:
         k8s = "not configured (Run:ai evidence only; no pod statuses or logs)"
@@ -52,8 +54,8 @@ def banner(config: Config, kube: KubeAccess | None, started: datetime) -> list[s
         f"Cluster URL: {config.base_url}",
         f"Kubernetes API: {k8s}",
     ]
-    if not config.once:
-        lines.append(f"Metrics: http://{config.listen_host}:{config.listen_port}/metrics")
+    if port is not None:
+        lines.append(f"Metrics: http://{config.listen_host}:{port}/metrics, /healthz, /readyz")
     return lines
 
 
@@ -99,8 +101,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         except UpstreamError as exc:
             # Unreachable now is not fatal: the loop keeps trying and /readyz says not ready.
             log.warning("Run:ai is not reachable yet: %s", exc)
-        for line in banner(config, kube_access, datetime.now(UTC)):
-            log.info(line)
         if not config.once:
             app = make_app(state, config.poll_interval_s)
             try:
@@ -110,6 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"Cannot listen on {config.listen_host}:{config.listen_port}: "
                     f"{exc.strerror or exc}"
                 )
+        port = server.port if server is not None else None
+        for line in banner(config, kube_access, datetime.now(UTC), port):
+            log.info(line)
         settings = Settings(
             projects=config.projects,
             poll_interval_s=config.poll_interval_s,
