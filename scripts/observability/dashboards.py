@@ -372,10 +372,11 @@ def health_dashboard() -> Json:
         timeseries(
             "API error ratio",
             "Share of API requests that did not return 2xx (4xx, 5xx, timeouts, errors).",
+            # `or vector(0)`: no failed request yet is a ratio of 0, not "No data".
             Query(
-                "sum(rate("
+                "(sum(rate("
                 f"{_exporter('runai_failure_exporter_api_requests_total', _NOT_2XX)}"
-                "[$__rate_interval])) / sum(rate("
+                "[$__rate_interval])) or vector(0)) / sum(rate("
                 f"{_exporter('runai_failure_exporter_api_requests_total')}[$__rate_interval]))",
                 "errors",
             ),
