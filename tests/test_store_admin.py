@@ -15,8 +15,7 @@ from exporter import dbfile
 from exporter.errors import StoreError, StoreLocked
 from exporter.schema import APPLICATION_ID, MIGRATIONS
 from exporter.store import HistoryStore, backup, read_stats
-from tests.fixtures_store import KNOWN_FAILURES, KNOWN_RUNS
-from tests.test_store_crash import COMMIT_THEN_DIE
+from tests.fixtures_store import COMMIT_THEN_DIE, KNOWN_FAILURES, KNOWN_RUNS
 
 REPO = Path(__file__).resolve().parent.parent
 

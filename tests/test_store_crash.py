@@ -20,7 +20,7 @@ import pytest
 
 from exporter import dbfile
 from exporter.store import HistoryStore
-from tests.fixtures_store import KNOWN_FAILURES, KNOWN_RUNS
+from tests.fixtures_store import COMMIT_THEN_DIE, KNOWN_FAILURES, KNOWN_RUNS
 
 REPO = Path(__file__).resolve().parent.parent
 RUNS_PER_BATCH = 3000
@@ -30,7 +30,6 @@ WRITER = """
 import sys
 from datetime import timedelta
 from exporter.store import HistoryStore
-from tests.fixtures_store import KNOWN_FAILURES, KNOWN_RUNS
 from tests.fixtures_store import BASE_TIME, make_failure, make_run
 
 path, first, runs, failures = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
@@ -143,22 +142,6 @@ def test_kill_9_during_flush_keeps_every_committed_batch_exactly_once(tmp_path: 
     assert not path.with_name(path.name + ".wal").exists()
 
 
-COMMIT_THEN_DIE = """
-import os, signal, sys
-from exporter import dbfile, store_rows
-from tests.fixtures_store import KNOWN_FAILURES, KNOWN_RUNS, BASE_TIME
-
-conn = dbfile.connect(sys.argv[1], read_only=False)
-conn.begin()
-store_rows.insert(conn, store_rows.FAILURE_EVENTS,
-                  [store_rows.encode_failure(f, BASE_TIME) for f in KNOWN_FAILURES])
-store_rows.insert(conn, store_rows.WORKLOAD_RUNS,
-                  [store_rows.encode_run(r, BASE_TIME) for r in KNOWN_RUNS])
-conn.commit()
-os.kill(os.getpid(), signal.SIGKILL)  # committed to the WAL, never checkpointed or closed
-"""
-
-
 def test_wal_replay_after_kill_9_restores_rows_once(history_path: Path) -> None:
     HistoryStore(history_path).open()
     done = subprocess.run(
@@ -179,3 +162,51 @@ def test_wal_replay_after_kill_9_restores_rows_once(history_path: Path) -> None:
     assert (result.failures_written, result.runs_written) == (0, 0)
     assert result.duplicates == n_failures + n_runs
     assert counts(history_path) == (n_runs, n_runs, n_failures, n_failures)
+
+
+SIGTERM_WRITER = """
+import signal, sys
+from datetime import timedelta
+from exporter.store import HistoryStore
+from tests.fixtures_store import BASE_TIME, make_failure, make_run
+
+# The sidecar's pattern: SIGTERM only sets a flag; the loop finishes its write and exits 0.
+stopping = []
+signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+store = HistoryStore(sys.argv[1])
+store.open()
+batch = 0
+while not stopping:
+    at = BASE_TIME + timedelta(minutes=batch)
+    store.enqueue([make_failure(f"b{batch}-f{i}", at) for i in range(100)],
+                  [make_run(f"b{batch}-r{i}", at) for i in range(3000)])
+    print(f"flushing {batch}", flush=True)
+    result = store.flush()
+    assert result.error is None and result.pending == 0, result
+    batch += 1
+print(f"stopped after {batch}", flush=True)
+"""
+
+
+def test_sigterm_during_a_flush_finishes_the_write(history_path: Path) -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", SIGTERM_WRITER, str(history_path)],
+        cwd=REPO, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert child.stdout is not None
+    try:
+        for line in child.stdout:
+            if line.strip() == "flushing 1":
+                time.sleep(0.05)  # inside the DuckDB write of batch 1
+                child.send_signal(signal.SIGTERM)
+                break
+        rest = child.stdout.read()
+        assert child.wait(timeout=30) == 0
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()
+    batches = int(rest.split()[-1])
+    assert batches >= 2  # batch 1 was finished, not abandoned
+    assert counts(history_path) == (3000 * batches, 3000 * batches, 100 * batches, 100 * batches)
+    assert not history_path.with_name(history_path.name + ".wal").exists()  # closed cleanly
