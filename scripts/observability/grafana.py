@@ -238,7 +238,11 @@ def row(title: str) -> Panel:
 
 
 def value_mapping(value: int, text: str, color: str) -> Json:
-    return {"type": "value", "options": {str(value): {"text": text, "color": color, "index": 0}}}
+    """Show `text` for `value`; the value doubles as the mapping's order."""
+    return {
+        "type": "value",
+        "options": {str(value): {"text": text, "color": color, "index": value}},
+    }
 
 
 def layout(panels: list[Panel]) -> list[Json]:
