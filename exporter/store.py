@@ -71,6 +71,7 @@ class HistoryStore:
         """
         store_file.check_directory(self.path)
         if not self.path.exists():
+            store_file.check_no_orphan_wal(self.path)
             store_file.create(self.path, timeout_s=self.lock_timeout_s)
             log.info("created history file %s (schema version %d)", self.path, SCHEMA_VERSION)
         store_file.check_file_writable(self.path)

@@ -64,6 +64,16 @@ def check_directory(path: Path) -> None:
     os.unlink(probe)
 
 
+def check_no_orphan_wal(path: Path) -> None:
+    """A log left by a deleted history file would be replayed into a new one (DuckDB refuses)."""
+    wal = path.with_name(path.name + ".wal")
+    if wal.exists():
+        raise StoreError(
+            f"A write-ahead log without its database file: {wal} (left untouched; move it away "
+            f"to start a new history, or restore {path.name} beside it)"
+        )
+
+
 def check_file_writable(path: Path) -> None:
     """Opening for writing (without writing) catches a read-only file or mount."""
     try:

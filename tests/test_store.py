@@ -106,6 +106,15 @@ def test_open_refuses_an_empty_or_unreadable_file_and_never_writes_it(
     assert sorted(p.name for p in history_path.parent.iterdir()) == [history_path.name]
 
 
+def test_open_refuses_an_orphaned_write_ahead_log(history_path: Path) -> None:
+    wal = history_path.with_name(history_path.name + ".wal")
+    wal.write_bytes(b"left behind by a deleted history file")
+    with pytest.raises(StoreError, match="A write-ahead log without its database file"):
+        HistoryStore(history_path).open()
+    assert not history_path.exists()
+    assert wal.read_bytes() == b"left behind by a deleted history file"
+
+
 def test_open_reports_a_missing_directory_in_one_line(tmp_path: Path) -> None:
     with pytest.raises(StoreError) as caught:
         HistoryStore(tmp_path / "absent" / "history.db").open()
