@@ -202,3 +202,18 @@ def test_sql_tool_is_offered_and_runs_read_only(scripted_llm, agent_history, set
     assert result.tool_calls[0].result.status == "error"
     assert result.tool_calls[1].result.data["rows"] == [[before]]
     assert agent_history.scalar("SELECT count(*) FROM failure_events") == before
+
+
+def test_huge_tool_results_are_cut_with_a_note_not_silently():
+    from agent.llm import MAX_TOOL_RESULT_CHARS, tool_message
+    from agent.types import ToolCall, ToolResult
+
+    big = ToolCall("list_failures", {}, ToolResult("ok", {"rows": ["x" * 100] * 1000}, "1000 rows"))
+    sent = json.loads(tool_message(big, NameMask()))
+    assert sent["status"] == "ok" and sent["message"] == "1000 rows"
+    assert len(sent["data_truncated"]) == MAX_TOOL_RESULT_CHARS
+    assert "narrow the query" in sent["note"]
+    small = ToolCall("x", {}, ToolResult("no_data", None, "nothing"))
+    assert json.loads(tool_message(small, NameMask())) == {
+        "status": "no_data", "data": None, "message": "nothing"
+    }  # fmt: skip
