@@ -19,7 +19,7 @@ from exporter import dbfile
 from exporter.store import HistoryStore
 
 REPO = Path(__file__).resolve().parent.parent
-BATCHES = 30
+BATCHES = 20
 RUNS_PER_BATCH = 200
 FAILURES_PER_BATCH = 10
 
