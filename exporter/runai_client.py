@@ -32,7 +32,7 @@ class RunaiClient:
         http: httpx.Client,
         policy: RetryPolicy | None = None,
         observe: Observer = ignore,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = lambda: time.time(),  # looked up per call (freezegun)
         on_token: Callable[[str], None] = lambda token: None,
     ) -> None:
         self._base = base_url.rstrip("/")

@@ -1,0 +1,340 @@
+"""The monitoring cycle against the simulator over real HTTP, writing a real DuckDB file.
+
+The bar: after any number of cycles and restarts the file holds exactly the simulator's truth
+(every episode and every finished run, nothing more), API faults are retried or fail the cycle
+as a whole, and the metrics count what was recorded.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from freezegun import freeze_time
+
+from exporter.dbfile import connect
+from exporter.detect import parse_time
+from exporter.http_retry import RetryPolicy
+from exporter.k8s_client import KubeAccess, KubeClient
+from exporter.metrics import MetricsState, make_registry
+from exporter.monitor import Monitor, Settings
+from exporter.runai_client import RunaiClient
+from exporter.store import HistoryStore
+
+FAST = RetryPolicy(attempts=4, base_delay_s=0.01, max_delay_s=0.05, retry_after_cap_s=1.0,
+                   timeout_s=10.0)
+SCALE = 150  # workloads: enough for every kind of episode, small enough for a fast test
+
+
+@dataclass
+class Sidecar:
+    monitor: Monitor
+    state: MetricsState
+    runai: RunaiClient
+    http: httpx.Client
+
+
+@pytest.fixture
+def sidecar(tmp_path: Path) -> Iterator[Callable[..., Sidecar]]:
+    """Build the sidecar's parts as cli.main does (a call = a process start)."""
+    clients: list[httpx.Client] = []
+
+    def build(sim: Any, *, kube: bool = True, projects: tuple[str, ...] = (),
+              now: Callable[[], datetime] | None = None, lock_timeout_s: float = 5.0,
+              **settings: Any) -> Sidecar:
+        http = httpx.Client()
+        clients.append(http)
+        state = MetricsState(projects)
+        runai = RunaiClient(sim.url, sim.client_id, sim.client_secret, http=http,
+                            policy=FAST, observe=state.observe_request)
+        kube_client = KubeClient(KubeAccess(server=sim.url, token=sim.k8s_token), http=http,
+                                 policy=FAST, observe=state.observe_request) if kube else None
+        store = HistoryStore(tmp_path / "history.db", lock_timeout_s=lock_timeout_s)
+        store.open()
+        monitor = Monitor(runai, kube_client, store, state,
+                          Settings(projects=projects, **settings),
+                          now=now or sim_now(sim))
+        monitor.load_known()
+        return Sidecar(monitor, state, runai, http)
+
+    yield build
+    for client in clients:
+        client.close()
+
+
+def sim_now(sim: Any) -> Callable[[], datetime]:
+    """The monitor's clock follows the simulator's (frozen, advanced by hand) clock."""
+    def now() -> datetime:
+        value = parse_time(sim.admin("GET", "/admin/clock")["now"])
+        assert value is not None
+        return value
+    return now
+
+
+def ids_in_file(path: Path) -> tuple[set[tuple[str, str]], set[str]]:
+    conn = connect(str(path), read_only=True)
+    try:
+        episodes = set(conn.execute("SELECT episode_id, kind FROM failure_events").fetchall())
+        runs = {r[0] for r in conn.execute("SELECT run_id FROM workload_runs").fetchall()}
+    finally:
+        conn.close()
+    return episodes, runs
+
+
+def truth_ids(truth: dict[str, Any], projects: tuple[str, ...] = ()
+              ) -> tuple[set[tuple[str, str]], set[str]]:
+    def stamp(text: str) -> str:
+        value = parse_time(text)
+        assert value is not None
+        return value.isoformat()
+
+    episodes = {(f"{e['workload_id']}@{stamp(e['timestamp'])}", e["kind"])
+                for e in truth["episodes"] if not projects or e["project"] in projects}
+    runs = {f"{r['workload_id']}@{stamp(r['finished_at'])}" for r in truth["runs"]}
+    return episodes, runs  # runs carry no project in the truth: compare them unfiltered only
+
+
+def test_cycles_and_restarts_record_exactly_the_truth(
+    fast_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path
+) -> None:
+    sim = fast_simulator(scale=SCALE)
+    first = sidecar(sim)
+    report = first.monitor.run_cycle()
+    assert report.ok and report.failures and report.runs
+    again = first.monitor.run_cycle()
+    assert again.ok and not again.failures and not again.runs
+    truth = sim.truth()
+    assert ids_in_file(tmp_path / "history.db") == truth_ids(truth)
+
+    restarted = sidecar(sim)  # a new process: known ids come from the file
+    report = restarted.monitor.run_cycle()
+    assert report.ok and not report.failures and not report.runs
+    assert ids_in_file(tmp_path / "history.db") == truth_ids(truth)
+
+    sim.advance(8 * 3600)  # new failures, resubmissions, completions, deletions
+    report = restarted.monitor.run_cycle()
+    assert report.ok and report.failures
+    assert ids_in_file(tmp_path / "history.db") == truth_ids(sim.truth())
+
+
+def test_phases_passed_through_between_polls_are_not_lost(
+    fast_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path
+) -> None:
+    sim = fast_simulator(scale=SCALE)
+    car = sidecar(sim)
+    assert car.monitor.run_cycle().ok
+    for _ in range(3):  # long gaps: workloads fail, get resubmitted and fail again unseen
+        sim.advance(12 * 3600)
+        assert car.monitor.run_cycle().ok
+    assert ids_in_file(tmp_path / "history.db") == truth_ids(sim.truth())
+
+
+def test_metrics_count_what_was_recorded(
+    fast_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar]
+) -> None:
+    sim = fast_simulator(scale=SCALE)
+    car = sidecar(sim)
+    report = car.monitor.run_cycle()
+    registry = make_registry(car.state)
+    get = registry.get_sample_value
+    failed = [f for f in report.failures if f.kind == "failed"]
+    by_label: dict[tuple[str, str, str], int] = {}
+    for f in failed:
+        key = (f.project, f.workload_type, f.category)
+        by_label[key] = by_label.get(key, 0) + 1
+    for (project, wtype, category), count in by_label.items():
+        assert get("runai_workload_failures_total", {
+            "project": project, "workload_type": wtype, "category": category}) == count
+    total = sum(s.value for m in registry.collect() if m.name == "runai_workload_failures"
+                for s in m.samples if s.name.endswith("_total"))
+    assert total == len(failed) == sum(
+        1 for e in sim.truth()["episodes"] if e["kind"] == "failed")
+    finished = sum(s.value for m in registry.collect() if m.name == "runai_workloads_finished"
+                   for s in m.samples if s.name.endswith("_total"))
+    assert finished == len(report.runs) == len(sim.truth()["runs"])
+    assert get("runai_failure_exporter_up") == 1
+    assert get("runai_failure_exporter_polls_total", {"result": "success"}) == 1
+    assert get("runai_failure_exporter_api_requests_total",
+               {"endpoint": "/api/v1/workloads", "code": "200"}) >= 2
+    # A restart does not count history again.
+    restarted = sidecar(sim)
+    restarted.monitor.run_cycle()
+    assert make_registry(restarted.state).get_sample_value(
+        "runai_failure_exporter_polls_total", {"result": "success"}) == 1
+    assert all(v == 0 for v in restarted.state.failures.values())
+
+
+def test_project_filter(
+    fast_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path
+) -> None:
+    sim = fast_simulator(scale=SCALE)
+    projects = ("llm-pretrain", "recsys")
+    car = sidecar(sim, projects=projects)
+    report = car.monitor.run_cycle()
+    assert report.ok and report.failures
+    episodes, _ = ids_in_file(tmp_path / "history.db")
+    assert episodes == truth_ids(sim.truth(), projects)[0]
+    conn = connect(str(tmp_path / "history.db"), read_only=True)
+    try:
+        seen = {r[0] for r in conn.execute("SELECT DISTINCT project FROM workload_runs "
+                                           "UNION SELECT DISTINCT project FROM failure_events"
+                                           ).fetchall()}
+    finally:
+        conn.close()
+    assert seen == set(projects)
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [{"fail_next": 3}, {"rate_limit_next": 2, "retry_after_s": 1}, {"malformed_next": 2},
+     {"truncate_next": 2}, {"page_drift": True}],
+    ids=["5xx", "429", "malformed", "truncated", "page-drift"],
+)
+def test_transient_faults_are_retried_and_nothing_is_lost(
+    fast_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path,
+    faults: dict[str, Any],
+) -> None:
+    sim = fast_simulator(scale=SCALE)
+    car = sidecar(sim)
+    sim.set_faults(**faults)
+    report = car.monitor.run_cycle()
+    assert report.ok, report.error
+    sim.set_faults(page_drift=False)
+    assert car.monitor.run_cycle().ok
+    assert ids_in_file(tmp_path / "history.db") == truth_ids(sim.truth())
+
+
+def test_an_outage_fails_the_cycle_and_never_reads_as_no_failures(
+    fast_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path
+) -> None:
+    sim = fast_simulator(scale=SCALE)
+    car = sidecar(sim)
+    car.runai.authenticate()
+    sim.set_faults(error_rate=1.0)
+    report = car.monitor.run_cycle()
+    assert not report.ok and "HTTP 503" in (report.error or "")
+    assert not report.failures
+    registry = make_registry(car.state)
+    assert registry.get_sample_value("runai_failure_exporter_up") == 0
+    assert registry.get_sample_value("runai_failure_exporter_polls_total",
+                                     {"result": "failure"}) == 1
+    assert registry.get_sample_value("runai_failure_exporter_last_success_timestamp_seconds") == 0
+    assert registry.get_sample_value("runai_failure_exporter_api_requests_total",
+                                     {"endpoint": "/api/v1/workloads", "code": "503"}) == 4
+    sim.set_faults(error_rate=0.0)
+    assert car.monitor.run_cycle().ok
+    assert ids_in_file(tmp_path / "history.db") == truth_ids(sim.truth())
+    assert make_registry(car.state).get_sample_value("runai_failure_exporter_up") == 1
+
+
+def test_expired_token_is_refreshed_once_on_401(
+    fast_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar]
+) -> None:
+    sim = fast_simulator(scale=SCALE)
+    car = sidecar(sim)
+    assert car.monitor.run_cycle().ok
+    assert car.runai.token_requests == 1
+    sim.expire_tokens()
+    assert car.monitor.run_cycle().ok
+    assert car.runai.token_requests == 2
+
+
+def test_token_refreshed_before_it_expires(
+    fast_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar]
+) -> None:
+    with freeze_time("2026-11-26 12:00:00", real_asyncio=True) as frozen:
+        sim = fast_simulator(scale=SCALE, token_ttl_s=600)
+        car = sidecar(sim)
+        assert car.monitor.run_cycle().ok
+        frozen.tick(500)  # before the refresh point (600 s lifetime less 60 s)
+        assert car.monitor.run_cycle().ok
+        assert car.runai.token_requests == 1
+        frozen.tick(60)  # past it, still inside the lifetime: refreshed before any 401
+        assert car.monitor.run_cycle().ok
+        assert car.runai.token_requests == 2
+        assert make_registry(car.state).get_sample_value(
+            "runai_failure_exporter_api_requests_total",
+            {"endpoint": "/api/v1/workloads", "code": "401"}) is None
+
+
+def test_v1_token_fallback(
+    fast_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar]
+) -> None:
+    sim = fast_simulator(scale=SCALE, faults={"v1_token_only": True})
+    car = sidecar(sim)
+    assert car.monitor.run_cycle().ok
+    assert make_registry(car.state).get_sample_value(
+        "runai_failure_exporter_api_requests_total",
+        {"endpoint": "/api/v1/token", "code": "200"}) == 1
+
+
+def test_without_kubernetes_failures_are_classified_from_runai_evidence(
+    fast_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path
+) -> None:
+    sim = fast_simulator(scale=SCALE)
+    car = sidecar(sim, kube=False)
+    report = car.monitor.run_cycle()
+    assert report.ok and report.failures
+    assert all(not f.logs_available and f.bundle["logs"] == "" for f in report.failures)
+    assert all(f.bundle["events"] or f.bundle["workload"] for f in report.failures)
+    assert ids_in_file(tmp_path / "history.db") == truth_ids(sim.truth())
+
+
+def test_with_kubernetes_the_bundle_has_statuses_and_logs(
+    fast_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar]
+) -> None:
+    sim = fast_simulator(scale=SCALE)
+    report = sidecar(sim).monitor.run_cycle()
+    failed = [f for f in report.failures if f.kind == "failed"]
+    assert sum(1 for f in failed if f.bundle["logs"]) > len(failed) // 2
+    assert all(f.logs_available for f in failed)
+    assert any(p["status"].get("containerStatuses") for f in failed for p in f.bundle["pods"])
+    assert all(f.node for f in failed if f.bundle["pods"])
+
+
+def test_every_finished_run_names_its_node(
+    fast_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar]
+) -> None:
+    sim = fast_simulator(scale=SCALE)
+    report = sidecar(sim).monitor.run_cycle()
+    with_node = [r for r in report.runs if r.node]
+    assert len(with_node) >= 0.9 * len(report.runs)
+
+
+def test_a_write_failure_keeps_records_queued_and_counts(
+    fast_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path
+) -> None:
+    sim = fast_simulator(scale=SCALE)
+    car = sidecar(sim, lock_timeout_s=0.5)
+    db = tmp_path / "history.db"
+    holder = subprocess.Popen(  # another process holds the file: DuckDB locks per process
+        [sys.executable, "-c", HOLD_LOCK, str(db)], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        report = car.monitor.run_cycle()
+    finally:
+        holder.communicate("", timeout=30)
+    assert report.ok and report.write_error
+    assert make_registry(car.state).get_sample_value(
+        "runai_failure_exporter_db_write_errors_total") == 1
+    assert car.state.pending_writes == len(report.failures) + len(report.runs) > 0
+    assert car.monitor.run_cycle().ok
+    assert car.state.pending_writes == 0
+    assert ids_in_file(db) == truth_ids(sim.truth())
+
+
+HOLD_LOCK = """
+import sys, duckdb
+conn = duckdb.connect(sys.argv[1])
+print("holding", flush=True)
+sys.stdin.read()
+conn.close()
+"""
