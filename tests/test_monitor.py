@@ -161,8 +161,8 @@ def test_metrics_count_what_was_recorded(
     assert finished == len(report.runs) == len(sim.truth()["runs"])
     assert get("runai_failure_exporter_up") == 1
     assert get("runai_failure_exporter_polls_total", {"result": "success"}) == 1
-    assert get("runai_failure_exporter_api_requests_total",
-               {"endpoint": "/api/v1/workloads", "code": "200"}) >= 2
+    assert (get("runai_failure_exporter_api_requests_total",
+                {"endpoint": "/api/v1/workloads", "code": "200"}) or 0) >= 2
     # A restart does not count history again.
     restarted = sidecar(sim)
     restarted.monitor.run_cycle()
