@@ -137,6 +137,12 @@ def test_every_panel_query_and_recording_rule_returns_data(
             empty.append(f"panel {query}: {query.substituted()}")
     assert not empty, "no data for:\n" + "\n".join(empty)
 
+    # Every rule evaluates without a runtime error (e.g. a many-to-many match promtool cannot see).
+    loaded = [rule for group in prom.api("rules")["groups"] for rule in group["rules"]]
+    assert len(loaded) == sum(len(g["rules"]) for g in rules)
+    unhealthy = [(r["name"], r.get("lastError")) for r in loaded if r["health"] != "ok"]
+    assert not unhealthy
+
     # Failures really flowed through the recordings the alerts read, not only zeros.
     assert float(prom.query(":runai_workload_failures:rate1h")[0]["value"][1]) > 0
     ratio = prom.query("project:runai_workload_failures_per_finished:ratio_rate1h")
