@@ -30,6 +30,7 @@ from agent.api_http import (
     answer_to_dict,
     api_error_handler,
     http_error_handler,
+    internal_error_handler,
     parse_chat_body,
     read_json_object,
     redact,
@@ -66,7 +67,11 @@ def create_api_app(settings: ApiSettings) -> Starlette:
                 max_body_bytes=settings.max_body_bytes,
             )
         ],
-        exception_handlers={ApiError: api_error_handler, HTTPException: http_error_handler},
+        exception_handlers={
+            ApiError: api_error_handler,
+            HTTPException: http_error_handler,
+            Exception: internal_error_handler,
+        },
     )
 
 

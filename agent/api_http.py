@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agent.llm_settings import LLMSettings
 from agent.types import Answer, ToolContext
+
+log = logging.getLogger("agent.api")
 
 DEFAULT_DB_PATH = "/data/runai_failure_history.db"
 MAX_BODY_BYTES = 64 * 1024
@@ -77,6 +80,12 @@ def error_response(status: int, message: str, headers: Mapping[str, str] | None 
 async def api_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     return error_response(exc.status, exc.message)
+
+
+async def internal_error_handler(request: Request, exc: Exception) -> Response:
+    """A bug, not a bad request: one log record with the traceback, one line to the client."""
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal error while answering; see the agent's log")
 
 
 _HTTP_MESSAGES = {

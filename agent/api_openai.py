@@ -9,6 +9,7 @@ so the answer carries its evidence as markdown rather than as tool_calls for the
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Mapping
@@ -19,6 +20,8 @@ from starlette.responses import JSONResponse, Response
 
 from agent.api_http import ApiError, redact, split_messages
 from agent.types import Answer
+
+log = logging.getLogger(__name__)
 
 MODEL_ID = "runai-failure-analysis"
 CHUNK_CHARS = 400
@@ -83,7 +86,11 @@ async def stream_chunks(pending: Awaitable[Answer], secrets: tuple[str, ...]) ->
         return f"data: {json.dumps(body)}\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
-    text = redact(content(await pending), secrets)
+    try:
+        text = redact(content(await pending), secrets)
+    except Exception:  # headers are sent already: say so in the stream, log the traceback
+        log.exception("streamed completion failed")
+        text = "The agent failed to answer; see its log."
     for i in range(0, len(text), CHUNK_CHARS):
         yield chunk({"content": text[i : i + CHUNK_CHARS]})
     yield chunk({}, "stop")

@@ -253,3 +253,36 @@ def test_llm_mode_over_http_never_shows_the_key(history, scripted_llm):
 
 def server_host(url: str) -> str:
     return httpx.URL(url).netloc.decode()
+
+
+def test_corrupt_history_file_gives_an_answer_not_a_crash(tmp_path):
+    path = tmp_path / "corrupt.db"
+    path.write_bytes(b"this is not a duckdb file" * 100)
+    settings = ApiSettings(db_path=str(path))
+    with (
+        ServerThread(create_api_app(settings)) as server,
+        httpx.Client(base_url=server.url) as http,
+    ):
+        chat = http.post("/api/chat", json={"question": "Show me failure statistics"})
+        assert chat.status_code == 200
+        assert chat.json()["tool_calls"][0]["status"] == "error"
+        stats = http.get("/api/stats")
+        assert stats.status_code == 503
+        assert "cannot read the history file" in stats.json()["message"]
+        assert path.read_bytes() == b"this is not a duckdb file" * 100  # never overwritten
+
+
+def test_a_bug_is_a_one_line_500_and_a_stream_error_event(history):
+    def broken_clock():
+        raise RuntimeError("clock is broken")
+
+    with (
+        serve(history, clock=broken_clock) as server,
+        httpx.Client(base_url=server.url) as http,
+    ):
+        plain = http.post("/api/chat", json={"question": "Show me failure statistics"})
+        assert plain.status_code == 500
+        assert plain.json() == {"error": "internal error while answering; see the agent's log"}
+        streamed = http.post("/api/chat", json={"question": "stats", "stream": True})
+        assert [k for k, _ in events(streamed)] == ["error", "done"]
+        assert "clock is broken" not in plain.text + streamed.text

@@ -143,12 +143,15 @@ def test_chart_has_bars_for_the_seeded_categories(page, history):
 
 
 def test_stored_script_is_shown_as_text(page):
-    page.fill("#question", "Why did xss-probe fail?")
-    page.press("#question", "Enter")
+    page.get_by_role("button", name="Why did train-llama-7b fail?").click()
     page.locator(".msg.agent.done").wait_for(timeout=20_000)
+    page.fill("#question", "Why did xss-probe fail?")  # a second turn: earlier ones ride along
+    page.press("#question", "Enter")
+    second = page.locator(".msg.agent.done").nth(1)
+    second.wait_for(timeout=20_000)
     assert page.locator("script").count() == 1  # only app.js
-    assert "<script>alert(document.cookie)</script>" in page.locator(".answer").inner_text()
-    tool = page.locator("details.tool").first
+    assert "<script>alert(document.cookie)</script>" in second.locator(".answer").inner_text()
+    tool = second.locator("details.tool").first
     tool.locator("summary").click()
     assert SCRIPT_LOG in tool.locator("pre.result").inner_text()
 

@@ -22,6 +22,11 @@ const COLOURS = {
 const SVG_NS = "http://www.w3.org/2000/svg";
 
 let token = sessionStorage.getItem("agentToken") || "";
+// Earlier turns, sent as context (the LLM uses them; the deterministic planner reads only the
+// last question). Kept short so a long session stays far below the API's body limit.
+const turns = [];
+const MAX_TURNS = 6;
+const MAX_TURN_CHARS = 2000;
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -237,7 +242,10 @@ async function ask(question) {
     const response = await fetch("/api/chat", {
       method: "POST",
       headers: authHeaders({ "Content-Type": "application/json" }),
-      body: JSON.stringify({ question, stream: true }),
+      body: JSON.stringify({
+        messages: turns.slice(-MAX_TURNS).concat([{ role: "user", content: question }]),
+        stream: true,
+      }),
     });
     if (!response.ok) {
       const body = await response.json().catch(() => ({ error: response.statusText }));
@@ -261,7 +269,11 @@ async function ask(question) {
         else if (event === "delta") {
           streamed += data.text;
           view.answer.innerHTML = renderMarkdown(streamed);
-        } else if (event === "answer") showAnswer(view, data);
+        } else if (event === "answer") {
+          showAnswer(view, data);
+          turns.push({ role: "user", content: question },
+                     { role: "assistant", content: data.markdown.slice(0, MAX_TURN_CHARS) });
+        }
         else if (event === "error") showError(view, data.error);
       }
     }
