@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from tests.fixtures_exporter import Answer, ScriptedServer
@@ -88,3 +93,199 @@ def test_broken_kubeconfig(scripted: ScriptedServer, tmp_path: Path) -> None:
                base_env(scripted.url, KUBECONFIG=str(tmp_path / "missing")))
     assert done.returncode != 0
     assert done.stderr.startswith("ERROR: Cannot read KUBECONFIG")
+
+
+# ---- against the simulator ------------------------------------------------------------------
+def sim_env(sim: Any, tmp_path: Path, **extra: str) -> dict[str, str]:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(KUBECONFIG.format(url=sim.url, token=sim.k8s_token))
+    return base_env(sim.url, RUNAI_CLIENT_ID=sim.client_id, RUNAI_CLIENT_SECRET=SECRET,
+                    KUBECONFIG=str(kubeconfig), **extra)
+
+
+KUBECONFIG = """apiVersion: v1
+kind: Config
+current-context: sim
+clusters: [{{name: sim, cluster: {{server: "{url}"}}}}]
+contexts: [{{name: sim, context: {{cluster: sim, user: sim}}}}]
+users: [{{name: sim, user: {{token: "{token}"}}}}]
+"""
+
+
+def file_counts(db: Path) -> tuple[int, int]:
+    from exporter.dbfile import connect
+
+    conn = connect(str(db), read_only=True)
+    try:
+        failures = conn.execute("SELECT count(*) FROM failure_events").fetchone()
+        runs = conn.execute("SELECT count(*) FROM workload_runs").fetchone()
+    finally:
+        conn.close()
+    assert failures is not None and runs is not None
+    return int(failures[0]), int(runs[0])
+
+
+def test_once_records_the_truth_prints_the_banner_and_exits_0(
+    fast_simulator: Callable[..., Any], tmp_path: Path
+) -> None:
+    sim = fast_simulator(scale=120, client_secret=SECRET)
+    db = tmp_path / "h.db"
+    done = run(["--once", "--db", str(db), "--project", "recsys", "--project", "speech"],
+               sim_env(sim, tmp_path))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    for expected in ("Run:AI Failure Monitor starting", "Poll interval: 60 seconds",
+                     "Projects: recsys, speech", f"Database: {db}",
+                     "Run:AI credentials configured", f"Cluster URL: {sim.url}",
+                     "Monitoring check #1 at ", "Found "):
+        assert any(line.startswith(expected) for line in lines), expected
+    assert any(line.startswith("Start time: ") and line.endswith(" UTC") for line in lines)
+    assert any(line.startswith("New failure: ") for line in lines)
+    truth = sim.truth()
+    wanted = [e for e in truth["episodes"] if e["project"] in ("recsys", "speech")]
+    assert file_counts(db)[0] == len(wanted) > 0
+    assert SECRET not in done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_once_exits_non_zero_when_the_cycle_fails(
+    fast_simulator: Callable[..., Any], tmp_path: Path
+) -> None:
+    sim = fast_simulator(scale=50, client_secret=SECRET)
+    sim.set_faults(error_rate=1.0, path_prefix="/api/v1/workloads")
+    done = run(["--once", "--db", str(tmp_path / "h.db")], sim_env(sim, tmp_path))
+    assert done.returncode == 1
+    assert "ERROR: Monitoring check #1 failed: GET /api/v1/workloads: HTTP 503" in done.stdout
+    assert file_counts(tmp_path / "h.db") == (0, 0)
+
+
+def test_json_logs(fast_simulator: Callable[..., Any], tmp_path: Path) -> None:
+    sim = fast_simulator(scale=50, client_secret=SECRET)
+    done = run(["--once", "--log-format", "json", "--db", str(tmp_path / "h.db")],
+               sim_env(sim, tmp_path))
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    messages = [r["message"] for r in records]
+    assert "Run:AI credentials configured" in messages
+    assert all(r["time"].endswith("+00:00") for r in records)
+    assert any(r.get("category") for r in records)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(url: str, timeout_s: float = 60, status: int = 200) -> httpx.Response:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            response = httpx.get(url, timeout=5)
+            if response.status_code == status:
+                return response
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} did not answer {status} in {timeout_s}s")
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_serves_metrics_and_health_survives_faults_and_stops_on_sigterm(
+    fast_simulator: Callable[..., Any], tmp_path: Path
+) -> None:
+    sim = fast_simulator(scale=120, client_secret=SECRET)
+    port = free_port()
+    db = tmp_path / "h.db"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exporter", "--db", str(db), "--listen", f"127.0.0.1:{port}",
+         "--poll-interval", "1"],
+        cwd=REPO, env=sim_env(sim, tmp_path), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_for(f"{base}/healthz").text == "ok\n"
+        wait_for(f"{base}/readyz")
+        metrics = httpx.get(f"{base}/metrics").text
+        assert "runai_failure_exporter_up 1.0" in metrics
+        failed = sum(1 for e in sim.truth()["episodes"] if e["kind"] == "failed")
+        counted = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                      if line.startswith("runai_workload_failures_total{"))
+        assert counted == failed > 0
+        # An outage: cycles fail, the process lives on, up drops to 0, health stays alive.
+        sim.set_faults(error_rate=1.0)
+        deadline = time.monotonic() + 60
+        while "runai_failure_exporter_up 0.0" not in httpx.get(f"{base}/metrics").text:
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.2)
+        assert httpx.get(f"{base}/healthz").status_code == 200
+        sim.set_faults(error_rate=0.0)
+        sim.advance(6 * 3600)
+        deadline = time.monotonic() + 60
+        while file_counts_safe(db)[0] < len(sim.truth()["episodes"]):
+            assert time.monotonic() < deadline, "new failures were not recorded"
+            time.sleep(0.3)
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, out
+    assert "Received SIGTERM" in out and "Stopped after" in out
+    assert "ERROR: Monitoring check #" in out
+    assert SECRET not in out and sim.k8s_token not in out
+    assert file_counts(db)[0] == len(sim.truth()["episodes"])
+
+
+def file_counts_safe(db: Path) -> tuple[int, int]:
+    try:
+        return file_counts(db)
+    except Exception:  # the writer holds the file this instant
+        return (0, 0)
+
+
+def test_busy_listen_port(fast_simulator: Callable[..., Any], tmp_path: Path) -> None:
+    import socket
+
+    sim = fast_simulator(scale=20, client_secret=SECRET)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        port = sock.getsockname()[1]
+        done = run(["--db", str(tmp_path / "h.db"), "--listen", f"127.0.0.1:{port}"],
+                   sim_env(sim, tmp_path))
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"ERROR: Cannot listen on 127.0.0.1:{port}: " \
+        "Address already in use"
+
+
+def test_retention_prunes_old_history(
+    fast_simulator: Callable[..., Any], tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from exporter.store import HistoryStore
+    from tests.fixtures_store import make_failure, make_run
+
+    db = tmp_path / "h.db"
+    store = HistoryStore(db)
+    store.open()
+    old = datetime.now(UTC) - timedelta(days=400)
+    store.enqueue([make_failure("ancient", old)], [make_run("ancient", old)])
+    assert store.flush().error is None
+    sim = fast_simulator(scale=40, client_secret=SECRET)
+    done = run(["--once", "--db", str(db), "--retention-days", "30"], sim_env(sim, tmp_path))
+    assert done.returncode == 0, done.stderr
+    from exporter.dbfile import connect
+
+    conn = connect(str(db), read_only=True)
+    try:
+        left = conn.execute(
+            "SELECT count(*) FROM failure_events WHERE workload_id = 'ancient'").fetchone()
+    finally:
+        conn.close()
+    assert left == (0,)
