@@ -15,6 +15,7 @@ import json
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -82,38 +83,67 @@ class Filters:
         return self.category is None and self.kind is None
 
 
-@contextmanager
-def open_history(ctx: ToolContext) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection in UTC; NoHistory when there is nothing to read yet."""
+# While a turn of the deterministic planner runs, its tool calls share one read-only connection
+# (opened per question, closed at its end), so the open cost is paid once per answer.
+_SHARED: ContextVar[tuple[str, duckdb.DuckDBPyConnection] | None] = ContextVar(
+    "agent_history_connection", default=None
+)
+
+
+def _connect(ctx: ToolContext) -> duckdb.DuckDBPyConnection:
     path = ctx.db_path
     if not os.path.exists(path) or os.path.getsize(path) == 0:
         raise NoHistory(f"{NO_HISTORY} (no history file at {path})")
     conn = connect(path, read_only=True, timeout_s=ctx.db_timeout_s)
+    conn.execute("SET TimeZone = 'UTC'")
+    return conn
+
+
+@contextmanager
+def open_history(ctx: ToolContext) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection in UTC (the turn's shared one when there is one); NoHistory when
+    there is nothing to read yet."""
+    shared = _SHARED.get()
+    if shared is not None and shared[0] == ctx.db_path:
+        yield shared[1]
+        return
+    conn = _connect(ctx)
     try:
-        conn.execute("SET TimeZone = 'UTC'")
-        tables = {
-            row[0]
-            for row in conn.execute(
-                "SELECT table_name FROM information_schema.tables"
-                " WHERE table_name IN ('failure_events', 'workload_runs')"
-            ).fetchall()
-        }
-        if tables != {"failure_events", "workload_runs"}:
-            raise NoHistory(f"{NO_HISTORY} (the history file has no tables yet)")
         yield conn
     finally:
+        conn.close()
+
+
+@contextmanager
+def one_connection(ctx: ToolContext) -> Iterator[None]:
+    """Share one read-only connection among the tool calls inside the block. Missing file or
+    lock errors are left for the tools to report, each as its own status."""
+    try:
+        conn = _connect(ctx)
+    except (NoHistory, StoreLocked, duckdb.Error):
+        yield
+        return
+    token = _SHARED.set((ctx.db_path, conn))
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
         conn.close()
 
 
 def run_query(
     ctx: ToolContext, query: Callable[[duckdb.DuckDBPyConnection], ToolResult]
 ) -> ToolResult:
-    """Run one query function on a fresh read-only connection; every failure becomes a status."""
+    """Run one query function on a read-only connection; every failure becomes a status."""
     try:
         with open_history(ctx) as conn:
             return query(conn)
     except NoHistory as exc:
         return ToolResult("no_data", {"history": "missing"}, str(exc))
+    except duckdb.CatalogException:  # the sidecar created the file but no tables yet
+        return ToolResult(
+            "no_data", {"history": "missing"}, f"{NO_HISTORY} (the history file has no tables yet)"
+        )
     except StoreLocked as exc:
         return ToolResult("error", None, f"{exc}; try again in a moment")
     except duckdb.Error as exc:

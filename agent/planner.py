@@ -370,6 +370,11 @@ def _help(turn: _Turn, plan: Plan, understood: bool) -> Answer:
 def answer_deterministic(question: str, ctx: ToolContext) -> Answer:
     """Answer without an LLM: plan from the question, run tools, compose markdown."""
     question = question.strip()
+    with history.one_connection(ctx):
+        return _answer_question(question, ctx)
+
+
+def _answer_question(question: str, ctx: ToolContext) -> Answer:
     turn = _Turn(ctx)
     if not question:
         return _help(turn, make_plan("help", ctx), understood=True)

@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from agent import history
@@ -233,3 +234,23 @@ def test_window_bounds_are_half_open(tmp_path: Path) -> None:
     shifted = Window(w.start + timedelta(microseconds=1), w.end, "x")
     result = run_query(h.ctx, lambda c: history.statistics(c, shifted, Filters(), "workload_name"))
     assert {g["key"] for g in result.data["groups"]} == {"in"}
+
+
+def test_file_without_tables_is_no_data(tmp_path: Path, agent_history: AgentHistory) -> None:
+    bare = tmp_path / "bare.db"
+    duckdb.connect(str(bare)).close()  # what exists between the sidecar's create and migrate
+    ctx = replace(agent_history.ctx, db_path=str(bare))
+    result = run_query(ctx, lambda c: history.statistics(c, week(agent_history), Filters()))
+    assert result.status == "no_data"
+    assert "no tables yet" in result.message
+
+
+def test_one_connection_is_shared_within_a_turn(agent_history: AgentHistory) -> None:
+    seen = []
+    with history.one_connection(agent_history.ctx):
+        for _ in range(2):
+            with history.open_history(agent_history.ctx) as conn:
+                seen.append(conn)
+    assert seen[0] is seen[1]
+    with history.open_history(agent_history.ctx) as conn:  # outside the turn: its own
+        assert conn is not seen[0]
