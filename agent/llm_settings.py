@@ -3,6 +3,15 @@
 NVIDIA_API_KEY selects NVIDIA's hosted endpoint; OPENAI_API_KEY (with LLM_BASE_URL) any other
 OpenAI-compatible one. No key means deterministic answers only. The key lives in a field that
 repr() leaves out, and `describe()` never includes it, so it cannot leak through a log line.
+
+    NVIDIA_API_KEY     key for https://integrate.api.nvidia.com/v1 (wins over OPENAI_API_KEY)
+    OPENAI_API_KEY     key for LLM_BASE_URL (default https://api.openai.com/v1)
+    LLM_BASE_URL       any OpenAI-compatible endpoint (vLLM, NIM, Ollama's /v1, ...)
+    LLM_MODEL          model id (default meta/llama-3.1-70b-instruct on NVIDIA, else gpt-4o-mini)
+    LLM_TIMEOUT_S      per request (30)
+    LLM_MAX_STEPS      model round trips per question (6)
+    LLM_MAX_RETRIES    retries of a timeout, 429 or 5xx, with the client's backoff (2)
+    LLM_MASK_NAMES     1: workload, project and node names never leave the pod (0)
 """
 
 from __future__ import annotations

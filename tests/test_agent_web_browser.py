@@ -11,9 +11,10 @@ import pytest
 
 from agent.api import create_api_app
 from agent.api_http import ApiSettings
+from agent.llm_settings import LLMSettings
 from agent.web import create_ui_app
 from tests.fixtures_agent import AGENT_SPEC, AgentHistory, make_agent_history
-from tests.fixtures_llm import ServerThread
+from tests.fixtures_llm import ServerThread, answer, call
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -166,3 +167,27 @@ def test_markdown_renderer_escapes_html(page):
     escaped = page.evaluate("renderMarkdown('Fix the app\\\\_error cause, `a\\\\|b`')")
     assert escaped == "<p>Fix the app_error cause, <code>a|b</code></p>"
     assert not page.locator("#token-form").is_visible()  # no token configured
+
+
+def test_llm_answer_with_a_made_up_number_is_flagged_on_the_page(browser, history, scripted_llm):
+    llm = LLMSettings(api_key="sk-ui-test-key", base_url=scripted_llm.base_url, model="scripted",
+                      timeout_s=5, max_retries=0)  # fmt: skip
+    settings = ApiSettings(db_path=str(history.path), clock=lambda: history.now, llm=llm)
+    scripted_llm.play(
+        call("failure_statistics", {"window": "last 7 days"}),
+        answer("| Cause | Failures |\n| --- | ---: |\n| gpu_oom | 3 |\n| nccl | 4711 |"),
+    )
+    with ServerThread(create_ui_app(create_api_app(settings))) as server:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(server.url)
+        page.get_by_role("button", name="Show me failure statistics").click()
+        done = page.locator(".msg.agent.done")
+        done.wait_for(timeout=20_000)
+        assert "LLM answer · 1 tool call" in done.locator(".meta").inner_text()
+        assert done.locator("table td").nth(3).inner_text() == "4711"
+        warning = done.locator("blockquote").inner_text()
+        assert "Warning: unverified numbers." in warning and "4711" in warning
+        assert "not backed by this turn's tool results" in done.locator(".note").inner_text()
+        assert "sk-ui-test-key" not in page.content()
+        context.close()

@@ -210,6 +210,9 @@ function showToolResult(view, payload) {
 function showAnswer(view, answer) {
   view.answer.innerHTML = renderMarkdown(answer.markdown);
   view.note.textContent = answer.note || "";
+  const calls = answer.tool_calls.length;
+  view.answer.appendChild(el("div", "meta",
+    `${answer.mode === "llm" ? "LLM" : "deterministic"} answer · ${calls} tool call${calls === 1 ? "" : "s"}`));
   view.msg.dataset.mode = answer.mode;
   view.msg.classList.add("done");
 }
