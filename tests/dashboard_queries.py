@@ -64,3 +64,18 @@ def panel_queries() -> list[PanelQuery]:
         for panel in panels(board)
         for t in panel.get("targets", [])
     ]
+
+
+LABEL_VALUES = re.compile(r"label_values\((.+), (\w+)\)")
+
+
+def variable_queries() -> list[tuple[str, str, str]]:
+    """(variable name, series selector, label) of every label_values variable."""
+    found = []
+    for board in dashboards().values():
+        for variable in board["templating"]["list"]:
+            if variable["type"] == "query":
+                match = LABEL_VALUES.fullmatch(variable["definition"])
+                assert match, variable["definition"]
+                found.append((variable["name"], match.group(1), match.group(2)))
+    return found

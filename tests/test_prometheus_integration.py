@@ -18,7 +18,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.dashboard_queries import panel_queries
+from tests.dashboard_queries import panel_queries, variable_queries
 from tests.fixtures_prometheus import PrometheusServer, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.prometheus]
@@ -130,6 +130,9 @@ def test_every_panel_query_and_recording_rule_returns_data(
     rules = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))["groups"]
     records = [r["record"] for g in rules for r in g["rules"] if "record" in r]
     empty = [f"recording rule {r}" for r in records if not prom.query(r)]
+    for name, selector, label in variable_queries():
+        if not prom.api(f"label/{label}/values", **{"match[]": selector}):
+            empty.append(f"variable ${name}: label_values({selector}, {label})")
     queries = panel_queries()
     assert len(queries) > 20
     for query in queries:

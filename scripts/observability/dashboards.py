@@ -44,6 +44,8 @@ EPISODE_RATE = f'{rules.EPISODE_RATE}{{{_PROJECT}, {_TYPE}, kind=~"degraded|pend
 _OOM = "|".join(OOM_CATEGORIES)
 
 
+_JOB_FINISHED = f"runai_workloads_finished_total{{{EXPORTER_SELECTOR}}}"
+_JOB_FAILURES = f"runai_workload_failures_total{{{EXPORTER_SELECTOR}}}"
 _FAILED = ', phase="Failed"'
 _PENDING = ', phase="Pending"'
 _FAILED_OR_PENDING = ', phase=~"Failed|Pending"'
@@ -239,11 +241,9 @@ def failures_dashboard() -> Json:
     ]
     variables = [
         datasource_variable(),
-        label_variable("project", "Project", "runai_workloads_finished_total", "project"),
-        label_variable(
-            "workload_type", "Workload type", "runai_workloads_finished_total", "workload_type"
-        ),
-        label_variable("category", "Category", "runai_workload_failures_total", "category"),
+        label_variable("project", "Project", _JOB_FINISHED, "project"),
+        label_variable("workload_type", "Workload type", _JOB_FINISHED, "workload_type"),
+        label_variable("category", "Category", _JOB_FAILURES, "category"),
     ]
     return dashboard(
         uid=FAILURES_DASHBOARD_UID,
