@@ -21,7 +21,7 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 
@@ -103,8 +103,8 @@ class ScriptedLLM:
                 {"id": f"call_{i}", "type": "function", "function": {"name": n, "arguments": a}}
                 for i, (n, a) in enumerate(step.tool_calls)
             ]
-        if body.get("stream"):
-            return StreamingResponse(_sse(body, message), media_type="text/event-stream")
+        if body.get("stream"):  # the agent's loop never streams: the number check needs it whole
+            return JSONResponse({"error": {"message": "streaming not scripted"}}, status_code=400)
         return JSONResponse(
             {
                 "id": "chatcmpl-scripted",
@@ -121,18 +121,6 @@ class ScriptedLLM:
                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
             }
         )
-
-
-async def _sse(body: dict[str, Any], message: dict[str, Any]) -> Any:
-    chunk = {
-        "id": "chatcmpl-scripted",
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": body.get("model", "scripted"),
-        "choices": [{"index": 0, "delta": message, "finish_reason": "stop"}],
-    }
-    yield f"data: {json.dumps(chunk)}\n\n"
-    yield "data: [DONE]\n\n"
 
 
 def free_port() -> int:
