@@ -9,6 +9,7 @@ claims. Anything else is reported, so the answer can be flagged before anyone re
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -83,7 +84,7 @@ def source_numbers(values: Iterable[Any], question: str = "") -> Sources:
 
 def check_numbers(answer: str, sources: Sources) -> NumberCheck:
     claims = find_claims(answer)
-    ordered = sorted(sources.values, key=abs)[:_MAX_PAIR_SOURCES]
+    ordered = sorted(sorted(sources.values, key=abs)[:_MAX_PAIR_SOURCES])
     direct = sources.values | sources.quoted
     unsupported = tuple(c for c in claims if not _supported(c, direct, ordered))
     return NumberCheck(tuple(claims), unsupported)
@@ -111,7 +112,11 @@ def _collect(value: Any, sources: Sources) -> None:
 
 def _close(value: float, claim: Claim) -> bool:
     # Written with d decimals, the claim stands for anything that rounds to it.
-    return abs(abs(value) - claim.value) <= 0.5 * 10 ** (-claim.decimals) + 1e-9
+    return abs(abs(value) - claim.value) <= _tolerance(claim)
+
+
+def _tolerance(claim: Claim) -> float:
+    return 0.5 * 10 ** (-claim.decimals) + 1e-9
 
 
 def _supported(claim: Claim, sources: set[float], ordered: list[float]) -> bool:
@@ -119,15 +124,28 @@ def _supported(claim: Claim, sources: set[float], ordered: list[float]) -> bool:
         return True
     if claim.percent and any(_close(v * 100, claim) for v in sources if abs(v) <= 1):
         return True
-    for a in ordered:
+    # One step from a pair (a, b): for each b, the a that would give the claim lies in an
+    # interval, found by bisection, so this stays O(n log n) per claim.
+    t = _tolerance(claim)
+    for lo, hi in ((claim.value - t, claim.value + t), (-claim.value - t, -claim.value + t)):
         for b in ordered:
-            if b and (_close(a / b * 100, claim) if claim.percent else _close(a / b, claim)):
-                return True
-            if not claim.percent and (_close(a + b, claim) or _close(a - b, claim)):
-                return True
-            if claim.percent and b and _close((a - b) / b * 100, claim):  # change vs. before
+            if claim.percent:
+                candidates = [
+                    (lo * b / 100, hi * b / 100),
+                    (b * (1 + lo / 100), b * (1 + hi / 100)),
+                ]
+            else:
+                candidates = [(lo * b, hi * b), (lo - b, hi - b), (lo + b, hi + b)]
+            if b == 0:
+                candidates = candidates[1:] if not claim.percent else []
+            if any(_any_between(ordered, *sorted(c)) for c in candidates):
                 return True
     return False
+
+
+def _any_between(ordered: list[float], lo: float, hi: float) -> bool:
+    i = bisect.bisect_left(ordered, lo)
+    return i < len(ordered) and ordered[i] <= hi
 
 
 def flag_unsupported(markdown: str, check: NumberCheck) -> str:

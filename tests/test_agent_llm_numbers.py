@@ -66,3 +66,15 @@ def test_flag_names_each_unsupported_number_once():
     assert flagged.count("4711") == 1
     ok = check_numbers("120", source_numbers(RESULTS))
     assert flag_unsupported("answer", ok) == "answer"
+
+
+def test_pair_search_stays_fast_on_large_results():
+    import time
+
+    rows = [{"failures": i * 37 % 5000, "share": i / 1000} for i in range(400)]
+    sources = source_numbers([{"rows": rows}])
+    answer = " ".join(f"{900_000 + i} failures" for i in range(50))
+    started = time.perf_counter()
+    check = check_numbers(answer, sources)
+    assert time.perf_counter() - started < 2.0
+    assert len(check.unsupported) == 50
