@@ -33,7 +33,8 @@ CAPABILITIES: tuple[str, ...] = (
     '"What is wrong with node-gpu-03?"',
     'Breakdowns: "failures by project / node / image / workload type"',
     'Recent failures: "List the latest failures"',
-    'Prometheus: "Run PromQL `sum(runai_failures_total)`"',
+    'Prometheus: "Run PromQL `sum by (category) (increase(runai_workload_failures_total[1d]))`", '
+    '"Is the exporter up?", "GPU utilization from Prometheus", "DCGM Xid errors"',
     "Time windows: last 7 days, past 24h, yesterday, today, this week, since Monday, "
     "this month, last month, 2026-11-20, from 2026-11-01 to 2026-11-10",
 )
@@ -73,6 +74,23 @@ _GROUPS: tuple[tuple[str, str], ...] = (
     (r"by department|per department|which departments?", "department"),
     (r"by workload|per workload|which workloads?|which jobs?", "workload_name"),
     (r"by (?:cause|category|reason)|per (?:cause|category)|causes|categor", "category"),
+)
+
+# Questions about live metrics with no expression given -> a fixed PromQL query.
+CANNED_PROMQL: tuple[tuple[str, str], ...] = (
+    (
+        r"(?:exporter|sidecar|monitor)\b.*\b(?:up|running|healthy|alive)",
+        "runai_failure_exporter_up",
+    ),
+    (r"gpu utili[sz]ation", "avg by (node) (runai_gpu_utilization_with_pod_info)"),
+    (
+        r"dcgm|xid errors? (?:in|from) prometheus",
+        "max by (Hostname, gpu) (DCGM_FI_DEV_XID_ERRORS) > 0",
+    ),
+    (
+        r"failures? per hour|live failure|failures? (?:in|from) prometheus",
+        "sum by (category) (increase(runai_workload_failures_total[1h]))",
+    ),
 )
 
 _HELP = r"\bhelp\b|what can you|what do you know|capabilit|how do i use"
@@ -165,10 +183,10 @@ def make_plan(question: str, ctx: ToolContext) -> Plan:
     text = " ".join(question.lower().split())
     named = find_window(question, ctx.now)
     window = named or resolve_window("", ctx.now)
-    if _has(_PROMQL, text):
-        expression = _promql_expression(question)
-        if expression:
-            return Plan("promql", window, named is not None, promql=expression)
+    expression = _promql_expression(question) if _has(_PROMQL, text) else None
+    expression = expression or next((q for p, q in CANNED_PROMQL if _has(p, text)), None)
+    if expression:
+        return Plan("promql", window, named is not None, promql=expression)
     names = _known_names(ctx, question)
     filters: dict[str, str] = {}
     category = find_category(text)

@@ -269,10 +269,14 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         name="promql_query",
         description=(
-            "Run an instant PromQL query against the cluster's Prometheus. Available series "
-            "include this product's runai_failure_* metrics and, when installed, Run:ai's "
-            "(runai_job_*, runai_gpu_utilization_with_pod_info, runai_node_gpu_used_memory_"
-            "bytes) and DCGM's (DCGM_FI_DEV_XID_ERRORS). Large results are summarised."
+            "Run an instant PromQL query against the cluster's Prometheus. This product "
+            "exports runai_workload_failures_total{project,workload_type,category}, "
+            "runai_workload_episodes_total{project,workload_type,kind}, "
+            "runai_workloads_finished_total{project,workload_type}, "
+            "runai_workloads{project,phase} and runai_failure_exporter_up; when installed, "
+            "Run:ai's (runai_job_status_with_info, runai_job_allocated_gpus, "
+            "runai_gpu_utilization_with_pod_info, runai_node_gpu_used_memory_bytes) and DCGM's "
+            "(DCGM_FI_DEV_XID_ERRORS) may exist too. Large results are summarised."
         ),
         parameters=_schema(
             {

@@ -233,6 +233,10 @@ def test_detail_quotes_evidence_and_recommendation(agent_history: AgentHistory) 
         ("What can you do?", "help", {}, None),
         ("tell me a joke", "help", {}, None),
         ("Run PromQL `sum(up)`", "promql", {}, None),
+        ("Is the exporter up?", "promql", {}, None),
+        ("GPU utilization from Prometheus", "promql", {}, None),
+        ("Which nodes had Xid errors this week?", "statistics", {"category": "gpu_hardware"},
+         "this week"),
     ],
 )  # fmt: skip
 def test_phrasings(
@@ -249,6 +253,14 @@ def test_phrasings(
     )
     if window:
         assert plan.window.label == window
+
+
+def test_canned_promql_queries(agent_history: AgentHistory) -> None:
+    assert make_plan("is the sidecar running?", agent_history.ctx).promql == (
+        "runai_failure_exporter_up"
+    )
+    plan = make_plan("promql: sum(rate(runai_workload_failures_total[5m]))", agent_history.ctx)
+    assert plan.promql == "sum(rate(runai_workload_failures_total[5m]))"
 
 
 def test_names_come_from_the_history_not_from_patterns(agent_history: AgentHistory) -> None:

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from agent import promql
+from agent.planner import answer_deterministic
 from agent.tools import run_tool
 from agent.types import ToolContext
 from agent.windows import Window
@@ -192,3 +193,10 @@ def test_silent_server_times_out(tmp_path: Path) -> None:
 def test_not_configured() -> None:
     result = promql.instant_query(replace(ctx_for(None)), "up")
     assert result.status == "error" and "PROMETHEUS_URL" in result.message
+
+
+def test_planner_answers_promql_with_a_table(prometheus_url: str) -> None:
+    answer = answer_deterministic("Run PromQL `runai_failures_total`", ctx_for(prometheus_url))
+    assert [c.name for c in answer.tool_calls] == ["promql_query"]
+    assert "| `__name__=runai_failures_total, category=gpu_oom," in answer.markdown
+    assert "| 7 |" in answer.markdown
