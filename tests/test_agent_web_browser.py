@@ -191,3 +191,24 @@ def test_llm_answer_with_a_made_up_number_is_flagged_on_the_page(browser, histor
         assert "not backed by this turn's tool results" in done.locator(".note").inner_text()
         assert "sk-ui-test-key" not in page.content()
         context.close()
+
+
+def test_token_protected_agent_asks_for_the_token_once(browser, history):
+    settings = ApiSettings(db_path=str(history.path), clock=lambda: history.now,
+                           api_token="ui-token-42")  # fmt: skip
+    with ServerThread(create_ui_app(create_api_app(settings))) as server:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(server.url)
+        form = page.locator("#token-form")
+        form.wait_for(state="visible", timeout=10_000)
+        page.fill("#token", "ui-token-42")
+        page.press("#token", "Enter")
+        page.locator("#chart svg rect.bar").first.wait_for(timeout=10_000)
+        assert not form.is_visible()
+        page.get_by_role("button", name="Show me failure statistics").click()
+        done = page.locator(".msg.agent.done")
+        done.wait_for(timeout=20_000)
+        assert "failures" in done.locator(".answer").inner_text()
+        assert done.locator(".error").count() == 0
+        context.close()
