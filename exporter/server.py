@@ -60,8 +60,9 @@ class BackgroundServer:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._sock = socket.socket(family, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # uvicorn writes headers and body separately; without TCP_NODELAY (inherited by the
-        # accepted sockets) Nagle holds the body for the client's delayed ACK: 40 ms a request.
+        # uvicorn writes headers and body separately, and asyncio sets TCP_NODELAY only on
+        # sockets whose proto says TCP; without it (inherited by accepted sockets) Nagle holds
+        # the body for the client's delayed ACK: 40 ms per keep-alive request.
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             self._sock.bind((host, port))  # OSError (address in use) surfaces in the caller

@@ -93,34 +93,3 @@ def json_body(data: Any) -> str:
     import json
 
     return json.dumps(data)
-
-
-# ---- the simulator, served for the exporter's tests ---------------------------------------
-@pytest.fixture
-def fast_simulator() -> Iterator[Any]:
-    """make_simulator's twin, served with TCP_NODELAY (exporter.server.BackgroundServer).
-
-    uvicorn writes a response's headers and body separately; on a socket without TCP_NODELAY
-    every keep-alive request then waits ~40 ms for the client's delayed ACK, which turns one
-    cycle of a few hundred requests into tens of seconds. Same app, same config, same helpers.
-    """
-    from simulator.app import create_app
-    from simulator.config import FaultSettings, SimulatorConfig
-    from tests.fixtures_simulator import RunningSimulator
-
-    servers: list[BackgroundServer] = []
-
-    def make(**overrides: Any) -> RunningSimulator:
-        settings: dict[str, Any] = {"scenario": "demo", "seed": 7, "speed": 0.0, **overrides}
-        if isinstance(settings.get("faults"), dict):
-            settings["faults"] = FaultSettings(**settings["faults"])
-        config = SimulatorConfig(**settings)
-        app = create_app(config)
-        server = BackgroundServer(app, "127.0.0.1", 0).start()
-        servers.append(server)
-        return RunningSimulator(f"http://127.0.0.1:{server.port}", config, app,
-                                server._server, server._thread)
-
-    yield make
-    for server in servers:
-        server.stop()

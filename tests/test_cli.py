@@ -126,9 +126,9 @@ def file_counts(db: Path) -> tuple[int, int]:
 
 
 def test_once_records_the_truth_prints_the_banner_and_exits_0(
-    fast_simulator: Callable[..., Any], tmp_path: Path
+    make_simulator: Callable[..., Any], tmp_path: Path
 ) -> None:
-    sim = fast_simulator(scale=120, client_secret=SECRET)
+    sim = make_simulator(scale=120, client_secret=SECRET)
     db = tmp_path / "h.db"
     done = run(["--once", "--db", str(db), "--project", "recsys", "--project", "speech"],
                sim_env(sim, tmp_path))
@@ -149,9 +149,9 @@ def test_once_records_the_truth_prints_the_banner_and_exits_0(
 
 @pytest.mark.slow
 def test_once_exits_non_zero_when_the_cycle_fails(
-    fast_simulator: Callable[..., Any], tmp_path: Path
+    make_simulator: Callable[..., Any], tmp_path: Path
 ) -> None:
-    sim = fast_simulator(scale=50, client_secret=SECRET)
+    sim = make_simulator(scale=50, client_secret=SECRET)
     sim.set_faults(error_rate=1.0, path_prefix="/api/v1/workloads")
     done = run(["--once", "--db", str(tmp_path / "h.db")], sim_env(sim, tmp_path))
     assert done.returncode == 1
@@ -159,8 +159,8 @@ def test_once_exits_non_zero_when_the_cycle_fails(
     assert file_counts(tmp_path / "h.db") == (0, 0)
 
 
-def test_json_logs(fast_simulator: Callable[..., Any], tmp_path: Path) -> None:
-    sim = fast_simulator(scale=50, client_secret=SECRET)
+def test_json_logs(make_simulator: Callable[..., Any], tmp_path: Path) -> None:
+    sim = make_simulator(scale=50, client_secret=SECRET)
     done = run(["--once", "--log-format", "json", "--db", str(tmp_path / "h.db")],
                sim_env(sim, tmp_path))
     assert done.returncode == 0, done.stderr
@@ -195,9 +195,9 @@ def wait_for(url: str, timeout_s: float = 60, status: int = 200) -> httpx.Respon
 
 @pytest.mark.slow
 def test_serves_metrics_and_health_survives_faults_and_stops_on_sigterm(
-    fast_simulator: Callable[..., Any], tmp_path: Path
+    make_simulator: Callable[..., Any], tmp_path: Path
 ) -> None:
-    sim = fast_simulator(scale=120, client_secret=SECRET)
+    sim = make_simulator(scale=120, client_secret=SECRET)
     port = free_port()
     db = tmp_path / "h.db"
     process = subprocess.Popen(
@@ -248,10 +248,10 @@ def file_counts_safe(db: Path) -> tuple[int, int]:
         return (0, 0)
 
 
-def test_busy_listen_port(fast_simulator: Callable[..., Any], tmp_path: Path) -> None:
+def test_busy_listen_port(make_simulator: Callable[..., Any], tmp_path: Path) -> None:
     import socket
 
-    sim = fast_simulator(scale=20, client_secret=SECRET)
+    sim = make_simulator(scale=20, client_secret=SECRET)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen(1)
@@ -264,7 +264,7 @@ def test_busy_listen_port(fast_simulator: Callable[..., Any], tmp_path: Path) ->
 
 
 def test_retention_prunes_old_history(
-    fast_simulator: Callable[..., Any], tmp_path: Path
+    make_simulator: Callable[..., Any], tmp_path: Path
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
@@ -277,7 +277,7 @@ def test_retention_prunes_old_history(
     old = datetime.now(UTC) - timedelta(days=400)
     store.enqueue([make_failure("ancient", old)], [make_run("ancient", old)])
     assert store.flush().error is None
-    sim = fast_simulator(scale=40, client_secret=SECRET)
+    sim = make_simulator(scale=40, client_secret=SECRET)
     done = run(["--once", "--db", str(db), "--retention-days", "30"], sim_env(sim, tmp_path))
     assert done.returncode == 0, done.stderr
     from exporter.dbfile import connect

@@ -102,9 +102,9 @@ def truth_ids(truth: dict[str, Any], projects: tuple[str, ...] = ()
 
 
 def test_cycles_and_restarts_record_exactly_the_truth(
-    fast_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path
+    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path
 ) -> None:
-    sim = fast_simulator(scale=SCALE)
+    sim = make_simulator(scale=SCALE)
     first = sidecar(sim)
     report = first.monitor.run_cycle()
     assert report.ok and report.failures and report.runs
@@ -125,9 +125,9 @@ def test_cycles_and_restarts_record_exactly_the_truth(
 
 
 def test_phases_passed_through_between_polls_are_not_lost(
-    fast_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path
+    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path
 ) -> None:
-    sim = fast_simulator(scale=SCALE)
+    sim = make_simulator(scale=SCALE)
     car = sidecar(sim)
     assert car.monitor.run_cycle().ok
     for _ in range(3):  # long gaps: workloads fail, get resubmitted and fail again unseen
@@ -137,9 +137,9 @@ def test_phases_passed_through_between_polls_are_not_lost(
 
 
 def test_metrics_count_what_was_recorded(
-    fast_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar]
+    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar]
 ) -> None:
-    sim = fast_simulator(scale=SCALE)
+    sim = make_simulator(scale=SCALE)
     car = sidecar(sim)
     report = car.monitor.run_cycle()
     registry = make_registry(car.state)
@@ -172,9 +172,9 @@ def test_metrics_count_what_was_recorded(
 
 
 def test_project_filter(
-    fast_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path
+    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path
 ) -> None:
-    sim = fast_simulator(scale=SCALE)
+    sim = make_simulator(scale=SCALE)
     projects = ("llm-pretrain", "recsys")
     car = sidecar(sim, projects=projects)
     report = car.monitor.run_cycle()
@@ -198,10 +198,10 @@ def test_project_filter(
     ids=["5xx", "429", "malformed", "truncated", "page-drift"],
 )
 def test_transient_faults_are_retried_and_nothing_is_lost(
-    fast_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path,
+    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path,
     faults: dict[str, Any],
 ) -> None:
-    sim = fast_simulator(scale=SCALE)
+    sim = make_simulator(scale=SCALE)
     car = sidecar(sim)
     sim.set_faults(**faults)
     report = car.monitor.run_cycle()
@@ -212,9 +212,9 @@ def test_transient_faults_are_retried_and_nothing_is_lost(
 
 
 def test_an_outage_fails_the_cycle_and_never_reads_as_no_failures(
-    fast_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path
+    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path
 ) -> None:
-    sim = fast_simulator(scale=SCALE)
+    sim = make_simulator(scale=SCALE)
     car = sidecar(sim)
     car.runai.authenticate()
     sim.set_faults(error_rate=1.0)
@@ -235,9 +235,9 @@ def test_an_outage_fails_the_cycle_and_never_reads_as_no_failures(
 
 
 def test_expired_token_is_refreshed_once_on_401(
-    fast_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar]
+    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar]
 ) -> None:
-    sim = fast_simulator(scale=SCALE)
+    sim = make_simulator(scale=SCALE)
     car = sidecar(sim)
     assert car.monitor.run_cycle().ok
     assert car.runai.token_requests == 1
@@ -247,10 +247,10 @@ def test_expired_token_is_refreshed_once_on_401(
 
 
 def test_token_refreshed_before_it_expires(
-    fast_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar]
+    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar]
 ) -> None:
     with freeze_time("2026-11-26 12:00:00", real_asyncio=True) as frozen:
-        sim = fast_simulator(scale=SCALE, token_ttl_s=600)
+        sim = make_simulator(scale=SCALE, token_ttl_s=600)
         car = sidecar(sim)
         assert car.monitor.run_cycle().ok
         frozen.tick(500)  # before the refresh point (600 s lifetime less 60 s)
@@ -265,9 +265,9 @@ def test_token_refreshed_before_it_expires(
 
 
 def test_v1_token_fallback(
-    fast_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar]
+    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar]
 ) -> None:
-    sim = fast_simulator(scale=SCALE, faults={"v1_token_only": True})
+    sim = make_simulator(scale=SCALE, faults={"v1_token_only": True})
     car = sidecar(sim)
     assert car.monitor.run_cycle().ok
     assert make_registry(car.state).get_sample_value(
@@ -276,9 +276,9 @@ def test_v1_token_fallback(
 
 
 def test_without_kubernetes_failures_are_classified_from_runai_evidence(
-    fast_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path
+    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path
 ) -> None:
-    sim = fast_simulator(scale=SCALE)
+    sim = make_simulator(scale=SCALE)
     car = sidecar(sim, kube=False)
     report = car.monitor.run_cycle()
     assert report.ok and report.failures
@@ -288,9 +288,9 @@ def test_without_kubernetes_failures_are_classified_from_runai_evidence(
 
 
 def test_with_kubernetes_the_bundle_has_statuses_and_logs(
-    fast_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar]
+    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar]
 ) -> None:
-    sim = fast_simulator(scale=SCALE)
+    sim = make_simulator(scale=SCALE)
     report = sidecar(sim).monitor.run_cycle()
     failed = [f for f in report.failures if f.kind == "failed"]
     assert sum(1 for f in failed if f.bundle["logs"]) > len(failed) // 2
@@ -300,18 +300,18 @@ def test_with_kubernetes_the_bundle_has_statuses_and_logs(
 
 
 def test_every_finished_run_names_its_node(
-    fast_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar]
+    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar]
 ) -> None:
-    sim = fast_simulator(scale=SCALE)
+    sim = make_simulator(scale=SCALE)
     report = sidecar(sim).monitor.run_cycle()
     with_node = [r for r in report.runs if r.node]
     assert len(with_node) >= 0.9 * len(report.runs)
 
 
 def test_a_write_failure_keeps_records_queued_and_counts(
-    fast_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path
+    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path
 ) -> None:
-    sim = fast_simulator(scale=SCALE)
+    sim = make_simulator(scale=SCALE)
     car = sidecar(sim, lock_timeout_s=0.5)
     db = tmp_path / "history.db"
     holder = subprocess.Popen(  # another process holds the file: DuckDB locks per process
