@@ -15,7 +15,7 @@ import re
 from exporter.classifier.advice import UNKNOWN_RECOMMENDATION, UNKNOWN_SUMMARY, recommend
 from exporter.classifier.details import collect
 from exporter.classifier.engine import Context, Hit, evaluate
-from exporter.classifier.facts import CONTAINER, EVENT, LOG, POD, WORKLOAD, read
+from exporter.classifier.facts import CONTAINER, EVENT, LOG, POD, WORKLOAD, Fact, read
 from exporter.classifier.rules import RULES, TERMINAL_ERROR
 from exporter.classifier.table import Rule, Signal
 from exporter.model import Classification
@@ -89,12 +89,15 @@ def _most_telling(ctx: Context) -> Hit | None:
     """With no rule to go on, the line a person would read first: the last log line that reads
     like an error, the last warning event, the workload's message, the last log line."""
     facts = ctx.facts
-    for fact in reversed(facts.lines):
-        if TELLING.search(fact.message):
-            return Hit(_NO_RULE, fact, fact.message)
+    for i in range(len(facts.lines) - 1, -1, -1):
+        line = facts.lines[i].strip()
+        if TELLING.search(line):
+            return Hit(_NO_RULE, Fact(LOG, "", line, i), line)
     for fact in (*reversed(facts.events), *facts.pods, *facts.workload):
         if fact.message:
             return Hit(_NO_RULE, fact, fact.message)
-    if facts.lines:
-        return Hit(_NO_RULE, facts.lines[-1], facts.lines[-1].message)
+    for i in range(len(facts.lines) - 1, -1, -1):
+        line = facts.lines[i].strip()
+        if line:
+            return Hit(_NO_RULE, Fact(LOG, "", line, i), line)
     return None

@@ -99,11 +99,11 @@ def _failing_container(hit: Hit | None, ctx: Context) -> Fact | None:
 
 def _first_xid(ctx: Context) -> int | None:
     for fact in ctx.facts.events + ctx.facts.pods + ctx.facts.workload:
-        match = XID.search(fact.message)
+        match = XID.search(fact.message.lower())
         if match:
             return int(match.group("num"))
-    for i in ctx.log.lines_with("xid"):
-        match = XID.search(ctx.facts.lines[i].message)
+    for i in ctx.log.rows_with("xid"):
+        match = XID.search(ctx.facts.lines[i].lower())
         if match:
             return int(match.group("num"))
     return None
@@ -119,10 +119,10 @@ def _rank(line: str) -> int | None:
 def _first_failing_rank(ctx: Context) -> int | None:
     """The rank on the earliest log line that both names a rank and reports an error."""
     lines = ctx.facts.lines
-    errors = set(ctx.log.lines_with("error"))
-    for i in ctx.log.candidates(("rank",)):
+    errors = set(ctx.log.rows_with("error"))
+    for i in ctx.log.rows_with("rank"):
         if i in errors:
-            rank = _rank(lines[i].message)
+            rank = _rank(lines[i])
             if rank is not None:
                 return rank
     return None

@@ -45,18 +45,21 @@ class Facts:
     pods: tuple[Fact, ...]
     containers: tuple[Fact, ...]
     workload: tuple[Fact, ...]
-    lines: tuple[Fact, ...]
+    lines: tuple[str, ...]  # the log tail, one entry per line, each capped (not stripped)
     pod_names: tuple[tuple[str, str], ...]  # (pod, node) in bundle order
     images: tuple[str, ...] = ()  # the workload's images, as Run:ai lists them
 
     def of(self, source: str) -> tuple[Fact, ...]:
-        return {
-            EVENT: self.events,
-            POD: self.pods,
-            CONTAINER: self.containers,
-            WORKLOAD: self.workload,
-            LOG: self.lines,
-        }.get(source, ())
+        """The status facts of one source (log lines are plain strings: see `lines`)."""
+        if source == EVENT:
+            return self.events
+        if source == CONTAINER:
+            return self.containers
+        if source == POD:
+            return self.pods
+        if source == WORKLOAD:
+            return self.workload
+        return ()
 
 
 def text(value: Any, cap: int = TEXT_CAP) -> str:
@@ -228,14 +231,11 @@ def log_text(raw: Any) -> str:
     return ""
 
 
-def _log_lines(raw: Any) -> tuple[Fact, ...]:
+def _log_lines(raw: Any) -> tuple[str, ...]:
     body = log_text(raw)
     if not body:
         return ()
     lines = body.splitlines()[-LOG_TAIL_LINES:]
-    out: list[Fact] = []
-    for line in lines:
-        stripped = line.strip()
-        if stripped:
-            out.append(Fact(LOG, "", stripped[:LINE_CAP], len(out)))
-    return tuple(out)
+    if max(map(len, lines), default=0) > LINE_CAP:
+        lines = [line[:LINE_CAP] for line in lines]
+    return tuple(lines)

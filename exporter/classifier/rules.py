@@ -83,7 +83,7 @@ RULES: tuple[Rule, ...] = (
                 r"NVLink (?:error|fatal)|requesting \d{1,4} unhealthy devices?|"
                 r"unhealthy (?:GPU|device)s?\b|GPU \S{0,40} ?is unhealthy"
             ),
-            keys=("bus", "lost", "handle", "reset", "ecc", "remap", "nvlink", "unhealthy"),
+            keys=("gpu", "error", "fail", "fatal"),
             yields=False,
         ),
         "The GPU or its node is faulty (lost GPU, uncorrectable ECC or NVLink error).",
@@ -134,6 +134,7 @@ RULES: tuple[Rule, ...] = (
                 r"node \S{1,253} is unreachable|lost contact with (?:the )?node"
             ),
             exclude=rx(r"nodes are available|untolerated taint"),
+            keys=("node",),
         ),
         "The node running the workload went down or became unreachable.",
         "Resubmit the workload; the node owner should find out why the node failed.",
@@ -166,6 +167,7 @@ RULES: tuple[Rule, ...] = (
                 r"over.quota \S{0,40} ?(?:reclaim|preempt)|PreemptionBy\w{0,20}Scheduler"
             ),
             exclude=rx(r"nodes are available|No preemption victims|preemption is not helpful"),
+            keys=("preempt", "accommodate", "reclaim"),
         ),
         "The scheduler preempted the workload to make room for another one.",
         "Resubmit it as non-preemptible or within the project's quota, and checkpoint often so "
@@ -196,6 +198,7 @@ RULES: tuple[Rule, ...] = (
                 r"ephemeral local storage usage exceeds|exceeds the total limit of containers|"
                 r"Usage of EmptyDir volume \S{0,253} ?exceeds the limit"
             ),
+            keys=("the node", "exceeds"),
         ),
         "The kubelet evicted the pod because its node ran short of a resource.",
         "Set requests equal to limits for memory and ephemeral storage, write less to local "
@@ -249,6 +252,7 @@ RULES: tuple[Rule, ...] = (
                 r"volume node affinity conflict"
             ),
             exclude=rx(r"object \"[^\"\n]{0,253}\" not registered"),
+            keys=("volume", "multi-attach", "unbound"),
         ),
         "A volume could not be provisioned, attached or mounted.",
         "Fix the volume: check the PVC is bound and its storage class works, that a "
@@ -285,6 +289,8 @@ RULES: tuple[Rule, ...] = (
                 r"exceeds? (?:the )?(?:project'?s? )?quota|over quota|insufficient quota|"
                 r"couldn't assign flavors"
             ),
+            keys=("nodes are available", "insufficient", "taint", "affinity", "not enough",
+                  "no nodes available", "quota", "couldn't assign"),
         ),
         "The workload could not be scheduled: no node had the resources it asked for.",
         "Ask for fewer GPUs or less memory, choose another node pool, or get more quota; the "
@@ -304,7 +310,7 @@ RULES: tuple[Rule, ...] = (
                 r"Error while creating shared memory segment|unable to write to file </torch_|"
                 r"^Bus error\b"
             ),
-            keys=("bus", "shared memory", "shm", "torch_"),
+            keys=("error", "memory", "torch_"),
         ),
         "The container ran out of shared memory (/dev/shm is too small).",
         "Mount a memory-backed emptyDir on /dev/shm (or raise its size limit), or use fewer "
@@ -317,10 +323,10 @@ RULES: tuple[Rule, ...] = (
         Signal(
             (LOG, EVENT, POD, CONTAINER),
             pattern=rx(
-                r"No space left on device|\bENOSPC\b|Disk quota exceeded|Read-only file system|"
-                r"\bEROFS\b|Stale (?:NFS )?file handle|Transport endpoint is not connected"
+                r"No space left on device|Disk quota exceeded|Read-only file system|"
+                r"Stale (?:NFS )?file handle|Transport endpoint is not connected"
             ),
-            keys=("space", "enospc", "quota", "read-only", "erofs", "stale", "transport"),
+            keys=("space", "read-only", "error", "fail"),
         ),
         "A disk or volume the workload writes to is full, read-only or gone.",
         "Free space on the volume or give it more, check the mount is writable, and point "
@@ -339,6 +345,7 @@ RULES: tuple[Rule, ...] = (
                 r"Back-off pulling image|failed to resolve reference|"
                 r"couldn't parse image reference|invalid reference format"
             ),
+            keys=("pull", "image", "manifest", "repository", "reference"),
         ),
         "The container image could not be pulled.",
         "Check the image name and tag exist in the registry, and add an image pull secret if "
@@ -378,7 +385,7 @@ RULES: tuple[Rule, ...] = (
                 r"Failed to initialize NVML|Driver/library version mismatch|"
                 r"libnvidia-ml\.so[\d.]{0,12}: cannot open"
             ),
-            keys=("nvidia", "nvml", "driver/library"),
+            keys=("error", "fail", "driver", "nvidia"),
         ),
         "The NVIDIA container toolkit could not give the container its GPU (driver or NVML "
         "problem on the node).",
@@ -414,12 +421,10 @@ RULES: tuple[Rule, ...] = (
                 r"exec: \"[^\"\n]{1,300}\": (?:stat|permission denied|no such file)|"
                 r": command not found|\bsh: (?:\d{1,6}: )?\S{1,200}: not found|"
                 r"can't open file .{1,300}No such file or directory|"
-                r"OCI runtime (?:create|exec) failed|error during container init|"
-                r"no command specified"
+                r"OCI runtime (?:create|exec) failed|error during container init"
             ),
             exclude=rx(r"nvidia"),
-            keys=("not found", "exec", "oci", "container init", "no command", "can't open",
-                  "couldn't find key"),
+            keys=("error", "fail", "not found", "exec", "can't open"),
         ),
         "The container's command, secret or config map is wrong.",
         "Fix the command or entrypoint (and the image's architecture), or create the missing "
@@ -456,13 +461,7 @@ RULES: tuple[Rule, ...] = (
                 r"CUDA driver initialization failed|NVIDIA-SMI has failed|"
                 r"CUDA unknown error - this may be due to an incorrectly set up environment"
             ),
-            keys=(
-                "driver", "kernel image", "nokernelimage", "no_binary", "cannot open shared",
-                "cuda-capable",
-                "no_device", "nodevice", "no cuda gpus", "not compiled", "forward compat",
-                "ptx", "invalid device function", "not compatible", "nvidia-smi",
-                "cuda unknown error",
-            ),
+            keys=("error", "fail", "driver", "not compatible", "kernel image"),
         ),
         "The image's CUDA build does not fit the node's driver or GPU, or no GPU is visible.",
         "Use an image whose CUDA version the node's driver supports (or a node with a newer "
@@ -502,7 +501,7 @@ RULES: tuple[Rule, ...] = (
                 r"\bOOMKill(?:ed|ing)\b|oom_kill_process|killed by the OOM killer|"
                 r"Task was killed due to the node running low on memory"
             ),
-            keys=("out of memory", "oom", "low on memory"),
+            keys=("memory", "oom"),
         ),
         "The container was killed for exceeding its memory limit (host RAM).",
         "Raise the memory limit, use fewer DataLoader workers and a smaller prefetch, and avoid "
@@ -540,8 +539,7 @@ RULES: tuple[Rule, ...] = (
                 r"Cuda failure 'out of memory'"
             ),
             exclude=rx(r"not a failure"),
-            keys=("memory", "resource_exhausted", "resourceexhausted", "oom", "alloc",
-                  "kv cache"),
+            keys=("memory", "oom", "fail", "kv cache"),
         ),
         "The GPU ran out of memory.",
         "Lower the batch size or sequence length, enable gradient checkpointing and mixed "
@@ -578,8 +576,7 @@ RULES: tuple[Rule, ...] = (
                 r"too many resources requested for launch|"
                 r"\.cuh?:\d{1,6}: .{0,400}Assertion `"
             ),
-            keys=("illegal", "launch", "device-side", "misaligned", "execution_failed",
-                  "internal_error", "mapping_error", "assertion"),
+            keys=("error", "fail", "memory"),
         ),
         "A CUDA kernel faulted (illegal address, launch failure or device-side assert).",
         "Debug the kernel or its inputs (e.g. label indices out of range): rerun with "
@@ -592,7 +589,7 @@ RULES: tuple[Rule, ...] = (
         Signal(
             (LOG,),
             pattern=rx(r"CUDA error: |CUDA runtime error|cudaError\w{2,60}|CUDA_ERROR_\w{2,60}"),
-            keys=("cuda error", "cuda runtime error", "cudaerror", "cuda_error"),
+            keys=("error",),
         ),
         "A CUDA call failed inside the workload.",
         "Rerun with CUDA_LAUNCH_BLOCKING=1 to find the failing call, then fix the kernel or "
@@ -608,14 +605,14 @@ RULES: tuple[Rule, ...] = (
             pattern=rx(
                 r"ncclSystemError|ncclInternalError|ncclInvalidUsage|ncclInvalidArgument|"
                 r"ncclUnhandledCudaError|unhandled system error|unhandled cuda error|"
-                r"NET/IB ?:|NET/Socket ?:|NET/OFI|ibv_\w{1,30} failed|"
+                r"NCCL WARN NET/\w{1,10}|NET/\w{1,10} ?: \S.{0,200}(?:error|fail)|"
+                r"ibv_\w{1,30} failed|"
                 r"Got completion from peer .{0,120}with error|DistNetworkError|DistStoreError|"
                 r"Rendezvous\w{0,20}Error|rendezvous \S{0,40} ?(?:timed out|failed|closed)|"
                 r"TCPStore\S{0,40} .{0,80}(?:timed out|failed|refused)|socketStartConnect|"
                 r"Bootstrap : no socket interface found"
             ),
-            keys=("nccl", "unhandled", "net/", "ibv_", "completion", "dist", "rendezvous",
-                  "tcpstore", "socket", "bootstrap"),
+            keys=("error", "fail", "nccl warn", "rendezvous", "tcpstore"),
             yields=False,
         ),
         "Distributed communication failed (NCCL, the network fabric or the rendezvous).",
@@ -635,12 +632,11 @@ RULES: tuple[Rule, ...] = (
                 r"Some NCCL operations have failed or timed out|ncclRemoteError|"
                 r"remote process exited or there was a network error|"
                 r"NCCL communicator was aborted|NCCL error|DistBackendError|"
-                r"ProcessGroupNCCL\S{0,40} .{0,120}(?:timeout|timed out|abort)|NCCL timeout|"
+                r"Timeout at NCCL work|detected by watchdog|NCCL timeout|"
                 r"Timed out initializing process group|store->get\(.{0,120}got error|"
                 r"gloo\S{0,80} .{0,80}Connection (?:closed|reset)"
             ),
-            keys=("collective", "nccl", "remote process", "distbackenderror", "processgroup",
-                  "initializing process", "store->get", "gloo"),
+            keys=("error", "fail", "watchdog", "collective", "timeout at nccl", "nccl timeout"),
             yields=False,
         ),
         "A collective operation failed or timed out between the workload's ranks.",
@@ -673,6 +669,7 @@ RULES: tuple[Rule, ...] = (
                 r"exceeded (?:its|the) (?:maximum )?(?:run ?time|runtime|time limit)|"
                 r"DUE TO TIME LIMIT"
             ),
+            keys=("deadline", "exceeded", "time limit"),
         ),
         "The workload ran past its time limit and was stopped.",
         "Raise the time limit (activeDeadlineSeconds), or checkpoint and resume in shorter runs.",
@@ -695,10 +692,10 @@ RULES: tuple[Rule, ...] = (
             pattern=rx(
                 r"Segmentation fault|\bSIGSEGV\b|Fatal Python error|core dumped|"
                 r"terminate called after throwing|double free or corruption|"
-                r"stack smashing detected|free\(\): invalid|malloc\(\): |Illegal instruction"
+                r"stack smashing detected|free\(\): invalid|Illegal instruction"
             ),
-            keys=("segmentation", "sigsegv", "fatal python", "core dumped", "terminate called",
-                  "double free", "stack smashing", "free()", "malloc()", "illegal instruction"),
+            keys=("segmentation", "sigsegv", "error", "core dumped", "terminate", "free",
+                  "illegal"),
         ),
         "The workload's process crashed (segmentation fault or abort) without a GPU error.",
         "Get a stack trace (core dump, faulthandler, gdb) and check native extensions and "
@@ -728,6 +725,7 @@ RULES: tuple[Rule, ...] = (
         Signal(
             (WORKLOAD, EVENT),
             pattern=rx(r"exit(?:ed)? (?:with )?(?:exit )?code:? ?(?P<num>\d{1,3})\b"),
+            keys=("exit",),
             numbers=APP_EXITS,
         ),
         "The workload's container exited with an error code.",
@@ -754,6 +752,7 @@ RULES: tuple[Rule, ...] = (
             ANY_STATUS,
             pattern=rx(r"reached the specified backoff limit|retry limit reached|"
                        r"retries (?:ran out|exhausted)"),
+            keys=("backoff limit", "retry limit", "retries"),
         ),
         "The job's retries ran out; the bundle does not say why the attempts failed.",
         "Look at the failed attempts' pods and logs for the error underneath.",
@@ -793,8 +792,7 @@ RULES: tuple[Rule, ...] = (
                 r"Process \d{1,10} failed with return code|exited with (?:exit )?code|"
                 r"Received Signals?\.?SIG\w{2,6}|Sending process \d{1,10} closing signal"
             ),
-            keys=("childfailed", "processraised", "processexited", "signalexception",
-                  "calledprocesserror", "exitcode", "return code", "exited with", "signal"),
+            keys=("error", "exception", "fail", "exit", "signal"),
         ),
         "A launcher reported that a worker process failed; the worker's own error is not in "
         "the log tail.",
