@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import duckdb
 import openai
 
 from agent.llm_mask import NameMask
@@ -26,7 +27,7 @@ from agent.llm_numbers import check_numbers, flag_unsupported, source_numbers
 from agent.llm_settings import LLMSettings
 from agent.tools import validate_arguments
 from agent.types import Answer, ToolCall, ToolContext, ToolResult, ToolSpec
-from exporter.errors import FailureAnalysisError
+from exporter.errors import FailureAnalysisError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def answer_with_llm(
     client: openai.OpenAI | None = None,
 ) -> Answer:
     """Run the loop; raise LLMUnavailable when it yields no answer."""
-    mask = NameMask.from_history(ctx.db_path) if settings.mask_names else NameMask()
+    mask = _load_mask(ctx) if settings.mask_names else NameMask()
     by_name = {t.name: t for t in tools}
     offered = openai_tools(tools)  # fixed here: nothing later in the turn can change it
     messages: list[dict[str, Any]] = [
@@ -146,6 +147,15 @@ def answer_with_llm(
                 }
             )
     raise LLMUnavailable(f"the LLM gave no answer within {settings.max_steps} steps")
+
+
+def _load_mask(ctx: ToolContext) -> NameMask:
+    # Without the names, masking cannot be promised: better no LLM than unmasked names.
+    try:
+        return NameMask.from_history(ctx.db_path, timeout_s=ctx.db_timeout_s)
+    except (StoreError, duckdb.Error) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise LLMUnavailable(f"names to mask could not be read ({first})") from None
 
 
 def run_tool_call(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 
@@ -217,3 +218,16 @@ def test_huge_tool_results_are_cut_with_a_note_not_silently():
     assert json.loads(tool_message(small, NameMask())) == {
         "status": "no_data", "data": None, "message": "nothing"
     }  # fmt: skip
+
+
+def test_masking_that_cannot_read_names_refuses_to_send(scripted_llm, tmp_path, settings):
+    from agent.types import ToolContext
+
+    corrupt = tmp_path / "corrupt.db"
+    corrupt.write_bytes(b"not duckdb" * 500)
+    ctx = ToolContext(db_path=str(corrupt), prometheus_url=None, now=datetime.now(UTC))
+    scripted_llm.play(answer("should never be asked"))
+    with pytest.raises(LLMUnavailable, match="names to mask could not be read"):
+        answer_with_llm("Why did train-llama-7b fail?", ctx, replace(settings, mask_names=True),
+                        LLM_TOOLS)  # fmt: skip
+    assert scripted_llm.requests == []
