@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from agent.history import NO_HISTORY, Filters, is_empty, iso, ratio
+from agent.history import Filters, empty_window_message, iso, ratio
 from agent.playbook import first_action, plain_name
 from agent.types import ToolResult
 from agent.windows import Window
@@ -253,9 +253,7 @@ def analyze(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -
     }
     current = totals["current"]
     if current["failures"] == 0 and current["finished_runs"] == 0:
-        message = (
-            NO_HISTORY if is_empty(conn) else f"no failures or finished runs in {window.label}"
-        )
+        message = empty_window_message(conn, window, "no failures or finished runs")
         return ToolResult("no_data", data, message)
     return ToolResult(
         "ok",

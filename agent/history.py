@@ -159,6 +159,16 @@ def is_empty(conn: duckdb.DuckDBPyConnection) -> bool:
     return bool(row and row[0])
 
 
+def empty_window_message(conn: duckdb.DuckDBPyConnection, window: Window, what: str) -> str:
+    """Why a window came back empty: nothing recorded at all, or where the data is."""
+    if is_empty(conn):
+        return NO_HISTORY
+    row = conn.execute('SELECT max("timestamp") FROM failure_events').fetchone()
+    latest = row[0] if row else None
+    hint = f"; the newest recorded failure is from {latest:%Y-%m-%d %H:%M} UTC" if latest else ""
+    return f"{what} in {window.label}{hint}"
+
+
 def iso(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else value
 
@@ -249,9 +259,8 @@ def statistics(
         "other_failures": sum(g["failures"] for g in rest),
     }
     if total == 0 and finished == 0:
-        if is_empty(conn):
-            return ToolResult("no_data", data, NO_HISTORY)
-        return ToolResult("no_data", data, f"no failures and no finished runs in {window.label}")
+        message = empty_window_message(conn, window, "no failures and no finished runs")
+        return ToolResult("no_data", data, message)
     message = f"{total} failures and {finished} finished runs in {window.label}"
     return ToolResult("ok", data, message)
 
@@ -291,7 +300,7 @@ def list_failures(
         "failures": failures,
     }
     if not failures:
-        message = NO_HISTORY if is_empty(conn) else f"no failures matched in {window.label}"
+        message = empty_window_message(conn, window, "no failures matched")
         return ToolResult("no_data", data, message)
     return ToolResult("ok", data, f"{total} failures matched; newest {len(failures)} shown")
 

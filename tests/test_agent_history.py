@@ -254,3 +254,14 @@ def test_one_connection_is_shared_within_a_turn(agent_history: AgentHistory) -> 
     assert seen[0] is seen[1]
     with history.open_history(agent_history.ctx) as conn:  # outside the turn: its own
         assert conn is not seen[0]
+
+
+def test_empty_window_says_where_the_data_is(agent_history: AgentHistory) -> None:
+    h = agent_history
+    old = Window(h.now - timedelta(days=400), h.now - timedelta(days=399), "a day last year")
+    result = run_query(h.ctx, lambda c: history.statistics(c, old, Filters()))
+    assert result.status == "no_data"
+    assert result.message == (
+        "no failures and no finished runs in a day last year; the newest recorded failure is "
+        "from 2026-11-26 09:00 UTC"
+    )
