@@ -161,7 +161,7 @@ class _Timeline:
 
     def episode(self, kind: str, variant: Variant, at: int) -> int:
         self.spec.episodes.append(Episode(kind, variant.category, variant.key, at,
-                                          len(self.spec.steps), self.attempt))
+                                          len(self.spec.steps) - 1, self.attempt))
         return len(self.spec.episodes) - 1
 
     @property
@@ -172,8 +172,9 @@ class _Timeline:
 def _run_length(rng: random.Random, wtype: str) -> int:
     if wtype in ("workspace", "inference"):
         return int(rng.uniform(3 * HOUR, 4 * DAY))
-    # Training runs: log-normal around two hours, a few run for days.
-    return int(min(3 * DAY, max(5 * MINUTE, rng.lognormvariate(math.log(2 * HOUR), 1.0))))
+    # Training runs: log-normal around hours (distributed ones longer), a few run for days.
+    median = 12 * HOUR if wtype == "distributed" else 5 * HOUR
+    return int(min(4 * DAY, max(5 * MINUTE, rng.lognormvariate(math.log(median), 1.0))))
 
 
 def _live(rng: random.Random, tl: _Timeline, outcome: str) -> None:

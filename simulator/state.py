@@ -29,5 +29,5 @@ class Sim:
 
     def reset(self) -> None:
         """Back to the scenario start: a fresh world and no faults. Tokens stay valid."""
-        self.world = World(self.config)
+        self.world = World(self.config, start=self.world.clock.start)
         self.faults.reset()

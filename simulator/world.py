@@ -44,10 +44,12 @@ class Current:
 
 
 class World:
-    def __init__(self, config: SimulatorConfig) -> None:
+    def __init__(self, config: SimulatorConfig, start: float | None = None) -> None:
+        """`start` (epoch seconds) overrides config.start; default: config.start or now."""
         self.config = config
         self.seed = config.seed
-        start = config.start.timestamp() if config.start is not None else config.clock()
+        if start is None:
+            start = config.start.timestamp() if config.start is not None else config.clock()
         self.clock = SimClock(start, config.speed, config.clock)
         scenario = get_scenario(config.scenario, config.scale)
         self.specs: list[WorkloadSpec] = generate(scenario, config.seed, int(self.clock.start))

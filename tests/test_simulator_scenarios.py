@@ -85,8 +85,9 @@ def test_unknown_scenario_is_a_clear_error():
 
 @pytest.mark.slow
 def test_fifty_thousand_workloads_generate_in_a_few_seconds():
-    started = time.perf_counter()
+    # CPU time, not wall time: the test machine is shared and often busy.
+    started = time.process_time()
     specs = generate(get_scenario("large", 50_000), 7, int(START.timestamp()))
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     assert sum(s.created <= START.timestamp() for s in specs) == 50_000
-    assert elapsed < 5.0
+    assert elapsed < 4.0
