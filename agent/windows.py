@@ -147,6 +147,8 @@ def _since_date(text: str, now: datetime, today: datetime) -> Window | None:
 
 
 def _since_weekday(text: str, now: datetime, today: datetime) -> Window | None:
+    if re.search(r"\bsince yesterday\b", text):
+        return Window(today - timedelta(days=1), now, "since yesterday")
     found = re.search(r"since (?:last )?(" + "|".join(_WEEKDAYS) + r")\b", text)
     if not found:
         return None

@@ -33,6 +33,7 @@ def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datet
         ("this week", MONDAY, NOW),
         ("last week", MONDAY - timedelta(days=7), MONDAY),
         ("since Monday", MONDAY, NOW),
+        ("since yesterday", TODAY - timedelta(days=1), NOW),
         ("since tuesday", at(2026, 11, 24), NOW),
         ("since Thursday", TODAY, NOW),  # today is Thursday: since this morning
         ("since Friday", at(2026, 11, 20), NOW),
