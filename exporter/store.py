@@ -86,6 +86,8 @@ class HistoryStore:
                 self._last_prune_at = _last_run(conn, PRUNE_TASK)
             except duckdb.Error as exc:
                 raise store_file.store_error(self.path, exc) from exc
+        for leftover in store_rows.scratch_files(self.path):  # from a writer killed mid-flush
+            leftover.unlink(missing_ok=True)
 
     def known_episode_ids(self) -> set[str]:
         """Every failure_events.episode_id in the file."""
@@ -130,8 +132,12 @@ class HistoryStore:
             with self._connect(read_only=False) as conn:
                 conn.begin()
                 try:
-                    failures_written = store_rows.insert(conn, store_rows.FAILURE_EVENTS, failures)
-                    runs_written = store_rows.insert(conn, store_rows.WORKLOAD_RUNS, runs)
+                    failures_written = store_rows.insert(
+                        conn, store_rows.FAILURE_EVENTS, failures, database=self.path
+                    )
+                    runs_written = store_rows.insert(
+                        conn, store_rows.WORKLOAD_RUNS, runs, database=self.path
+                    )
                     conn.commit()
                 except BaseException:
                     with contextlib.suppress(duckdb.Error):

@@ -1,17 +1,22 @@
 """Records to rows, and the bulk insert that writes thousands of them in one statement.
 
-DuckDB's executemany runs one INSERT per row (about 1 ms each). Instead the whole batch travels
-as one JSON array in a single parameter and DuckDB's `from_json` turns it into typed rows with
-an explicit column type for each field, so 10,000 rows are one statement. Each record is encoded
-when it is queued, so a record that cannot be encoded fails at once, never inside a flush.
+DuckDB's executemany runs one INSERT per row (about 1 ms each). Instead each record is encoded
+as one line of JSON when it is queued (so a record that cannot be stored fails at once, never
+inside a flush), and a flush writes the lines to a scratch file beside the database, which
+`read_json` parses with an explicit type for every column in one INSERT ... SELECT.
+benchmarks/store_write.py measured this against executemany, multi-row VALUES and one JSON array
+parameter through `from_json`; it was the fastest by a factor of 3 or more.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -28,12 +33,13 @@ class Table:
 
     @property
     def insert_sql(self) -> str:
-        struct = json.dumps(dict(self.columns))
+        """INSERT from the newline-delimited JSON file $path; ids already present are skipped."""
         names = ", ".join(f'"{name}"' for name, _ in self.columns)
+        types = ", ".join(f"'{name}': '{sql_type}'" for name, sql_type in self.columns)
         return (
-            f"INSERT INTO {self.name} ({names}) "
-            f"SELECT {names} FROM (SELECT unnest(from_json($rows::JSON, '[{struct}]'), "
-            f"recursive := true)) ON CONFLICT DO NOTHING"
+            f"INSERT INTO {self.name} ({names}) SELECT {names} FROM read_json($path, "
+            f"format = 'newline_delimited', columns = {{{types}}}, "
+            f"maximum_object_size = $max_size) ON CONFLICT DO NOTHING"
         )
 
 
@@ -168,11 +174,38 @@ def encode_run(record: RunRecord, recorded_at: datetime) -> str:
     return _dumps(WORKLOAD_RUNS, row, record.run_id)
 
 
-def insert(conn: duckdb.DuckDBPyConnection, table: Table, rows: Sequence[str]) -> int:
-    """Insert encoded rows, skipping ids already present; return how many were new."""
+SCRATCH_SUFFIX = ".ingest.ndjson"
+_MIN_OBJECT_SIZE = 16 * 1024 * 1024  # read_json's default limit for one line
+
+
+def scratch_files(database: Path) -> list[Path]:
+    """Scratch files of `database` left behind by a writer that was killed mid-flush."""
+    return sorted(database.parent.glob(f".{database.name}.*{SCRATCH_SUFFIX}"))
+
+
+def insert(
+    conn: duckdb.DuckDBPyConnection, table: Table, rows: Sequence[str], *, database: Path
+) -> int:
+    """Insert encoded rows, skipping ids already present; return how many were new.
+
+    The rows pass through a scratch file beside `database` (a folder the writer can write by
+    construction, unlike /tmp on a read-only root file system), removed before returning.
+    """
     if not rows:
         return 0
-    result = conn.execute(table.insert_sql, {"rows": "[" + ",".join(rows) + "]"}).fetchone()
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=database.parent, prefix=f".{database.name}.{table.name}.",
+        suffix=SCRATCH_SUFFIX, delete=False,
+    ) as scratch:  # fmt: skip
+        scratch.write("\n".join(rows))
+    # A line may be a record with a large log tail: size the limit to the longest line.
+    max_size = max(_MIN_OBJECT_SIZE, 4 * max(map(len, rows)) + 1024)
+    try:
+        result = conn.execute(
+            table.insert_sql, {"path": scratch.name, "max_size": max_size}
+        ).fetchone()
+    finally:
+        os.unlink(scratch.name)
     return int(result[0]) if result else 0
 
 

@@ -118,15 +118,17 @@ KNOWN_RUNS: tuple[RunRecord, ...] = (
 # SIGKILL before closing, so the rows exist only in the write-ahead log.
 COMMIT_THEN_DIE = """
 import os, signal, sys
+from pathlib import Path
 from exporter import dbfile, store_rows
 from tests.fixtures_store import KNOWN_FAILURES, KNOWN_RUNS, BASE_TIME
 
 conn = dbfile.connect(sys.argv[1], read_only=False)
 conn.begin()
-store_rows.insert(conn, store_rows.FAILURE_EVENTS,
-                  [store_rows.encode_failure(f, BASE_TIME) for f in KNOWN_FAILURES])
-store_rows.insert(conn, store_rows.WORKLOAD_RUNS,
-                  [store_rows.encode_run(r, BASE_TIME) for r in KNOWN_RUNS])
+db = Path(sys.argv[1])
+failures = [store_rows.encode_failure(f, BASE_TIME) for f in KNOWN_FAILURES]
+runs = [store_rows.encode_run(r, BASE_TIME) for r in KNOWN_RUNS]
+store_rows.insert(conn, store_rows.FAILURE_EVENTS, failures, database=db)
+store_rows.insert(conn, store_rows.WORKLOAD_RUNS, runs, database=db)
 conn.commit()
 os.kill(os.getpid(), signal.SIGKILL)  # committed to the WAL, never checkpointed or closed
 """

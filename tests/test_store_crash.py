@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter import dbfile
+from exporter import dbfile, store_rows
 from exporter.store import HistoryStore
 from tests.fixtures_store import COMMIT_THEN_DIE, KNOWN_FAILURES, KNOWN_RUNS
 
@@ -123,6 +123,7 @@ def test_kill_9_during_flush_keeps_every_committed_batch_exactly_once(tmp_path: 
         committed, in_flight, inside = kill_mid_flush(path, first, rng)
         killed_inside_a_flush += inside
         HistoryStore(path).open()  # replays the WAL; must not refuse the file
+        assert store_rows.scratch_files(path) == []  # a killed flush's scratch file is cleared
         found = batches_in(path)
         expected |= committed
         assert expected <= found, f"committed batches lost: {sorted(expected - found)}"

@@ -79,12 +79,20 @@ def test_optional_fields_may_be_missing(history_path: Path) -> None:
     try:
         assert (
             store_rows.insert(
-                conn, store_rows.FAILURE_EVENTS, [store_rows.encode_failure(failure, NOW)]
+                conn,
+                store_rows.FAILURE_EVENTS,
+                [store_rows.encode_failure(failure, NOW)],
+                database=history_path,
             )
             == 1
         )
         assert (
-            store_rows.insert(conn, store_rows.WORKLOAD_RUNS, [store_rows.encode_run(run, NOW)])
+            store_rows.insert(
+                conn,
+                store_rows.WORKLOAD_RUNS,
+                [store_rows.encode_run(run, NOW)],
+                database=history_path,
+            )
             == 1
         )
         assert conn.execute("SELECT node, exit_code FROM failure_events").fetchall() == [
@@ -100,8 +108,36 @@ def test_insert_counts_only_new_rows(history_path: Path) -> None:
     rows = [store_rows.encode_run(make_run(f"wl-{i}"), NOW) for i in range(5)]
     conn = duckdb.connect(str(history_path))
     try:
-        assert store_rows.insert(conn, store_rows.WORKLOAD_RUNS, rows[:3]) == 3
-        assert store_rows.insert(conn, store_rows.WORKLOAD_RUNS, rows) == 2
-        assert store_rows.insert(conn, store_rows.WORKLOAD_RUNS, []) == 0
+        runs = store_rows.WORKLOAD_RUNS
+        assert store_rows.insert(conn, runs, rows[:3], database=history_path) == 3
+        assert store_rows.insert(conn, runs, rows, database=history_path) == 2
+        assert store_rows.insert(conn, runs, [], database=history_path) == 0
     finally:
         conn.close()
+    assert store_rows.scratch_files(history_path) == []
+    assert sorted(p.name for p in history_path.parent.iterdir()) == [history_path.name]
+
+
+def test_a_record_larger_than_read_jsons_default_limit(history_path: Path) -> None:
+    HistoryStore(history_path).open()
+    huge_log = "x" * (20 * 1024 * 1024)  # 20 MB on one line; read_json's default cap is 16 MB
+    row = store_rows.encode_failure(make_failure(bundle={"logs": huge_log}), NOW)
+    conn = duckdb.connect(str(history_path))
+    try:
+        assert store_rows.insert(conn, store_rows.FAILURE_EVENTS, [row], database=history_path) == 1
+        stored = conn.execute("SELECT length(bundle->>'$.logs') FROM failure_events").fetchone()
+    finally:
+        conn.close()
+    assert stored == (len(huge_log),)
+
+
+def test_open_removes_scratch_files_of_a_killed_writer(history_path: Path) -> None:
+    HistoryStore(history_path).open()
+    leftover = history_path.with_name(
+        f".{history_path.name}.workload_runs.abc{store_rows.SCRATCH_SUFFIX}"
+    )
+    leftover.write_text('{"run_id": "half"}')
+    unrelated = history_path.with_name(".other.db.workload_runs.abc" + store_rows.SCRATCH_SUFFIX)
+    unrelated.write_text("{}")
+    HistoryStore(history_path).open()
+    assert not leftover.exists() and unrelated.exists()
