@@ -224,7 +224,8 @@ class HistoryStore:
                 raise store_file.store_error(self.path, exc) from exc
 
     def _kept(self, error: str) -> FlushResult:
-        log.warning("history write postponed: %s (%d records queued)", error, self.pending)
+        # The caller logs and counts the result once; this is for debugging the store itself.
+        log.debug("history write postponed: %s (%d records queued)", error, self.pending)
         return FlushResult(0, 0, 0, self.pending, error)
 
     def _take_queued_twice(self) -> int:
