@@ -68,26 +68,27 @@ def gather(
     *,
     deadline: float,
     tail_lines: int = LOG_TAIL_LINES,
+    detail: bool = True,
 ) -> Evidence:
-    """Everything about one failed workload that can be fetched before `deadline` (monotonic)."""
+    """Everything about one failed workload that can be fetched before `deadline` (monotonic).
+
+    `detail=False` skips GET /workloads/{id}: the listing already carries every Workload field,
+    and the detail adds only pendingSchedulingMessages (what a pending episode needs). Run:ai's
+    pod list is read only when Kubernetes gave no pods: Kubernetes names pods and nodes too.
+    """
     wid = str(workload.get("id"))
     gaps: list[str] = []
-    detail = _fetch("workload", lambda: runai.workload(wid, deadline), None, deadline, gaps)
+    fetched = (
+        _fetch("workload", lambda: runai.workload(wid, deadline), None, deadline, gaps)
+        if detail
+        else None
+    )
+    merged = {**workload, **(fetched or {})}
     none: list[dict[str, Any]] = []
     runai_events = _fetch("events", lambda: runai.events(wid, deadline), none, deadline, gaps)
-    runai_pods = _fetch("pods", lambda: runai.pods(wid, deadline), none, deadline, gaps)
     events = [_runai_event(e) for e in runai_events]
-
-    merged = {**workload, **(detail or {})}
-    pods: dict[str, dict[str, Any]] = {
-        str(p.get("name")): {"name": p.get("name"), "nodeName": p.get("nodeName"), "status": {}}
-        for p in runai_pods
-        if p.get("name")
-    }
-    images = {
-        str(p.get("name")): [c.get("image") for c in p.get("containers") or []]
-        for p in runai_pods
-    }
+    pods: dict[str, dict[str, Any]] = {}
+    images: dict[str, list[Any]] = {}
     logs = ""
     logs_available = False
     target: _Target | None = None
@@ -105,9 +106,9 @@ def gather(
             logs_available = True
             for kp in k8s_pods:
                 entry = _k8s_pod(kp)
-                known = pods.setdefault(entry["name"], entry)
-                known["status"] = entry["status"]
-                known["nodeName"] = known.get("nodeName") or entry["nodeName"]
+                pods[entry["name"]] = entry
+                containers = (kp.get("spec") or {}).get("containers") or []
+                images[entry["name"]] = [c.get("image") for c in containers if isinstance(c, dict)]
             targets = _targets(k8s_pods)
             target = targets[0] if targets else None
             logs, ok = _read_logs(kube, ns, targets, merged, deadline, tail_lines, gaps)
@@ -119,6 +120,12 @@ def gather(
                     gaps.append(f"kubernetes events: {exc}")
                 else:
                     events.extend(_k8s_event(e) for e in k8s_events)
+    if not pods:  # no Kubernetes, or its pods are gone: Run:ai keeps pod and node names
+        for p in _fetch("pods", lambda: runai.pods(wid, deadline), none, deadline, gaps):
+            if p.get("name"):
+                name = str(p["name"])
+                pods[name] = {"name": name, "nodeName": p.get("nodeName"), "status": {}}
+                images[name] = [c.get("image") for c in p.get("containers") or []]
 
     pod_list = list(pods.values())
     failing: str | None = target.pod if target else (str(pod_list[0]["name"]) if pod_list else None)

@@ -110,14 +110,15 @@ def test_gather_full_bundle(scripted: ScriptedServer, clients) -> None:
     assert set(bundle) == {"workload", "events", "pods", "logs"}
     assert bundle["workload"]["phaseMessage"] == "containers crashed"
     assert [e["reason"] for e in bundle["events"]] == ["Pulled", "BackOff"]
-    assert bundle["pods"][0]["nodeName"] == "gpu-7"
+    assert bundle["pods"][0]["nodeName"] == "node-train-1-0"  # Kubernetes names it
     assert bundle["pods"][0]["status"]["containerStatuses"][0]["lastState"]["terminated"][
         "exitCode"] == 1
     assert "KeyError: 'label'" in bundle["logs"]
     assert "(previous)" in bundle["logs"]
     assert evidence.logs_available and not evidence.gaps
-    assert (evidence.pod, evidence.node, evidence.exit_code) == ("train-1-0", "gpu-7", 1)
-    assert evidence.container_image == "nvcr.io/pytorch:24.01"
+    assert (evidence.pod, evidence.node, evidence.exit_code) == (
+        "train-1-0", "node-train-1-0", 1)
+    assert not scripted.requests_to("/api/v1/workloads/w1/pods")  # not needed: Kubernetes had it
     previous = [s for s in scripted.requests_to(
         "/api/v1/namespaces/runai-team-a/pods/train-1-0/log") if "previous=true" in s.query]
     assert len(previous) == 1
@@ -129,6 +130,7 @@ def test_without_kubernetes_logs_are_marked_unavailable(scripted: ScriptedServer
     evidence = gather(WORKLOAD, runai, None, deadline=time.monotonic() + 10)
     assert not evidence.logs_available and evidence.bundle["logs"] == ""
     assert evidence.node == "gpu-7"  # Run:ai still names the node
+    assert evidence.container_image == "nvcr.io/pytorch:24.01"
     assert any("no Kubernetes access" in g for g in evidence.gaps)
 
 
@@ -139,6 +141,14 @@ def test_a_failing_endpoint_is_a_gap_not_a_loss(scripted: ScriptedServer, client
     evidence = gather(WORKLOAD, runai, kube, deadline=time.monotonic() + 10)
     assert any(g.startswith("events: ") for g in evidence.gaps)
     assert "KeyError" in evidence.bundle["logs"]
+
+
+def test_listing_fields_suffice_without_the_detail(scripted: ScriptedServer, clients) -> None:
+    runai, kube = clients
+    script_workload(scripted)
+    evidence = gather(WORKLOAD, runai, kube, deadline=time.monotonic() + 10, detail=False)
+    assert evidence.bundle["workload"] == WORKLOAD and not evidence.gaps
+    assert not scripted.requests_to("/api/v1/workloads/w1")
 
 
 def test_spent_budget_gathers_nothing_more(scripted: ScriptedServer, clients) -> None:
