@@ -37,6 +37,11 @@ def store_error(path: str | os.PathLike[str], exc: BaseException) -> StoreError:
     if isinstance(exc, StoreError):
         return exc
     text = str(exc)
+    first_line = text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
+    if isinstance(exc, duckdb.DataError | duckdb.IntegrityError | duckdb.ProgrammingError):
+        # Errors about rows or statements may quote row data (a log line saying "corrupt"):
+        # only file-level errors are judged by their wording.
+        return StoreError(f"{path}: {first_line}")
     lower = text.lower()
     if isinstance(exc, PermissionError) or "permission denied" in lower:
         return StorePermissionError(f"Permission denied: {path}")
@@ -46,7 +51,6 @@ def store_error(path: str | os.PathLike[str], exc: BaseException) -> StoreError:
         return StoreError(f"No space left on device: {path}")
     if any(marker in lower for marker in _CORRUPT_MARKERS):
         return StoreCorrupt(f"Not a readable DuckDB file (left untouched): {path}")
-    first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return StoreError(f"{path}: {first_line}")
 
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from exporter.errors import StoreCorrupt, StoreError, StorePermissionError
@@ -100,6 +101,11 @@ def test_open_leaves_no_staging_files_behind(history_path: Path) -> None:
         (OSError("IO Error: No space left on device"), StoreError, "No space left on device"),
         (OSError("IO Error: block checksum mismatch"), StoreCorrupt, "Not a readable DuckDB file"),
         (OSError("Something new\nwith detail"), StoreError, "/d/h.db: Something new"),
+        (
+            duckdb.ConversionException("Conversion Error: log says 'corrupt', permission denied"),
+            StoreError,
+            "/d/h.db: Conversion Error: log says",
+        ),
     ],
 )
 def test_store_error_is_one_clear_line(
