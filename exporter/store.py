@@ -152,11 +152,12 @@ class HistoryStore:
             failures_written, runs_written, duplicates + self._take_queued_twice(), 0, None
         )
 
-    def prune(self, older_than: datetime) -> PruneResult:
+    def prune(self, older_than: datetime, *, ran_at: datetime | None = None) -> PruneResult:
         """Delete failure_events by timestamp and workload_runs by finished_at older than a UTC
-        instant, and record when. Raises StoreLocked / StoreError (the caller retries later)."""
+        instant, and record when (`ran_at`, default now). Raises StoreLocked / StoreError (the
+        caller retries later)."""
         cutoff = _require_utc(older_than, "older_than")
-        now = datetime.now(UTC)
+        now = datetime.now(UTC) if ran_at is None else _require_utc(ran_at, "ran_at")
         with self._connect(read_only=False) as conn:
             try:
                 conn.begin()
@@ -196,9 +197,7 @@ class HistoryStore:
             return None
         if self._last_prune_at is not None and now - self._last_prune_at < PRUNE_INTERVAL:
             return None
-        result = self.prune(now - timedelta(days=retention_days))
-        self._last_prune_at = now
-        return result
+        return self.prune(now - timedelta(days=retention_days), ran_at=now)
 
     @contextlib.contextmanager
     def _connect(self, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:

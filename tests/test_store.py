@@ -281,6 +281,7 @@ def test_prune_if_due_runs_at_most_once_a_day_across_restarts(history_db: Path) 
         first = store.prune_if_due(now, retention_days=30)
         assert first is not None and first.cutoff == now - timedelta(days=30)
         assert first.failures_deleted == len(KNOWN_FAILURES)
+        assert first.runs_deleted == len(KNOWN_RUNS)
         assert store.prune_if_due(now + timedelta(hours=23), 30) is None
 
         clock.tick(timedelta(hours=23))
