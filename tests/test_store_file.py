@@ -16,7 +16,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from exporter import dbfile, store_file
 from exporter.errors import StoreCorrupt, StoreError, StorePermissionError
+from exporter.schema import SCHEMA_VERSION
 from exporter.store import HistoryStore
 from exporter.store_file import store_error
 
@@ -114,3 +116,37 @@ def test_store_error_is_one_clear_line(
     error = store_error("/d/h.db", raised)
     assert type(error) is kind
     assert message in str(error) and "\n" not in str(error)
+
+
+def test_processes_racing_to_create_the_file_all_open_one_history(history_path: Path) -> None:
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPEN_STORE, str(history_path)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [child.communicate(timeout=60) for child in children]
+    assert [out.strip() for out, _ in outputs] == ["opened"] * 3, outputs
+    conn = dbfile.connect(history_path, read_only=True)
+    try:
+        versions = conn.execute("SELECT version FROM schema_info ORDER BY version").fetchall()
+    finally:
+        conn.close()
+    assert versions == [(v,) for v in range(1, SCHEMA_VERSION + 1)]  # migrated exactly once
+    assert [p.name for p in history_path.parent.iterdir()] == [history_path.name]
+
+
+def test_creation_falls_back_to_rename_where_hard_links_are_refused(
+    history_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(source: object, target: object) -> None:
+        raise PermissionError(1, "Operation not permitted")  # as on volumes without hard links
+
+    monkeypatch.setattr(store_file.os, "link", refuse)
+    HistoryStore(history_path).open()
+    assert store_file.read_version(history_path, timeout_s=5) == SCHEMA_VERSION
+    assert [p.name for p in history_path.parent.iterdir()] == [history_path.name]
