@@ -94,12 +94,17 @@ def _selected(request: Request, world: World) -> list[int]:
     filters = parse_filters(q.getlist("filterBy"), WORKLOAD_FIELDS)
     sort_by, descending = parse_sort(q.get("sortBy"), q.get("sortOrder"), WORKLOAD_FIELDS)
     search = (q.get("search") or "").strip().lower()
-    items = world.visible(deleted)
-    if filters or search or sort_by:
-        items = [i for i in items if _keep(world, i, filters, search)]
-    if sort_by:
-        items = sort_items(items, lambda i: world.fields(world.at(i))[sort_by], descending)
-    return items
+
+    def compute() -> list[int]:
+        items = world.visible(deleted)
+        if filters or search:
+            items = [i for i in items if _keep(world, i, filters, search)]
+        if sort_by:
+            items = sort_items(items, lambda i: world.fields(world.at(i))[sort_by], descending)
+        return items
+
+    key = ("workloads", deleted, tuple(q.getlist("filterBy")), sort_by, descending, search)
+    return world.query(key, compute)
 
 
 def _keep(world: World, index: int, filters: list[Filter], search: str) -> bool:

@@ -11,6 +11,7 @@ import bisect
 import json
 import math
 import uuid
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,8 +54,11 @@ class World:
         self.clock = SimClock(start, config.speed, config.clock)
         scenario = get_scenario(config.scenario, config.scale)
         self.specs: list[WorkloadSpec] = generate(scenario, config.seed, int(self.clock.start))
+        # (at, workload, step); step -1 marks a deletion, so `version` changes with it too.
         self._transitions: list[tuple[int, int, int]] = sorted(
-            (step.at, spec.index, i) for spec in self.specs for i, step in enumerate(spec.steps))
+            [(step.at, spec.index, i) for spec in self.specs for i, step in enumerate(spec.steps)]
+            + [(spec.deleted_at, spec.index, -1) for spec in self.specs
+               if spec.deleted_at is not None])
         self._cursor = 0
         self.current: list[int] = [-1] * len(self.specs)
         self.order: list[int] = []  # created workloads, oldest first
@@ -69,8 +73,10 @@ class World:
         self._fields: dict[tuple[int, int], dict[str, Any]] = {}
         self._evidence: dict[tuple[int, int], Evidence] = {}
         self._events: dict[int, list[tuple[EventOut, str]]] = {}
+        self._queries: dict[Hashable, list[int]] = {}
         self.now = self.clock.start
         self.sync()
+        self.warm()
 
     # ---- time ---------------------------------------------------------------------------
     def sync(self) -> float:
@@ -84,10 +90,29 @@ class World:
             _, index, step = transitions[cursor]
             if step == 0:
                 self.order.append(index)
-            current[index] = step
+            if step >= 0:
+                current[index] = step
             cursor += 1
+        if cursor != self._cursor:
+            self._queries.clear()
         self._cursor = cursor
         return now
+
+    def query(self, key: Hashable, compute: Callable[[], list[int]]) -> list[int]:
+        """A listing's result, reused until the cluster changes (pages of one scan are cheap)."""
+        found = self._queries.get(key)
+        if found is None:
+            if len(self._queries) >= 32:
+                self._queries.clear()
+            found = self._queries[key] = compute()
+        return found
+
+    def warm(self) -> None:
+        """Serialise every visible workload now, so the first full scan is as fast as later."""
+        for index in self.order:
+            cur = self.at(index)
+            self.workload_json(cur)
+            self.fields(cur)
 
     def advance(self, seconds: float) -> float:
         self.clock.advance(seconds)
@@ -105,6 +130,9 @@ class World:
         self._index_pods(spec)
         for i, step in enumerate(spec.steps):
             bisect.insort(self._transitions, (step.at, index, i), lo=self._cursor)
+        if spec.deleted_at is not None:
+            bisect.insort(self._transitions, (spec.deleted_at, index, -1), lo=self._cursor)
+        self._queries.clear()
         self.sync()
         return spec
 
