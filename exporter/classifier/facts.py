@@ -20,6 +20,11 @@ MAX_PODS = 64
 MAX_CONTAINERS = 32  # per pod
 MAX_CONDITIONS = 64
 
+# Pod conditions that are good news when True (others, like DisruptionTarget, are news when True).
+HEALTHY_WHEN_TRUE = frozenset(
+    {"ready", "podscheduled", "initialized", "containersready", "podreadytostartcontainers"}
+)
+
 # Where a fact comes from; the engine's signals name these.
 EVENT, POD, CONTAINER, WORKLOAD, LOG = "event", "pod", "container", "workload", "log"
 
@@ -169,8 +174,9 @@ def _pods(raw: Any) -> tuple[tuple[Fact, ...], tuple[Fact, ...], tuple[tuple[str
             pods.append(Fact(POD, reason.strip(), message.strip(), len(pods), pod=name, node=node))
         for cond_item in sequence(status.get("conditions"), MAX_CONDITIONS):
             cond = mapping(cond_item)
-            if text(cond.get("status"), 20).lower() == "true":
-                continue  # e.g. PodScheduled=True is not a problem
+            holds = text(cond.get("status"), 20).lower() == "true"
+            if holds == (text(cond.get("type"), 60).lower() in HEALTHY_WHEN_TRUE):
+                continue  # PodScheduled=True is fine; DisruptionTarget=True is news
             c_reason, c_message = text(cond.get("reason"), 200), text(cond.get("message"))
             if c_reason or c_message:
                 pods.append(

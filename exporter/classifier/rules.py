@@ -20,7 +20,9 @@ from exporter.classifier.facts import CONTAINER, EVENT, LOG, POD, WORKLOAD
 from exporter.classifier.table import ANY_STATUS, Rule, Signal, rx
 
 # Xids NVIDIA documents as hardware / node faults, and those that are usually the program's own.
-HARDWARE_XIDS = frozenset({48, 61, 62, 63, 64, 74, 79, 92, 94, 95, 119, 120, 140})
+HARDWARE_XIDS = frozenset(
+    {48, 61, 62, 63, 64, 74, 79, 92, 94, 95, 119, 120, 140, 144, 145, 146, 147, 148, 149, 150}
+)  # 144-150: NVLink fabric errors on recent GPUs
 APPLICATION_XIDS = frozenset({13, 31, 43, 45, 68})
 
 # Exit codes that mean "killed from outside" (SIGKILL, SIGTERM): they say nothing by themselves.
@@ -48,6 +50,14 @@ DISTRIBUTED = rx(
 TERMINAL_ERROR = Signal((LOG,), pattern=EXCEPTION_LINE, keys=EXCEPTION_KEYS)
 # An exception from the application itself, not the distributed machinery's echo of one.
 APP_TRACEBACK = Signal((LOG,), pattern=EXCEPTION_LINE, exclude=DISTRIBUTED, keys=EXCEPTION_KEYS)
+# A FailedMount that is really a missing config map or secret (config_error), or the well-known
+# harmless projected-token noise, says nothing about storage.
+MISSING_CONFIG = r"(?:configmaps?|secrets?) \"[^\"\n]{1,253}\" not found"
+VOLUME_NOISE = rx(r"object \"[^\"\n]{0,253}\" not registered|" + MISSING_CONFIG)
+# ...and once a config map or secret is missing, the generic mount timeouts that follow are echoes.
+CONFIG_MISSING = Signal(
+    (EVENT, CONTAINER, POD, WORKLOAD), pattern=rx(MISSING_CONFIG), keys=("not found",)
+)
 STARTED = (
     Signal((CONTAINER,), states=frozenset({"running", "terminated"})),
     Signal((EVENT,), reasons=frozenset({"started"})),
@@ -81,6 +91,7 @@ RULES: tuple[Rule, ...] = (
                 r"GPU requires reset|\buncorrectable ECC|double.bit ECC|ECC_UNCORRECTABLE|"
                 r"ECCUncorrectable|contained ECC error|row.remap\w{0,10} failure|"
                 r"NVLink (?:error|fatal)|requesting \d{1,4} unhealthy devices?|"
+                r"CUDA_ERROR_CONTAINED|cudaErrorContained|or a hardware error|"
                 r"unhealthy (?:GPU|device)s?\b|GPU \S{0,40} ?is unhealthy"
             ),
             keys=("gpu", "error", "fail", "fatal"),
@@ -230,13 +241,13 @@ RULES: tuple[Rule, ...] = (
                     "provisioningfailed",
                 }
             ),
-            exclude=rx(r"object \"[^\"\n]{0,253}\" not registered"),
+            exclude=VOLUME_NOISE,
         ),
         "A volume could not be provisioned, attached or mounted.",
         "Fix the volume: check the PVC is bound and its storage class works, that a "
         "ReadWriteOnce volume is not held by another pod, and that the NFS or CSI server is "
         "reachable from the node.",
-        unless=STARTED,
+        unless=(*STARTED, CONFIG_MISSING),
     ),
     Rule(
         "storage.volume_message",
@@ -251,14 +262,14 @@ RULES: tuple[Rule, ...] = (
                 r"unbound immediate PersistentVolumeClaims|pod has unbound|"
                 r"volume node affinity conflict"
             ),
-            exclude=rx(r"object \"[^\"\n]{0,253}\" not registered"),
+            exclude=VOLUME_NOISE,
             keys=("volume", "multi-attach", "unbound"),
         ),
         "A volume could not be provisioned, attached or mounted.",
         "Fix the volume: check the PVC is bound and its storage class works, that a "
         "ReadWriteOnce volume is not held by another pod, and that the NFS or CSI server is "
         "reachable from the node.",
-        unless=STARTED,
+        unless=(*STARTED, CONFIG_MISSING),
     ),
     # --- unschedulable --------------------------------------------------------------------
     Rule(
@@ -324,7 +335,8 @@ RULES: tuple[Rule, ...] = (
             (LOG, EVENT, POD, CONTAINER),
             pattern=rx(
                 r"No space left on device|Disk quota exceeded|Read-only file system|"
-                r"Stale (?:NFS )?file handle|Transport endpoint is not connected"
+                r"Stale (?:NFS )?file handle|Transport endpoint is not connected|"
+                r"Input/output error"
             ),
             keys=("space", "read-only", "error", "fail"),
         ),
@@ -430,14 +442,6 @@ RULES: tuple[Rule, ...] = (
         "Fix the command or entrypoint (and the image's architecture), or create the missing "
         "secret or config map.",
     ),
-    Rule(
-        "config.exit_code",
-        "config_error",
-        0.75,
-        Signal((CONTAINER,), exit_codes=frozenset({126, 127})),
-        "The container's command could not be run (exit 126/127: not executable or not found).",
-        "Fix the command or entrypoint: the program is missing from the image or not executable.",
-    ),
     # --- cuda_driver (runtime/image mismatch) -----------------------------------------------
     Rule(
         "driver.mismatch",
@@ -466,6 +470,16 @@ RULES: tuple[Rule, ...] = (
         "The image's CUDA build does not fit the node's driver or GPU, or no GPU is visible.",
         "Use an image whose CUDA version the node's driver supports (or a node with a newer "
         "driver), build for the GPU's architecture, and make sure the workload requests a GPU.",
+    ),
+    # A bare exit code ranks below every row that quotes text of the same tier: exit 127 from a
+    # shell that could not load libcuda is a driver problem, not a missing command.
+    Rule(
+        "config.exit_code",
+        "config_error",
+        0.75,
+        Signal((CONTAINER,), exit_codes=frozenset({126, 127})),
+        "The container's command could not be run (exit 126/127: not executable or not found).",
+        "Fix the command or entrypoint: the program is missing from the image or not executable.",
     ),
     # --- oom_killed -----------------------------------------------------------------------
     Rule(
@@ -665,7 +679,8 @@ RULES: tuple[Rule, ...] = (
         Signal(
             (WORKLOAD, POD, EVENT),
             pattern=rx(
-                r"active longer than (?:the )?specified deadline|activeDeadlineSeconds|"
+                r"active (?:on the node )?longer than (?:the )?specified deadline|"
+                r"activeDeadlineSeconds|"
                 r"exceeded (?:its|the) (?:maximum )?(?:run ?time|runtime|time limit)|"
                 r"DUE TO TIME LIMIT"
             ),
