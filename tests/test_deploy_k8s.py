@@ -432,3 +432,28 @@ def test_dashboard_copies_are_in_sync() -> None:
         capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stderr
+
+
+# ---- the maintenance pod (restore, offline inspection) ----
+
+MAINTENANCE_VARS = {"NAMESPACE": "runai-failure-analysis", "CLAIM": "runai-failure-analysis-data",
+                    "IMAGE": RUNAI_VARS["IMAGE"]}
+
+
+def test_maintenance_pod_validates_is_locked_down_and_mounts_the_claim(
+    kustomized: list[dict[str, Any]],
+) -> None:
+    path = K8S / "maintenance-pod.yaml"
+    text = path.read_text()
+    assert set(re.findall(r"\$\{(\w+)\}", text.split("apiVersion", 1)[1])) == set(MAINTENANCE_VARS)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **MAINTENANCE_VARS}
+    out = subprocess.run(["envsubst", "${NAMESPACE} ${CLAIM} ${IMAGE}"], input=text,
+                         capture_output=True, text=True, check=True, env=env).stdout
+    (pod,) = [doc for doc in yaml.safe_load_all(out) if doc]
+    kubernetes_validate.validate(pod, KUBERNETES_VERSION, strict=True)
+    assert security_problems([pod]) == [] and literal_secret_problems([pod]) == []
+    claim = one(kustomized, "PersistentVolumeClaim")["metadata"]["name"]
+    mounts = {m["mountPath"]: m["name"] for m in pod["spec"]["containers"][0]["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert volumes[mounts["/data"]]["persistentVolumeClaim"]["claimName"] == claim
+    assert pod["metadata"]["namespace"] == one(kustomized, "Namespace")["metadata"]["name"]
