@@ -119,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             pending_threshold_s=config.pending_threshold_s,
             retention_days=config.retention_days,
         )
-        monitor = Monitor(runai, kube, store, state, settings)
+        monitor = Monitor(runai, kube, store, state, settings, sync_path=config.db_path)
         try:
             monitor.load_known()
         except StoreError as exc:

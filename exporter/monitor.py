@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from exporter import sync_state
 from exporter.categories import label_workload_type
 from exporter.detect import (
     Detection,
@@ -35,6 +36,7 @@ from exporter.metrics import MetricsState
 from exporter.model import Classification, FailureRecord, RunRecord
 from exporter.records import failure_record, run_record
 from exporter.runai_client import RunaiClient
+from exporter.sync_state import SyncState
 
 log = logging.getLogger("exporter.monitor")
 Classifier = Callable[[dict[str, Any]], Classification]
@@ -104,7 +106,9 @@ class Monitor:
         *,
         classify: Classifier | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sync_path: str | None = None,  # the history file's path: keep the sync state beside it
     ) -> None:
+        self.sync_path = sync_path
         self.runai = runai
         self.kube = kube
         self.store = store
@@ -121,9 +125,15 @@ class Monitor:
         self._deleted_mark: str | None = None  # newest deletedAt seen: list deletions since
 
     def load_known(self) -> None:
-        """What the file already holds: those are never recorded or counted again."""
+        """What the file already holds: those are never recorded or counted again; and which
+        workloads' timelines it already reflects, when a sync state was saved beside it."""
         self.known_episodes = self.store.known_episode_ids()
         self.known_runs = self.store.known_run_ids()
+        if self.sync_path is not None:
+            saved = sync_state.load(
+                self.sync_path, len(self.known_episodes) + len(self.known_runs)
+            )
+            self._synced, self._deleted_mark = saved.markers, saved.deleted_mark
 
     # -- the cycle ------------------------------------------------------------------------
     def run_cycle(self, stop: threading.Event | None = None) -> CycleReport:
@@ -154,11 +164,16 @@ class Monitor:
                 self.cycles, exc, self.settings.poll_interval_s,
             )
             return report
-        self._record(report, found)
+        pending = self._record(report, found)
+        before = (self._synced, self._deleted_mark)
         self._synced = self._synced_next
         marks = [str(w["deletedAt"]) for w in gone if w.get("deletedAt")]
         if marks:
             self._deleted_mark = max([*marks, self._deleted_mark or ""], key=_instant)
+        if self.sync_path is not None and pending == 0 and not report.interrupted and before != (
+            self._synced, self._deleted_mark
+        ):  # only what is in the file may be called synced
+            sync_state.save(self.sync_path, SyncState(self._synced, self._deleted_mark))
         report.ok = True
         report.duration_s = time.monotonic() - t0
         self.state.poll_succeeded(dict(found.phases), report.duration_s, started.timestamp())
@@ -214,6 +229,11 @@ class Monitor:
                 if r.run_id not in self.known_runs and r.run_id not in run_ids:
                     run_ids.add(r.run_id)
                     found.runs.append(r)
+        # Nothing older than the retention window: it would be pruned, and after a prune and a
+        # restart it must not come back from a timeline.
+        horizon = now - timedelta(days=self.settings.retention_days)
+        found.episodes = [e for e in found.episodes if e.timestamp >= horizon]
+        found.runs = [r for r in found.runs if r.finished_at >= horizon]
         self._synced_next = synced
         return found
 
@@ -307,7 +327,8 @@ class Monitor:
                 break
         return {wid: _node_of(found.get(wid, [])) for wid in wanted}
 
-    def _record(self, report: CycleReport, found: Detection) -> None:
+    def _record(self, report: CycleReport, found: Detection) -> int:
+        """Queue, count and write this cycle's records; returns how many are still queued."""
         self.store.enqueue(report.failures, report.runs)
         for f in report.failures:
             self.known_episodes.add(f.episode_id)
@@ -328,6 +349,7 @@ class Monitor:
             self.store.prune_if_due(report.started_at, self.settings.retention_days)
         except StoreError as exc:
             log.warning("Retention pruning skipped this cycle: %s", exc)
+        return outcome.pending
 
     def _log_failures(self, failures: list[FailureRecord]) -> None:
         for f in failures[:_LOGGED_FAILURES]:

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ def sidecar(tmp_path: Path) -> Iterator[Callable[..., Sidecar]]:
 
     def build(sim: Any, *, kube: bool = True, projects: tuple[str, ...] = (),
               now: Callable[[], datetime] | None = None, lock_timeout_s: float = 5.0,
-              **settings: Any) -> Sidecar:
+              sync: bool = True, **settings: Any) -> Sidecar:
         http = httpx.Client()
         clients.append(http)
         state = MetricsState(projects)
@@ -60,7 +60,8 @@ def sidecar(tmp_path: Path) -> Iterator[Callable[..., Sidecar]]:
         store.open()
         monitor = Monitor(runai, kube_client, store, state,
                           Settings(projects=projects, **settings),
-                          now=now or sim_now(sim))
+                          now=now or sim_now(sim),
+                          sync_path=str(tmp_path / "history.db") if sync else None)
         monitor.load_known()
         return Sidecar(monitor, state, runai, http)
 
@@ -338,3 +339,53 @@ print("holding", flush=True)
 sys.stdin.read()
 conn.close()
 """
+
+
+def history_reads(state: MetricsState) -> int:
+    return sum(n for (endpoint, _), n in state.api_requests.items()
+               if endpoint == "/api/v1/workloads/{id}/history")
+
+
+def test_a_restart_reads_no_timeline_again(
+    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path
+) -> None:
+    sim = make_simulator(scale=SCALE)
+    first = sidecar(sim)
+    assert first.monitor.run_cycle().ok
+    assert history_reads(first.state) > 0
+    assert (tmp_path / "history.db.sync.json").exists()
+    restarted = sidecar(sim)
+    assert restarted.monitor.run_cycle().ok
+    assert history_reads(restarted.state) == 0
+    sim.advance(6 * 3600)
+    assert restarted.monitor.run_cycle().ok
+    assert 0 < history_reads(restarted.state) < SCALE  # only the workloads that changed
+    assert ids_in_file(tmp_path / "history.db") == truth_ids(sim.truth())
+
+
+def test_without_the_sync_state_a_restart_rereads_and_adds_nothing(
+    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path
+) -> None:
+    sim = make_simulator(scale=SCALE)
+    assert sidecar(sim).monitor.run_cycle().ok
+    (tmp_path / "history.db.sync.json").write_text("{not json")
+    restarted = sidecar(sim)
+    report = restarted.monitor.run_cycle()
+    assert report.ok and not report.failures and not report.runs
+    assert history_reads(restarted.state) > 0
+    assert ids_in_file(tmp_path / "history.db") == truth_ids(sim.truth())
+
+
+def test_history_older_than_retention_is_not_recorded(
+    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path
+) -> None:
+    sim = make_simulator(scale=SCALE)  # a week of history
+    car = sidecar(sim, retention_days=2)
+    assert car.monitor.run_cycle().ok
+    now = sim_now(sim)()
+    episodes, runs = ids_in_file(tmp_path / "history.db")
+    truth_episodes, truth_runs = truth_ids(sim.truth())
+    recent = {(i, k) for i, k in truth_episodes
+              if (parse_time(i.split("@", 1)[1]) or now) >= now - timedelta(days=2)}
+    assert episodes == recent and 0 < len(recent) < len(truth_episodes)
+    assert runs < truth_runs
