@@ -49,12 +49,23 @@ def chatter(rng: random.Random, n: int) -> list[str]:
     for i in range(n):
         out.append(
             rng.choice(templates).format(
-                m=rng.randrange(60), s=rng.randrange(60), ms=rng.randrange(1000),
-                e=rng.randrange(1, 9), st=i * 10, loss=rng.random() * 3, lr=rng.random() * 1e-4,
-                g=rng.random() * 4, tok=rng.randrange(10000, 90000), pct=i % 100,
-                bar="#" * (i % 10) + " " * (10 - i % 10), it=rng.random() * 10,
-                pid=rng.randrange(100, 9999), g0=rng.randrange(8), g1=rng.randrange(8),
-                ch=rng.randrange(8), ep=rng.random() * 3,
+                m=rng.randrange(60),
+                s=rng.randrange(60),
+                ms=rng.randrange(1000),
+                e=rng.randrange(1, 9),
+                st=i * 10,
+                loss=rng.random() * 3,
+                lr=rng.random() * 1e-4,
+                g=rng.random() * 4,
+                tok=rng.randrange(10000, 90000),
+                pct=i % 100,
+                bar="#" * (i % 10) + " " * (10 - i % 10),
+                it=rng.random() * 10,
+                pid=rng.randrange(100, 9999),
+                g0=rng.randrange(8),
+                g1=rng.randrange(8),
+                ch=rng.randrange(8),
+                ep=rng.random() * 3,
             )
         )
     return out

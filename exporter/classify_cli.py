@@ -106,9 +106,11 @@ def render(scored: Sequence[Scored]) -> str:
     counts = Counter((s.expected, s.predicted) for s in scored)
     width = max(len("expected \\ predicted"), *(len(c) for c in cats))
     cols = [max(len(c), 3) for c in cats]
-    lines = ["expected \\ predicted".ljust(width) + "  " + "  ".join(
-        c.rjust(w) for c, w in zip(cats, cols, strict=True)
-    )]
+    lines = [
+        "expected \\ predicted".ljust(width)
+        + "  "
+        + "  ".join(c.rjust(w) for c, w in zip(cats, cols, strict=True))
+    ]
     for row in cats:
         if not any(s.expected == row for s in scored):
             continue

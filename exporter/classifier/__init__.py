@@ -23,8 +23,13 @@ from exporter.model import Classification
 __all__ = ["RULES", "Rule", "Signal", "classify"]
 
 EVIDENCE_CAP = 500
-SOURCE_NAMES = {EVENT: "event", POD: "pod_status", CONTAINER: "pod_status", WORKLOAD: "workload",
-                LOG: "log"}
+SOURCE_NAMES = {
+    EVENT: "event",
+    POD: "pod_status",
+    CONTAINER: "pod_status",
+    WORKLOAD: "workload",
+    LOG: "log",
+}
 TELLING = re.compile(r"error|fail|fatal|exception|killed|denied|cannot|unable|abort", re.I)
 UNKNOWN_CONFIDENCE = 0.2
 
@@ -52,6 +57,7 @@ def _classify(bundle: object) -> Classification:
     details = collect(hit, outcome.ctx)
     if hit is not None:
         rule = hit.rule
+        details["rule"] = rule.id  # which row decided: lets an operator audit the verdict
         confidence = min(0.99, rule.confidence + (0.04 if outcome.corroborated else 0.0))
         return Classification(
             category=rule.category,
@@ -65,8 +71,13 @@ def _classify(bundle: object) -> Classification:
     telling = outcome.context[0] if outcome.context else _most_telling(outcome.ctx)
     if telling is None:
         return Classification(
-            "unknown", UNKNOWN_CONFIDENCE, "", "none", UNKNOWN_SUMMARY,
-            recommend("unknown", UNKNOWN_RECOMMENDATION, details), details,
+            "unknown",
+            UNKNOWN_CONFIDENCE,
+            "",
+            "none",
+            UNKNOWN_SUMMARY,
+            recommend("unknown", UNKNOWN_RECOMMENDATION, details),
+            details,
         )
     summary = telling.rule.summary if telling.rule.id else UNKNOWN_SUMMARY
     base = telling.rule.recommendation if telling.rule.id else UNKNOWN_RECOMMENDATION
@@ -81,8 +92,15 @@ def _classify(bundle: object) -> Classification:
     )
 
 
-_NO_RULE = Rule("", "unknown", UNKNOWN_CONFIDENCE, Signal((LOG,)), UNKNOWN_SUMMARY,
-                UNKNOWN_RECOMMENDATION, decisive=False)
+_NO_RULE = Rule(
+    "",
+    "unknown",
+    UNKNOWN_CONFIDENCE,
+    Signal((LOG,)),
+    UNKNOWN_SUMMARY,
+    UNKNOWN_RECOMMENDATION,
+    decisive=False,
+)
 
 
 def _most_telling(ctx: Context) -> Hit | None:

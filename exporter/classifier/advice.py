@@ -38,20 +38,37 @@ HINTS: dict[str, tuple[Hint, ...]] = {
     "storage": (),
     "image_pull": (lambda d: f"The image was {d['image']}." if "image" in d else None,),
     "config_error": (
-        lambda d: f"Create secret {d['secret']} in the workload's namespace, or fix the name "
-        "that refers to it." if "secret" in d else None,
-        lambda d: f"Create config map {d['configmap']} in the workload's namespace, or fix the "
-        "name that refers to it." if "configmap" in d else None,
-        lambda d: "Exit 127 means the command was not found in the image."
-        if d.get("exit_code") == 127 else None,
-        lambda d: "Exit 126 means the command exists but cannot be executed."
-        if d.get("exit_code") == 126 else None,
+        lambda d: (
+            f"Create secret {d['secret']} in the workload's namespace, or fix the name "
+            "that refers to it."
+            if "secret" in d
+            else None
+        ),
+        lambda d: (
+            f"Create config map {d['configmap']} in the workload's namespace, or fix the "
+            "name that refers to it."
+            if "configmap" in d
+            else None
+        ),
+        lambda d: (
+            "Exit 127 means the command was not found in the image."
+            if d.get("exit_code") == 127
+            else None
+        ),
+        lambda d: (
+            "Exit 126 means the command exists but cannot be executed."
+            if d.get("exit_code") == 126
+            else None
+        ),
     ),
     "cuda_driver": (lambda d: f"The node was {d['node']}." if "node" in d else None,),
     "oom_killed": (),
     "gpu_oom": (
-        lambda d: f"The failing allocation asked for {_bytes(d['oom_requested_bytes'])}."
-        if "oom_requested_bytes" in d else None,
+        lambda d: (
+            f"The failing allocation asked for {_bytes(d['oom_requested_bytes'])}."
+            if "oom_requested_bytes" in d
+            else None
+        ),
     ),
     "cuda_error": (
         lambda d: f"Xid {d['xid']} is an application-class error." if "xid" in d else None,

@@ -29,10 +29,32 @@ ALLOCATE = re.compile(
     r"\((\d{1,20}) bytes\) from device",
     re.IGNORECASE,
 )
-UNITS = {"b": 1, "bytes": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "pib": 2**50,
-         "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "pb": 10**15}
-SIGNALS = {1: "SIGHUP", 2: "SIGINT", 4: "SIGILL", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE",
-           9: "SIGKILL", 11: "SIGSEGV", 13: "SIGPIPE", 15: "SIGTERM"}
+UNITS = {
+    "b": 1,
+    "bytes": 1,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+    "pib": 2**50,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "pb": 10**15,
+}
+SIGNALS = {
+    1: "SIGHUP",
+    2: "SIGINT",
+    4: "SIGILL",
+    6: "SIGABRT",
+    7: "SIGBUS",
+    8: "SIGFPE",
+    9: "SIGKILL",
+    11: "SIGSEGV",
+    13: "SIGPIPE",
+    15: "SIGTERM",
+}
 
 
 def strict(value: str, pattern: re.Pattern[str]) -> str | None:
@@ -56,11 +78,14 @@ def collect(hit: Hit | None, ctx: Context) -> dict[str, Any]:
             details["oom_requested_bytes"] = requested
     where = hit.fact if hit is not None and hit.fact.pod else failing
     if where is None and ctx.facts.pod_names:
-        where = Fact(CONTAINER, "", "", 0, pod=ctx.facts.pod_names[0][0],
-                     node=ctx.facts.pod_names[0][1])
+        where = Fact(
+            CONTAINER, "", "", 0, pod=ctx.facts.pod_names[0][0], node=ctx.facts.pod_names[0][1]
+        )
     if where is not None:
         for key, value in (
-            ("node", where.node), ("pod", where.pod), ("container", where.container)
+            ("node", where.node),
+            ("pod", where.pod),
+            ("container", where.container),
         ):
             if strict(value, NAME):
                 details[key] = value
@@ -140,8 +165,11 @@ def _requested_bytes(line: str) -> int | None:
 
 def _search_status(ctx: Context, pattern: re.Pattern[str], quote: str) -> str | None:
     """The first capture of `pattern` in the quote, then in events and container statuses."""
-    for text in (quote, *(f.message for f in ctx.facts.of(EVENT)),
-                 *(f.message for f in ctx.facts.containers)):
+    for text in (
+        quote,
+        *(f.message for f in ctx.facts.of(EVENT)),
+        *(f.message for f in ctx.facts.containers),
+    ):
         match = pattern.search(text)
         if match:
             return next(g for g in match.groups() if g is not None)

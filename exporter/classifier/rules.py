@@ -50,6 +50,11 @@ DISTRIBUTED = rx(
 TERMINAL_ERROR = Signal((LOG,), pattern=EXCEPTION_LINE, keys=EXCEPTION_KEYS)
 # An exception from the application itself, not the distributed machinery's echo of one.
 APP_TRACEBACK = Signal((LOG,), pattern=EXCEPTION_LINE, exclude=DISTRIBUTED, keys=EXCEPTION_KEYS)
+# Launchers re-raise a child's failure under their own name: that line is not the error.
+LAUNCHER_ECHO = rx(
+    r"ChildFailedError|ProcessRaisedException|ProcessExitedException|SignalException|"
+    r"CalledProcessError"
+)
 # A FailedMount that is really a missing config map or secret (config_error), or the well-known
 # harmless projected-token noise, says nothing about storage.
 MISSING_CONFIG = r"(?:configmaps?|secrets?) \"[^\"\n]{1,253}\" not found"
@@ -300,8 +305,16 @@ RULES: tuple[Rule, ...] = (
                 r"exceeds? (?:the )?(?:project'?s? )?quota|over quota|insufficient quota|"
                 r"couldn't assign flavors"
             ),
-            keys=("nodes are available", "insufficient", "taint", "affinity", "not enough",
-                  "no nodes available", "quota", "couldn't assign"),
+            keys=(
+                "nodes are available",
+                "insufficient",
+                "taint",
+                "affinity",
+                "not enough",
+                "no nodes available",
+                "quota",
+                "couldn't assign",
+            ),
         ),
         "The workload could not be scheduled: no node had the resources it asked for.",
         "Ask for fewer GPUs or less memory, choose another node pool, or get more quota; the "
@@ -412,8 +425,13 @@ RULES: tuple[Rule, ...] = (
         Signal(
             (CONTAINER, POD, WORKLOAD, EVENT),
             reasons=frozenset(
-                {"createcontainerconfigerror", "createcontainererror", "runcontainererror",
-                 "containercannotrun", "starterror"}
+                {
+                    "createcontainerconfigerror",
+                    "createcontainererror",
+                    "runcontainererror",
+                    "containercannotrun",
+                    "starterror",
+                }
             ),
         ),
         "The container could not be created from its spec (missing secret, config map or "
@@ -694,7 +712,7 @@ RULES: tuple[Rule, ...] = (
         "app.traceback",
         "app_error",
         0.8,
-        TERMINAL_ERROR,
+        Signal((LOG,), pattern=EXCEPTION_LINE, exclude=LAUNCHER_ECHO, keys=EXCEPTION_KEYS),
         "The workload's own code raised an exception and exited.",
         "Read the traceback's last line and fix the code, its configuration or the data path.",
     ),
@@ -709,8 +727,15 @@ RULES: tuple[Rule, ...] = (
                 r"terminate called after throwing|double free or corruption|"
                 r"stack smashing detected|free\(\): invalid|Illegal instruction"
             ),
-            keys=("segmentation", "sigsegv", "error", "core dumped", "terminate", "free",
-                  "illegal"),
+            keys=(
+                "segmentation",
+                "sigsegv",
+                "error",
+                "core dumped",
+                "terminate",
+                "free",
+                "illegal",
+            ),
         ),
         "The workload's process crashed (segmentation fault or abort) without a GPU error.",
         "Get a stack trace (core dump, faulthandler, gdb) and check native extensions and "
@@ -765,8 +790,10 @@ RULES: tuple[Rule, ...] = (
         0.3,
         Signal(
             ANY_STATUS,
-            pattern=rx(r"reached the specified backoff limit|retry limit reached|"
-                       r"retries (?:ran out|exhausted)"),
+            pattern=rx(
+                r"reached the specified backoff limit|retry limit reached|"
+                r"retries (?:ran out|exhausted)"
+            ),
             keys=("backoff limit", "retry limit", "retries"),
         ),
         "The job's retries ran out; the bundle does not say why the attempts failed.",

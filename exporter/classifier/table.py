@@ -17,8 +17,24 @@ from exporter.classifier.facts import CONTAINER, EVENT, POD, WORKLOAD
 ANY_STATUS = (EVENT, POD, CONTAINER, WORKLOAD)
 # Common fragments of many keys: when a gate is absent from a text, so are all keys holding it,
 # so a healthy log costs one scan per gate instead of one per key.
-GATES = ("error", "fail", "memory", "nccl", "cuda", "kill", "process", "dist", "driver", "exit",
-         "signal", "exec", "not ", "open", "device", "launch")
+GATES = (
+    "error",
+    "fail",
+    "memory",
+    "nccl",
+    "cuda",
+    "kill",
+    "process",
+    "dist",
+    "driver",
+    "exit",
+    "signal",
+    "exec",
+    "not ",
+    "open",
+    "device",
+    "launch",
+)
 
 
 def gate_of(key: str) -> str | None:
