@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from exporter.errors import StoreError
 from exporter.store import HistoryStore, backup, read_stats
+from exporter.store_file import store_error
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -24,7 +25,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except (StoreError, ValueError) as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
-        return 1
+    except OSError as exc:
+        print(f"ERROR: {store_error(args.path, exc)}", file=sys.stderr)
+    return 1
 
 
 class _Parser(argparse.ArgumentParser):

@@ -69,6 +69,12 @@ class HistoryStore:
         Raises StorePermissionError("Permission denied: <path>"), StoreCorrupt, StoreForeign,
         StoreLocked (exporter.errors). Closes the file before returning.
         """
+        try:
+            self._open()
+        except OSError as exc:  # e.g. a parent folder that cannot be searched
+            raise store_file.store_error(self.path, exc) from exc
+
+    def _open(self) -> None:
         store_file.check_directory(self.path)
         if not self.path.exists():
             store_file.check_no_orphan_wal(self.path)

@@ -55,40 +55,46 @@ def backup(
     source, target = Path(path), Path(dest)
     if target.exists():
         raise StoreError(f"Backup destination exists, not overwritten: {target}")
-    if not target.parent.is_dir():
-        raise StoreError(f"Directory does not exist: {target.parent}")
+    store_file.check_directory(target)
     staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
     try:
         with store_file.open_ours(source, timeout_s=timeout_s) as (conn, _):
-            name = _one(conn, "SELECT current_database()")[0]
-            conn.execute(f"ATTACH '{_quote(staging)}' AS backup_target (READ_WRITE)")
-            try:
-                conn.execute(f'COPY FROM DATABASE "{name}" TO backup_target')
-            finally:
-                conn.execute("DETACH backup_target")
             expected = _row_counts(conn)
-        _verify_copy(staging, expected, timeout_s)
-        os.link(staging, target)
-    except FileExistsError as exc:
-        raise StoreError(f"Backup destination exists, not overwritten: {target}") from exc
-    except duckdb.Error as exc:
-        raise store_file.store_error(target, exc) from exc
+            try:
+                _copy_into(conn, staging)
+            except duckdb.Error as exc:
+                raise store_file.store_error(target, exc) from exc
+        _verify_copy(staging, target, expected, timeout_s)
+        if not store_file.link_no_replace(staging, target):
+            raise StoreError(f"Backup destination exists, not overwritten: {target}")
     except OSError as exc:
-        raise StoreError(f"{exc.strerror or exc}: {target}") from exc
+        raise store_file.store_error(target, exc) from exc
     finally:
         for leftover in (staging, staging.with_name(staging.name + ".wal")):
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
 
 
-def _verify_copy(copy: Path, expected: list[int], timeout_s: float) -> None:
-    """The copy is ours and holds as many rows as the source did while it was copied."""
-    copy_conn = dbfile.connect(copy, read_only=True, timeout_s=timeout_s)
+def _copy_into(conn: duckdb.DuckDBPyConnection, staging: Path) -> None:
+    name = _one(conn, "SELECT current_database()")[0]
+    conn.execute(f"ATTACH '{_quote(staging)}' AS backup_target (READ_WRITE)")
     try:
-        store_file.version_of(copy_conn, copy)
-        got = _row_counts(copy_conn)
+        conn.execute(f'COPY FROM DATABASE "{name}" TO backup_target')
     finally:
-        copy_conn.close()
+        conn.execute("DETACH backup_target")
+
+
+def _verify_copy(copy: Path, target: Path, expected: list[int], timeout_s: float) -> None:
+    """The copy is ours and holds as many rows as the source did while it was copied."""
+    try:
+        copy_conn = dbfile.connect(copy, read_only=True, timeout_s=timeout_s)
+        try:
+            store_file.version_of(copy_conn, target)
+            got = _row_counts(copy_conn)
+        finally:
+            copy_conn.close()
+    except duckdb.Error as exc:
+        raise store_file.store_error(target, exc) from exc
     if got != expected:
         raise StoreError(f"Backup copy is incomplete ({got} rows, expected {expected}): {copy}")
 

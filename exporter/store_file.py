@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -124,15 +125,15 @@ def open_ours(path: Path, *, timeout_s: float) -> Iterator[tuple[duckdb.DuckDBPy
 
 
 def _check_existing(path: Path) -> None:
-    if not path.exists():
-        raise StoreError(f"No such file: {path}")
-    if path.is_dir():
-        raise StoreForeign(f"Is a directory, not a DuckDB file: {path}")
     try:
-        size = path.stat().st_size
-    except OSError as exc:
+        info = path.stat()
+    except FileNotFoundError:
+        raise StoreError(f"No such file: {path}") from None
+    except OSError as exc:  # a folder on the way that cannot be searched
         raise _os_error(path, exc) from exc
-    if size == 0:
+    if stat.S_ISDIR(info.st_mode):
+        raise StoreForeign(f"Is a directory, not a DuckDB file: {path}")
+    if info.st_size == 0:
         raise StoreCorrupt(
             f"Empty file (0 bytes), not a DuckDB file (left untouched; remove it to start a new "
             f"history): {path}"
@@ -207,7 +208,7 @@ def create(path: Path, *, timeout_s: float) -> None:
             conn.execute("CHECKPOINT")
         finally:
             conn.close()
-        _link_no_replace(staging, path)
+        link_no_replace(staging, path)  # if another process won the race, theirs stays
     except duckdb.Error as exc:
         raise store_error(path, exc) from exc
     except OSError as exc:
@@ -216,16 +217,18 @@ def create(path: Path, *, timeout_s: float) -> None:
         _remove_quietly(staging)
 
 
-def _link_no_replace(source: Path, target: Path) -> None:
+def link_no_replace(source: Path, target: Path) -> bool:
+    """Give `source` the name `target` unless something is there already; False if it was."""
     try:
         os.link(source, target)
     except FileExistsError:
-        return
+        return False
     except OSError:
         # Volumes without hard links: rename, having checked nothing is in the way.
         if target.exists():
-            return
+            return False
         os.rename(source, target)
+    return True
 
 
 def _remove_quietly(path: Path) -> None:

@@ -9,6 +9,8 @@ KNOWN_FAILURES and KNOWN_RUNS, closed so any process may open it:
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -112,6 +114,17 @@ KNOWN_RUNS: tuple[RunRecord, ...] = (
     make_run("wl-5", BASE_TIME + timedelta(hours=2), project="team-b"),
     make_run("wl-6", BASE_TIME + timedelta(days=1, hours=1)),
 )
+
+
+def unprivileged(command: list[str]) -> list[str]:
+    """`command` run so that file modes apply: as root, without the capabilities that bypass
+    them (setpriv); skips the test when that is impossible."""
+    if os.geteuid() != 0:
+        return command
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: file modes cannot be enforced")
+    caps = "-dac_override,-dac_read_search,-fowner"
+    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", *command]
 
 
 # A child-process script: commit KNOWN_FAILURES and KNOWN_RUNS to the file at argv[1], then die by

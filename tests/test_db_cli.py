@@ -15,7 +15,7 @@ from freezegun import freeze_time
 from exporter import dbfile
 from exporter.db_cli import main
 from exporter.schema import SCHEMA_VERSION
-from tests.fixtures_store import BASE_TIME, KNOWN_FAILURES, KNOWN_RUNS
+from tests.fixtures_store import BASE_TIME, KNOWN_FAILURES, KNOWN_RUNS, unprivileged
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -153,3 +153,35 @@ def test_usage_mistakes_are_one_error_line(
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("ERROR: ") and message in err and err.count("\n") == 1
+
+
+def test_errors_from_file_modes_are_one_line(history_db: Path, tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    hidden = locked / "history.db"
+    history_db.rename(hidden)
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    backups.chmod(0o555)
+    try:
+        locked.chmod(0o000)
+        cases = [
+            (["stats", str(hidden)], hidden),
+            (["backup", str(hidden), str(tmp_path / "copy.db")], hidden),
+        ]
+        for argv, path in cases:
+            done = run_cli(argv)
+            assert (done.returncode, done.stderr) == (1, f"ERROR: Permission denied: {path}\n")
+        locked.chmod(0o755)
+        dest = backups / "copy.db"
+        done = run_cli(["backup", str(hidden), str(dest)])
+        assert (done.returncode, done.stderr) == (1, f"ERROR: Permission denied: {dest}\n")
+        assert list(backups.iterdir()) == []
+    finally:
+        locked.chmod(0o755)
+        backups.chmod(0o755)
+
+
+def run_cli(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    command = unprivileged([sys.executable, "-m", "exporter", "db", *argv])
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)

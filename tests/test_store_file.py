@@ -21,6 +21,7 @@ from exporter.errors import StoreCorrupt, StoreError, StorePermissionError
 from exporter.schema import SCHEMA_VERSION
 from exporter.store import HistoryStore
 from exporter.store_file import store_error
+from tests.fixtures_store import unprivileged
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -38,12 +39,8 @@ else:
 
 
 def open_in_child(path: Path, prefix: list[str] | None = None) -> str:
-    command = [*(prefix or []), sys.executable, "-c", OPEN_STORE, str(path)]
-    if os.geteuid() == 0 and not prefix:
-        if shutil.which("setpriv") is None:
-            pytest.skip("running as root without setpriv: file modes cannot be enforced")
-        caps = "-dac_override,-dac_read_search,-fowner"
-        command = ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", *command]
+    command = [sys.executable, "-c", OPEN_STORE, str(path)]
+    command = [*prefix, *command] if prefix else unprivileged(command)
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
@@ -57,6 +54,17 @@ def test_a_folder_it_cannot_write_is_a_permission_error(tmp_path: Path) -> None:
         path = folder / "history.db"
         assert open_in_child(path) == f"StorePermissionError Permission denied: {path}"
         assert list(folder.iterdir()) == []
+    finally:
+        folder.chmod(0o755)
+
+
+def test_a_folder_it_cannot_search_is_a_permission_error(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    (folder / "inner").mkdir(parents=True)
+    folder.chmod(0o000)
+    try:
+        path = folder / "inner" / "history.db"
+        assert open_in_child(path) == f"StorePermissionError Permission denied: {path}"
     finally:
         folder.chmod(0o755)
 
