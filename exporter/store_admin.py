@@ -57,6 +57,7 @@ def backup(
         raise StoreError(f"Backup destination exists, not overwritten: {target}")
     store_file.check_directory(target)
     staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    _remove_staging(staging)  # left by a killed backup with the same process id
     try:
         with store_file.open_ours(source, timeout_s=timeout_s) as (conn, _):
             expected = _row_counts(conn)
@@ -70,9 +71,13 @@ def backup(
     except OSError as exc:
         raise store_file.store_error(target, exc) from exc
     finally:
-        for leftover in (staging, staging.with_name(staging.name + ".wal")):
-            with contextlib.suppress(FileNotFoundError):
-                leftover.unlink()
+        _remove_staging(staging)
+
+
+def _remove_staging(staging: Path) -> None:
+    for leftover in (staging, staging.with_name(staging.name + ".wal")):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
 
 
 def _copy_into(conn: duckdb.DuckDBPyConnection, staging: Path) -> None:

@@ -62,7 +62,9 @@ def check_directory(path: Path) -> None:
         raise StoreError(f"Directory does not exist: {folder}")
     probe = folder / f".{path.name}.probe-{os.getpid()}"
     try:
-        fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        # Not O_EXCL: in a container the sidecar is often PID 1 every time, so a probe left by a
+        # killed start must not block the next one.
+        fd = os.open(probe, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
     except OSError as exc:
         raise _os_error(path, exc) from exc
     os.close(fd)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -83,6 +84,16 @@ def test_backup_gives_up_on_a_lock_held_too_long(history_db: Path, tmp_path: Pat
         if holder.stdout is not None:
             holder.stdout.close()
     assert not (tmp_path / "copy.db").exists()
+
+
+def test_backup_replaces_its_own_leftover_staging_file(history_db: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "copy.db"
+    leftover = tmp_path / f".copy.db.partial-{os.getpid()}"
+    backup(history_db, tmp_path / "first.db")
+    (tmp_path / "first.db").rename(leftover)  # a complete database: COPY into it would clash
+    backup(history_db, dest)
+    assert read_stats(dest)["tables"]["workload_runs"]["rows"] == len(KNOWN_RUNS)
+    assert not leftover.exists()
 
 
 def test_backup_into_a_missing_folder_is_one_clear_error(history_db: Path, tmp_path: Path) -> None:

@@ -99,6 +99,16 @@ def test_open_leaves_no_staging_files_behind(history_path: Path) -> None:
     assert [p.name for p in history_path.parent.iterdir()] == [history_path.name]
 
 
+def test_leftovers_of_a_killed_start_with_the_same_pid_do_not_block(history_path: Path) -> None:
+    pid = os.getpid()  # in a container the sidecar is PID 1 on every start
+    probe = history_path.with_name(f".{history_path.name}.probe-{pid}")
+    staging = history_path.with_name(f".{history_path.name}.creating-{pid}")
+    probe.write_bytes(b"")
+    staging.write_bytes(b"half a database")
+    HistoryStore(history_path).open()
+    assert [p.name for p in history_path.parent.iterdir()] == [history_path.name]
+
+
 @pytest.mark.parametrize(
     ("raised", "kind", "message"),
     [
