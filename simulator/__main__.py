@@ -86,6 +86,8 @@ def build_config(args: argparse.Namespace) -> tuple[SimulatorConfig, str]:
             raise SystemExit(f"error: --start {args.start!r} is not an ISO-8601 time") from exc
     if args.speed < 0:
         raise SystemExit("error: --speed must be >= 0")
+    if args.scale is not None and args.scale < 0:
+        raise SystemExit("error: --scale must be >= 0")
     if not 0 <= args.error_rate <= 1:
         raise SystemExit("error: --error-rate must be between 0 and 1")
     faults = FaultSettings(
@@ -142,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_kubeconfig:
         print(f"  kubeconfig written to {args.write_kubeconfig}", flush=True)
     server = uvicorn.Server(uvicorn.Config(
-        app, log_level="warning", access_log=args.access_log, lifespan="off", ws="none"))
+        app, log_level="info" if args.access_log else "warning", access_log=args.access_log,
+        lifespan="off", ws="none"))
     server.run(sockets=[sock])
     return 0
 

@@ -235,24 +235,31 @@ async def all_pods(request: Request, sim: Sim) -> Response:
     full = q.get("verbosity") == "full"
     search = (q.get("search") or "").strip().lower()
     deleted = parse_bool("deleted", q.get("deleted")) or False
-    pods: list[dict[str, Any]] = []
-    for index in world.visible(deleted):
-        cur = world.at(index)
-        spec = world.specs[index]
-        if completed != "all" and (spec.steps[cur.step].phase in TERMINAL) != (
-                completed == "true"):
-            continue
-        if search and search not in spec.name.lower():
-            continue
-        states = world.pod_states(cur)
-        if states:
-            pods.extend(runai_pods(spec, cur.step, states, full))
-    if filters:
-        pods = [p for p in pods if all(f.matches(_pod_fields(p)) for f in filters)]
-    if sort_by:
-        positions = list(range(len(pods)))
-        keyed = [_pod_fields(p)[sort_by] for p in pods]
-        pods = [pods[i] for i in sort_items(positions, lambda i: keyed[i], descending)]
+
+    def compute() -> list[dict[str, Any]]:
+        pods: list[dict[str, Any]] = []
+        for index in world.visible(deleted):
+            cur = world.at(index)
+            spec = world.specs[index]
+            if completed != "all" and (spec.steps[cur.step].phase in TERMINAL) != (
+                    completed == "true"):
+                continue
+            if search and search not in spec.name.lower():
+                continue
+            states = world.pod_states(cur)
+            if states:
+                pods.extend(runai_pods(spec, cur.step, states, full))
+        if filters:
+            pods = [p for p in pods if all(f.matches(_pod_fields(p)) for f in filters)]
+        if sort_by:
+            positions = list(range(len(pods)))
+            keyed = [_pod_fields(p)[sort_by] for p in pods]
+            pods = [pods[i] for i in sort_items(positions, lambda i: keyed[i], descending)]
+        return pods
+
+    key = ("pods", deleted, completed, full, search, tuple(q.getlist("filterBy")), sort_by,
+           descending)
+    pods = world.query(key, compute)
     page, nxt = _page(pods, request)
     return raw_json(page_body("pods", [dumps(p) for p in page], nxt))
 

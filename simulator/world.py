@@ -73,7 +73,7 @@ class World:
         self._fields: dict[tuple[int, int], dict[str, Any]] = {}
         self._evidence: dict[tuple[int, int], Evidence] = {}
         self._events: dict[int, list[tuple[EventOut, str]]] = {}
-        self._queries: dict[Hashable, list[int]] = {}
+        self._queries: dict[Hashable, list[Any]] = {}
         self.now = self.clock.start
         self.sync()
         self.warm()
@@ -98,7 +98,7 @@ class World:
         self._cursor = cursor
         return now
 
-    def query(self, key: Hashable, compute: Callable[[], list[int]]) -> list[int]:
+    def query(self, key: Hashable, compute: Callable[[], list[Any]]) -> list[Any]:
         """A listing's result, reused until the cluster changes (pages of one scan are cheap)."""
         found = self._queries.get(key)
         if found is None:

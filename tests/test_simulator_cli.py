@@ -117,6 +117,7 @@ def test_dump_truth_prints_json_and_exits():
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--speed", "-1"], "--speed must be >= 0"),
+    (["--scale", "-5"], "--scale must be >= 0"),
     (["--start", "yesterday"], "is not an ISO-8601 time"),
     (["--client-id", "only-id"], "give both a client id and a client secret"),
     (["--scenario", "nope"], "invalid choice"),
