@@ -147,6 +147,21 @@ def _peer(spec: WorkloadSpec, v: Variant, seed: str, replica: int) -> PodState:
                     log=body + list(_SIGTERM))
 
 
+def _stamped(state: dict[str, Any], started: int, finished: int) -> dict[str, Any]:
+    """Kubernetes puts startedAt/finishedAt on every terminated state."""
+    if "terminated" not in state:
+        return state
+    return {"terminated": {**state["terminated"], "startedAt": iso(started),
+                           "finishedAt": iso(finished)}}
+
+
+def _run_start(spec: WorkloadSpec, ep: Episode) -> int:
+    for step in spec.steps[: ep.step]:
+        if step.attempt == ep.attempt and step.phase == "Running":
+            return step.at
+    return ep.at - 5
+
+
 def render(spec: WorkloadSpec, ep: Episode, seed: int) -> Evidence:
     """The evidence of one episode; deterministic for (seed, workload, episode)."""
     v = BY_KEY[ep.variant]
@@ -157,8 +172,9 @@ def render(spec: WorkloadSpec, ep: Episode, seed: int) -> Evidence:
     lines = [Template(line).safe_substitute(subs) for line in v.log]
     started = v.stage == "run" or bool(v.log)
     body = logtext.output(key, spec, PREAMBLE_LINES, replica) if v.preamble else []
-    state = _fill(v.state, subs)
-    last = _fill(v.last_state, subs)
+    started_at = _run_start(spec, ep)
+    state = _stamped(_fill(v.state, subs), started_at, ep.at)
+    last = _stamped(_fill(v.last_state, subs), ep.at - 90, ep.at - 30)
     if last:  # restarted: the failure is in the previous container's log
         main = PodState(v.pod_phase, _fill(v.pod_reason, subs), _fill(v.pod_message, subs),
                         state, last, v.restarts,
@@ -174,7 +190,9 @@ def render(spec: WorkloadSpec, ep: Episode, seed: int) -> Evidence:
         elif v.kind == "pending" or (v.stage == "start" and not v.log):
             pods.append(PodState(main.phase, main.reason, main.message, main.state, {}, 0, None))
         else:
-            pods.append(_peer(spec, v, f"{key}:{r}", r))
+            peer = _peer(spec, v, f"{key}:{r}", r)
+            peer.state = _stamped(peer.state, started_at, ep.at)
+            pods.append(peer)
     events = [EventOut(ep.at + e.offset_s, e.type, e.reason, _fill(e.message, subs), e.source,
                        replica, ep.attempt) for e in v.events]
     message = Template(v.pod_message or v.phase_message).safe_substitute(subs)

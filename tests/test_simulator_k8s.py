@@ -62,6 +62,7 @@ def test_failed_pods_carry_termination_state_and_validate(simulator, kube):
     status = pods[0]["status"]["containerStatuses"][0]
     assert status["state"]["terminated"]["reason"] == "OOMKilled"
     assert status["state"]["terminated"]["exitCode"] == 137
+    assert status["state"]["terminated"]["finishedAt"] == ep["timestamp"]
 
 
 def test_preemption_trap_is_137_without_oom(simulator, kube):
