@@ -121,11 +121,12 @@ def read(bundle: object) -> Facts:
 
 
 def _images(workload: Any, pods: Any) -> tuple[str, ...]:
-    found = [text(i, 300) for i in sequence(mapping(workload).get("images"), 8)]
+    found = list(sequence(mapping(workload).get("images"), 8))
     for item in sequence(pods, MAX_PODS):
         for c in sequence(mapping(item).get("containers"), MAX_CONTAINERS):
-            found.append(text(mapping(c).get("image"), 300))
-    return tuple(i.strip() for i in found if i.strip())
+            found.append(mapping(c).get("image"))
+    # Only strings: a number or a list where an image name belongs is not an image.
+    return tuple(i.strip()[:300] for i in found if isinstance(i, str) and i.strip())
 
 
 def _events(raw: Any) -> tuple[Fact, ...]:

@@ -212,9 +212,10 @@ RULES: tuple[Rule, ...] = (
             pattern=rx(
                 r"The node was low on resource|The node had condition: ?\[\w{1,30}Pressure\]|"
                 r"ephemeral local storage usage exceeds|exceeds the total limit of containers|"
-                r"Usage of EmptyDir volume \S{0,253} ?exceeds the limit"
+                r"Usage of EmptyDir volume \S{0,253} ?exceeds the limit|"
+                r"exceeded its local ephemeral storage limit"
             ),
-            keys=("the node", "exceeds"),
+            keys=("the node", "exceed"),
         ),
         "The kubelet evicted the pod because its node ran short of a resource.",
         "Set requests equal to limits for memory and ephemeral storage, write less to local "
@@ -481,9 +482,10 @@ RULES: tuple[Rule, ...] = (
                 r"PTX was compiled with an unsupported toolchain|unsupported PTX version|"
                 r"invalid device function|is not compatible with the current PyTorch installation|"
                 r"CUDA driver initialization failed|NVIDIA-SMI has failed|"
-                r"CUDA unknown error - this may be due to an incorrectly set up environment"
+                r"CUDA unknown error - this may be due to an incorrectly set up environment|"
+                r"undefined symbol: \S{0,80}(?:cublas|cudnn|cuda|nccl|cusparse|cufft)"
             ),
-            keys=("error", "fail", "driver", "not compatible", "kernel image"),
+            keys=("error", "fail", "driver", "not compatible", "kernel image", "undefined symbol"),
         ),
         "The image's CUDA build does not fit the node's driver or GPU, or no GPU is visible.",
         "Use an image whose CUDA version the node's driver supports (or a node with a newer "
