@@ -8,6 +8,7 @@ never over failed runs only.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 import duckdb
@@ -18,6 +19,7 @@ from agent.types import ToolResult
 from agent.windows import Window
 
 TOP_N = 5
+_EPOCH_DAY = date(1970, 1, 1)
 REPEAT_MIN = 2  # a workload or image failing at least this often in the window is a repeater
 
 
@@ -92,12 +94,19 @@ def _causes(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -
         f"""SELECT category,
                count(*) FILTER (WHERE "timestamp" >= $3) AS current,
                count(*) FILTER (WHERE "timestamp" < $3) AS previous,
-               sum(coalesce(gpus_requested, 0)) FILTER (WHERE "timestamp" >= $3) AS gpus,
-               count(DISTINCT workload_id) FILTER (WHERE "timestamp" >= $3) AS workloads
+               sum(coalesce(gpus_requested, 0)) FILTER (WHERE "timestamp" >= $3) AS gpus
         FROM failure_events WHERE "timestamp" >= $1 AND "timestamp" < $2{_dollar(where, 4)}
         GROUP BY category""",
         [*_both_windows(window), *params],
     ).fetchall()
+    # Distinct workloads in their own query: a DISTINCT under FILTER costs more than a rescan.
+    workloads = dict(
+        conn.execute(
+            f"""SELECT category, count(DISTINCT workload_id) FROM failure_events
+            WHERE "timestamp" >= ? AND "timestamp" < ?{where} GROUP BY category""",
+            [window.start, window.end, *params],
+        ).fetchall()
+    )
     total = sum(int(r[1]) for r in rows)
     causes = [
         {
@@ -106,9 +115,9 @@ def _causes(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -
             "previous_failures": int(previous),
             "share": ratio(int(current), total),
             "gpus_requested": float(gpus or 0),
-            "workloads": int(workloads),
+            "workloads": int(workloads.get(category, 0)),
         }
-        for category, current, previous, gpus, workloads in rows
+        for category, current, previous, gpus in rows
         if current
     ]
     causes.sort(key=lambda c: (-c["failures"], c["category"]))
@@ -157,14 +166,22 @@ def _hot_nodes(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters
 def _repeaters(
     conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters, column: str
 ) -> list[dict]:
+    """The most often failing values of `column`: ranked first, then described (main cause,
+    workloads, project) for those few only, which keeps the heavy aggregates off the long tail."""
     where, params = filters.sql()
+    scope = f'"timestamp" >= $1 AND "timestamp" < $2 AND {column} IS NOT NULL{_dollar(where, 3)}'
     rows = conn.execute(
-        f"""SELECT {column}, count(*) AS failures, mode(category), count(DISTINCT workload_id),
-               any_value(project), max("timestamp")
-        FROM failure_events
-        WHERE "timestamp" >= ? AND "timestamp" < ? AND {column} IS NOT NULL{where}
-        GROUP BY {column} HAVING count(*) >= {REPEAT_MIN}
-        ORDER BY failures DESC, {column} LIMIT {TOP_N}""",
+        f"""WITH top AS (
+            SELECT {column} AS name, count(*) AS failures, max("timestamp") AS last
+            FROM failure_events WHERE {scope}
+            GROUP BY {column} HAVING count(*) >= {REPEAT_MIN}
+            ORDER BY failures DESC, name LIMIT {TOP_N})
+        SELECT top.name, top.failures, mode(f.category), count(DISTINCT f.workload_id),
+               min(f.project), top.last
+        FROM top JOIN (SELECT * FROM failure_events WHERE {scope}) AS f
+          ON f.{column} = top.name
+        GROUP BY top.name, top.failures, top.last
+        ORDER BY top.failures DESC, top.name""",
         [window.start, window.end, *params],
     ).fetchall()
     return [
@@ -180,10 +197,15 @@ def _repeaters(
     ]
 
 
+# Hours and days from epoch seconds: plain integer arithmetic, UTC by definition.
+_HOUR = '(epoch("timestamp")::BIGINT % 86400) // 3600'
+_DAY = 'epoch("timestamp")::BIGINT // 86400'
+
+
 def _peak_hours(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -> list[dict]:
     where, params = filters.sql()
     rows = conn.execute(
-        f"""SELECT hour("timestamp") AS h, count(*) AS failures FROM failure_events
+        f"""SELECT {_HOUR} AS h, count(*) AS failures FROM failure_events
         WHERE "timestamp" >= ? AND "timestamp" < ?{where}
         GROUP BY h ORDER BY failures DESC, h LIMIT 3""",
         [window.start, window.end, *params],
@@ -194,13 +216,19 @@ def _peak_hours(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filter
 def _daily(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -> list[dict]:
     where, params = filters.sql()
     rows = conn.execute(
-        f"""SELECT strftime(date_trunc('day', "timestamp"), '%Y-%m-%d') AS day, category,
-               count(*) FROM failure_events
+        f"""SELECT {_DAY} AS day, category, count(*) FROM failure_events
         WHERE "timestamp" >= ? AND "timestamp" < ?{where}
         GROUP BY ALL ORDER BY day, category""",
         [window.start, window.end, *params],
     ).fetchall()
-    return [{"day": d, "category": c, "failures": int(n)} for d, c, n in rows]
+    return [
+        {
+            "day": (_EPOCH_DAY + timedelta(days=int(d))).isoformat(),
+            "category": c,
+            "failures": int(n),
+        }
+        for d, c, n in rows
+    ]
 
 
 def _actions(causes: list[dict], nodes: list[dict], workloads: list[dict]) -> list[dict]:

@@ -150,18 +150,39 @@ def find_group(text: str) -> str | None:
     return None
 
 
+# Words of the questions themselves: never looked up as names, which spares the history a
+# scan of every name column for questions that name nothing.
+_STOPWORD_TEXT = """
+    a about after all an analyse analysis analyze and any are as at be been before between
+    breakdown by can cause causes chart compare count day days did do does doing down during
+    each errors ever explain fail failed failing fails failure failures few first fix for from
+    get give going happened has have hour hours how i in is it its jobs last latest list many
+    me month months most my of on or our over past per please previous rate rates recent report
+    root run runs show since so stats statistics summary tell than that the their them there
+    these this to today top trend up us was we week weeks were what when which who why will
+    with workload workloads worse wrong year yesterday you"""
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+
 def candidate_names(question: str) -> list[str]:
     """Tokens that could be names, with trailing punctuation and possessives removed."""
     out = []
     for token in _NAME_TOKEN.findall(question):
         for variant in (token, re.sub(r"'s$", "", token)):
-            if len(variant) >= 2 and variant not in out:
+            if (
+                len(variant) >= 2
+                and not variant.isdigit()
+                and variant.lower() not in _STOPWORDS
+                and variant not in out
+            ):
                 out.append(variant)
     return out[:64]
 
 
 def _known_names(ctx: ToolContext, question: str) -> dict[str, list[str]]:
     names = candidate_names(question)
+    if not names:
+        return {"workload_name": [], "project": [], "node": [], "image": []}
     try:
         with history.open_history(ctx) as conn:
             return history.match_names(conn, names)

@@ -3,7 +3,8 @@
 `python -m benchmarks.agent_history [--sizes 100000,1000000] [--repeat 15]`
 
 For each size it generates that many failures (and 1.5x as many finished runs) spread over 90
-days straight into a DuckDB history file with SQL (generate_series, no Python loops), copies the
+days straight into a DuckDB history file with SQL (generate_series, no Python loops), in time
+order as the sidecar appends them (so DuckDB's per-row-group min/max skip old data), copies the
 same rows into SQLite (stdlib sqlite3, same columns, indexes on timestamp, project, category),
 then times, in one run:
 - the statistics queries ("Show me failure statistics") and the 7-day analysis queries
@@ -58,6 +59,7 @@ def generate_duckdb(path: Path, failures: int) -> None:
                    '{{}}', NULL, ts
             FROM (SELECT i, $now::TIMESTAMPTZ - to_seconds((hash(i) % {SPAN_S})::BIGINT) AS ts
                   FROM generate_series(1, {failures}) AS g(i))
+            ORDER BY ts
             """,
             {"now": NOW},
         )
@@ -73,6 +75,7 @@ def generate_duckdb(path: Path, failures: int) -> None:
                    'registry/image:' || (i % 200), 1.0, ts
             FROM (SELECT i, $now::TIMESTAMPTZ - to_seconds((hash(i + 7) % {SPAN_S})::BIGINT) AS ts
                   FROM generate_series(1, {runs}) AS g(i))
+            ORDER BY ts
             """,
             {"now": NOW},
         )
