@@ -452,9 +452,11 @@ RULES: tuple[Rule, ...] = (
                 r"exec: \"[^\"\n]{1,300}\": (?:stat|permission denied|no such file)|"
                 r": command not found|\bsh: (?:\d{1,6}: )?\S{1,200}: not found|"
                 r"can't open file .{1,300}No such file or directory|"
+                r"\bexec \S{1,300}: (?:no such file or directory|permission denied)|"
+                r"failed quota: \S{1,253}: must specify|"
                 r"OCI runtime (?:create|exec) failed|error during container init"
             ),
-            exclude=rx(r"nvidia"),
+            exclude=rx(r"nvidia-container|libnvidia"),
             keys=("error", "fail", "not found", "exec", "can't open"),
         ),
         "The container's command, secret or config map is wrong.",
@@ -482,6 +484,7 @@ RULES: tuple[Rule, ...] = (
                 r"PTX was compiled with an unsupported toolchain|unsupported PTX version|"
                 r"invalid device function|is not compatible with the current PyTorch installation|"
                 r"CUDA driver initialization failed|NVIDIA-SMI has failed|"
+                r"CUDA-capable device\(s\) is/are busy or unavailable|cudaErrorDevicesUnavailable|"
                 r"CUDA unknown error - this may be due to an incorrectly set up environment|"
                 r"undefined symbol: \S{0,80}(?:cublas|cudnn|cuda|nccl|cusparse|cufft)"
             ),
