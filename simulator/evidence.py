@@ -189,6 +189,10 @@ def render(spec: WorkloadSpec, ep: Episode, seed: int) -> Evidence:
             pods.append(main)
         elif v.kind == "pending" or (v.stage == "start" and not v.log):
             pods.append(PodState(main.phase, main.reason, main.message, main.state, {}, 0, None))
+        elif v.stage == "start":
+            # Start-up failures (rendezvous, missing module...) hit every replica alike.
+            pods.append(PodState(main.phase, main.reason, main.message, main.state, {}, 0,
+                                 log=list(main.log or [])))
         else:
             peer = _peer(spec, v, f"{key}:{r}", r)
             peer.state = _stamped(peer.state, started_at, ep.at)

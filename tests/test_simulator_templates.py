@@ -109,3 +109,8 @@ def test_trap_application_xids_versus_hardware_xids():
     assert 48 in xids("xid48-double-bit-ecc")
     assert BY_KEY["illegal-address-xid31"].category == "cuda_error"
     assert BY_KEY["xid79-fell-off-bus"].category == "gpu_hardware"
+
+
+def test_start_up_failures_hit_every_replica_alike():
+    ev = _evidence("rendezvous-timeout", "distributed")
+    assert all("RendezvousConnectionError" in "\n".join(p.log or []) for p in ev.pods)
