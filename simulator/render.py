@@ -154,6 +154,14 @@ def step_of(spec: WorkloadSpec, step_index: int, phase: str) -> Step | None:
     return None
 
 
+def is_scheduled(spec: WorkloadSpec, step_index: int) -> bool:
+    """Bound to a node: it got past scheduling, or is stuck after it (a mount, a secret)."""
+    if step_of(spec, step_index, "Initializing") is not None:
+        return True
+    step = spec.steps[step_index]
+    return step.episode >= 0 and bool(BY_KEY[spec.episodes[step.episode].variant].state)
+
+
 def normal_pod_state(spec: WorkloadSpec, step_index: int) -> PodState:
     """A pod's status when no failure applies to the current step."""
     step = spec.steps[step_index]
@@ -175,7 +183,7 @@ def runai_pods(spec: WorkloadSpec, step_index: int, states: list[PodState],
     step = spec.steps[step_index]
     start = attempt_start(spec, step_index)
     running = step_of(spec, step_index, "Running")
-    scheduled = step_of(spec, step_index, "Initializing") is not None
+    scheduled = is_scheduled(spec, step_index)
     out = []
     for replica, name in enumerate(pod_names(spec)):
         state = states[replica]
@@ -211,7 +219,7 @@ def k8s_pod(spec: WorkloadSpec, step_index: int, replica: int, state: PodState) 
     """A core/v1 Pod as the Kubernetes API returns it."""
     step = spec.steps[step_index]
     start = attempt_start(spec, step_index)
-    scheduled = step_of(spec, step_index, "Initializing") is not None
+    scheduled = is_scheduled(spec, step_index)
     name = pod_names(spec)[replica]
     container = container_name(spec)
     cstatus: dict[str, Any] = {

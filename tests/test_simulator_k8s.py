@@ -211,3 +211,13 @@ def test_kubeconfig_points_at_the_simulator(simulator, tmp_path):
     r = httpx.get(f"{cluster['server']}/api/v1/namespaces/runai-team-nlp/pods",
                   headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200
+
+
+def test_stuck_in_scheduling_has_no_node_but_stuck_mounting_has_one(simulator, kube):
+    unscheduled = _pods(kube, _episode(simulator, "unschedulable", kind="pending"))[0]
+    assert "nodeName" not in unscheduled["spec"]
+    assert unscheduled["status"]["conditions"][0]["reason"] == "Unschedulable"
+    mounting = _pods(kube, _episode(simulator, "storage", kind="pending"))[0]
+    assert mounting["spec"]["nodeName"]
+    assert mounting["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == (
+        "ContainerCreating")
