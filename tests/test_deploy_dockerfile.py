@@ -10,11 +10,13 @@ import fnmatch
 import os
 import re
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
 import threading
 import tomllib
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -281,3 +283,56 @@ def test_every_file_the_dockerfile_copies_survives_the_ignore_file(
             for source in words[:-1]:
                 assert (ROOT / source).exists(), source
                 assert not ignored(source.rstrip("/"), ignore_rules), source
+
+
+# ---- what the build stage installs: the same pip commands on the same build context ----
+
+
+def build_context(dest: Path, rules: list[str]) -> None:
+    """Copy the files Docker would send (the .dockerignore applied) to dest."""
+    for path in ROOT.rglob("*"):
+        relative = path.relative_to(ROOT).as_posix()
+        if path.is_file() and not relative.startswith((".venv/", ".git/")) \
+                and not ignored(relative, rules):
+            target = dest / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+
+
+@pytest.mark.slow
+def test_the_installed_package_runs_every_role_from_its_own_files(
+    tmp_path: Path, ignore_rules: list[str]
+) -> None:
+    context = tmp_path / "context"
+    build_context(context, ignore_rules)
+    assert not (context / "tests").exists() and (context / "pyproject.toml").is_file()
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w",
+                    str(wheels), str(context)], check=True, capture_output=True, timeout=240)
+    (wheel,) = wheels.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+        scripts = archive.read(entry_points).decode()
+    for script, target in PYPROJECT["project"]["scripts"].items():
+        assert f"{script} = {target}" in scripts
+    shipped = {p.relative_to(context).as_posix() for package in PACKAGES
+               for p in (context / package).rglob("*") if p.is_file()}
+    assert not shipped - names, "files of the packages missing from the installed package"
+
+    # Run each role from the installed files only: not from this checkout.
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target",
+                    str(site), str(wheel)], check=True, capture_output=True, timeout=240)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    for module, argv in (("exporter", []), ("agent", ["serve"]), ("simulator", [])):
+        result = subprocess.run([sys.executable, "-m", module, *argv, "--help"], cwd=elsewhere,
+                                env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+    probe = ("import agent, exporter, simulator; "
+             "print(agent.__file__, exporter.__file__, simulator.__file__)")
+    where = subprocess.run([sys.executable, "-c", probe], cwd=elsewhere, env=env,
+                           capture_output=True, text=True, check=True).stdout
+    assert where.count(str(site)) == 3
