@@ -268,7 +268,9 @@ def test_probes_hit_the_health_endpoints(variant: str, request: pytest.FixtureRe
         return get["path"], ports.get(get["port"], get["port"])
 
     assert probe("monitor-sidecar", "livenessProbe") == ("/healthz", 9108)
-    assert probe("monitor-sidecar", "readinessProbe") == ("/readyz", 9108)
+    # Not /readyz: pod readiness is every container's, so an upstream outage would remove the
+    # agent's UI from the Service too.
+    assert probe("monitor-sidecar", "readinessProbe") == ("/healthz", 9108)
     assert probe("agent", "livenessProbe") == ("/healthz", 8000)
     assert probe("agent", "readinessProbe") == ("/healthz", 8000)
 
