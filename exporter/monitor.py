@@ -211,9 +211,15 @@ class Monitor:
         episode_ids = {e.episode_id for e in found.episodes}
         run_ids = {r.run_id for r in found.runs}
         timelines: list[list[dict[str, Any]] | None] = []
+        errors: list[str] = []
         if todo:
             with ThreadPoolExecutor(self.settings.evidence_workers) as pool:
-                timelines = list(pool.map(self._history_or_none, todo))
+                timelines = list(pool.map(lambda w: self._history_or_none(w, errors), todo))
+        if errors:  # one line per cycle, however many failed
+            log.warning(
+                "%d workload timeline(s) not read, retried next cycle (first error: %s)",
+                len(errors), errors[0],
+            )
         for workload, records in zip(todo, timelines, strict=True):
             if records is None:
                 continue  # not synced: tried again next cycle
@@ -237,11 +243,13 @@ class Monitor:
         self._synced_next = synced
         return found
 
-    def _history_or_none(self, workload: dict[str, Any]) -> list[dict[str, Any]] | None:
+    def _history_or_none(
+        self, workload: dict[str, Any], errors: list[str]
+    ) -> list[dict[str, Any]] | None:
         try:
             return self.runai.history(str(workload.get("id")))
         except UpstreamError as exc:
-            log.warning("Timeline of workload %s not read: %s", workload.get("name"), exc)
+            errors.append(str(exc))  # list.append is atomic: safe from the pool's threads
             return None
 
     def _failures(
@@ -274,7 +282,12 @@ class Monitor:
         with ThreadPoolExecutor(workers, thread_name_prefix="evidence") as pool:
             results = list(pool.map(one, episodes))
         report.interrupted = any(r is None for r in results)
-        return [r for r in results if r is not None]
+        recorded = [r for r in results if r is not None]
+        partial = sum(1 for r in recorded if r.details.get("evidence_gaps"))
+        if partial:
+            log.info("%d of %d new episode(s) recorded with incomplete evidence (see "
+                     "details.evidence_gaps)", partial, len(recorded))
+        return recorded
 
     def _classify_safely(self, evidence: Evidence) -> Classification:
         try:

@@ -289,3 +289,65 @@ def test_retention_prunes_old_history(
     finally:
         conn.close()
     assert left == (0,)
+
+
+READER = """
+import sys, time
+from exporter.dbfile import connect
+from exporter.errors import StoreLocked
+reads = locked = 0
+end = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end:
+    try:
+        conn = connect(sys.argv[1], read_only=True, timeout_s=10)
+    except StoreLocked:
+        locked += 1
+        continue
+    try:
+        conn.execute("SELECT count(*) FROM failure_events").fetchone()
+        reads += 1
+    finally:
+        conn.close()
+    time.sleep(0.02)
+print(reads, locked)
+"""
+
+
+@pytest.mark.slow
+def test_a_reader_process_and_the_sidecar_share_the_file(
+    make_simulator: Callable[..., Any], tmp_path: Path
+) -> None:
+    sim = make_simulator(scale=80, client_secret=SECRET)
+    db = tmp_path / "h.db"
+    sidecar = subprocess.Popen(
+        [sys.executable, "-m", "exporter", "--db", str(db), "--listen", "127.0.0.1:0",
+         "--poll-interval", "0.5"],
+        cwd=REPO, env=sim_env(sim, tmp_path), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not db.exists() or file_counts_safe(db)[0] == 0:
+            assert time.monotonic() < deadline and sidecar.poll() is None
+            time.sleep(0.2)
+        reader = subprocess.Popen([sys.executable, "-c", READER, str(db), "6"], cwd=REPO,
+                                  stdout=subprocess.PIPE, text=True)
+        for _ in range(12):  # the cluster keeps failing while both hold the file in turn
+            sim.advance(3600)
+            time.sleep(0.5)
+        out, _ = reader.communicate(timeout=60)
+        reads, locked = map(int, out.split())
+        assert reader.returncode == 0 and reads > 20 and locked == 0
+        expected = len(sim.truth()["episodes"])
+        deadline = time.monotonic() + 60
+        while file_counts_safe(db)[0] < expected:
+            assert time.monotonic() < deadline, "the sidecar fell behind"
+            time.sleep(0.3)
+        sidecar.send_signal(signal.SIGINT)
+        log, _ = sidecar.communicate(timeout=60)
+    finally:
+        if sidecar.poll() is None:
+            sidecar.kill()
+            sidecar.communicate()
+    assert sidecar.returncode == 0, log
+    assert "Could not write" not in log
+    assert file_counts(db)[0] == len(sim.truth()["episodes"])
