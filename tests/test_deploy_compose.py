@@ -198,3 +198,65 @@ def test_promtool_accepts_the_config_and_its_rules(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout + result.stderr
+
+
+# Keys of the Compose specification (compose-spec, services and health checks): a misspelt key
+# would be ignored by an older engine or refused by a newer one; either way, not what we meant.
+TOP_LEVEL_KEYS = {"version", "name", "include", "services", "networks", "volumes", "secrets",
+                  "configs", "models"}
+SERVICE_KEYS = {
+    "annotations", "attach", "blkio_config", "build", "cap_add", "cap_drop", "cgroup",
+    "cgroup_parent", "command", "configs", "container_name", "cpu_count", "cpu_percent",
+    "cpu_period", "cpu_quota", "cpu_rt_period", "cpu_rt_runtime", "cpu_shares", "cpus",
+    "cpuset", "credential_spec", "depends_on", "deploy", "develop", "device_cgroup_rules",
+    "devices", "dns", "dns_opt", "dns_search", "domainname", "entrypoint", "env_file",
+    "environment", "expose", "extends", "external_links", "extra_hosts", "gpus", "group_add",
+    "healthcheck", "hostname", "image", "init", "ipc", "isolation", "labels", "label_file",
+    "links", "logging", "mac_address", "mem_limit", "mem_reservation", "mem_swappiness",
+    "memswap_limit", "network_mode", "networks", "oom_kill_disable", "oom_score_adj", "pid",
+    "pids_limit", "platform", "ports", "post_start", "pre_stop", "privileged", "profiles",
+    "provider", "pull_policy", "read_only", "restart", "runtime", "scale", "secrets",
+    "security_opt", "shm_size", "stdin_open", "stop_grace_period", "stop_signal",
+    "storage_opt", "sysctls", "tmpfs", "tty", "ulimits", "use_api_socket", "user",
+    "userns_mode", "uts", "volumes", "volumes_from", "working_dir",
+}
+HEALTHCHECK_KEYS = {"test", "interval", "timeout", "retries", "start_period", "start_interval",
+                    "disable"}
+DURATION = re.compile(r"(\d+(us|ms|s|m|h))+")
+
+
+def spec_problems(doc: dict[str, Any]) -> list[str]:
+    problems = [f"top-level key {k}" for k in doc
+                if k not in TOP_LEVEL_KEYS and not k.startswith("x-")]
+    for name, service in doc.get("services", {}).items():
+        problems += [f"{name}: key {k}" for k in service
+                     if k not in SERVICE_KEYS and not k.startswith("x-")]
+        check = service.get("healthcheck", {})
+        problems += [f"{name}: healthcheck key {k}" for k in check if k not in HEALTHCHECK_KEYS]
+        problems += [f"{name}: healthcheck {k} {check[k]!r} is not a duration"
+                     for k in ("interval", "timeout", "start_period")
+                     if k in check and not DURATION.fullmatch(str(check[k]))]
+        problems += [f"{name}: port {p!r}" for p in service.get("ports", [])
+                     if not re.fullmatch(r"\d{1,5}:\d{1,5}", str(p))]
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if not source.startswith((".", "/")) and source not in doc.get("volumes", {}):
+                problems.append(f"{name}: undeclared volume {source}")
+    return problems
+
+
+def test_the_file_uses_only_compose_spec_keys(compose: dict[str, Any]) -> None:
+    assert spec_problems(compose) == []
+
+
+def test_the_spec_check_catches_mistakes(compose: dict[str, Any]) -> None:
+    bad = yaml.safe_load(COMPOSE_FILE.read_text())
+    bad["services"]["agent"]["helthcheck"] = bad["services"]["agent"].pop("healthcheck")
+    bad["services"]["exporter"]["healthcheck"]["interval"] = 10
+    bad["services"]["exporter"]["volumes"].append("nowhere:/x")
+    bad["services"]["grafana"]["ports"] = ["3001"]
+    problems = spec_problems(bad)
+    assert "agent: key helthcheck" in problems
+    assert "exporter: healthcheck interval 10 is not a duration" in problems
+    assert "exporter: undeclared volume nowhere" in problems
+    assert "grafana: port '3001'" in problems
