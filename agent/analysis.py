@@ -54,7 +54,7 @@ def _totals(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -
             "failures": total,
             "finished_runs": finished,
             "failed_runs": failed_runs if filters.applies_to_runs() else None,
-            "failure_rate": ratio(numerator, finished),
+            "failure_rate": ratio(numerator, finished) if filters.has_rate() else None,
         }
     return out
 
@@ -149,13 +149,14 @@ def _hot_nodes(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters
     nodes = []
     for node, failures, failed, top_category, runs, failed_runs in rows:
         numerator = failed_runs if filters.applies_to_runs() else failed
+        rate = ratio(int(numerator), int(runs)) if filters.has_rate() else None
         nodes.append(
             {
                 "node": node,
                 "failures": int(failures),
                 "finished_runs": int(runs),
                 "failed_runs": int(failed_runs),
-                "failure_rate": ratio(int(numerator), int(runs)),
+                "failure_rate": rate,
                 "top_category": top_category,
             }
         )

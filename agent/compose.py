@@ -76,7 +76,7 @@ def statistics_section(result: ToolResult, headline: bool = True) -> str:
             else f"; {count(data['finished_runs'])} finished runs"
         )
         parts.append(
-            f"**{count(data['total_failures'])} failures** "
+            f"**{plural(data['total_failures'], 'failure')}** "
             f"({count(kinds['failed'])} failed, {count(kinds['degraded'])} degraded, "
             f"{count(kinds['pending'])} stuck pending){rate_text}."
         )
@@ -122,9 +122,14 @@ def trend_sentence(data: dict[str, Any], subject: str = "The failure rate") -> s
             f"{pct(now['failure_rate'])} now ({points(trend['failure_rate_change'])}); "
             f"failures {count(before['failures'])} → {count(now['failures'])}."
         )
+    why = (
+        "no finished runs recorded to compute a rate"
+        if not (now["finished_runs"] and before["finished_runs"])
+        else "degraded and pending episodes have no failure rate"
+    )
     return (
         f"Failures {verb}: {count(before['failures'])} in the previous window → "
-        f"{count(now['failures'])} now (no finished runs recorded to compute a rate)."
+        f"{count(now['failures'])} now ({why})."
     )
 
 
@@ -286,9 +291,9 @@ def list_section(result: ToolResult) -> str:
         for r in data["failures"]
     ]  # fmt: skip
     head = (
-        f"**{count(data['total'])} failures** matched; the newest {count(data['shown'])}:"
+        f"**{plural(data['total'], 'failure')}** matched; the newest {count(data['shown'])}:"
         if data["total"] > data["shown"]
-        else f"**{count(data['total'])} failures** matched:"
+        else f"**{plural(data['total'], 'failure')}** matched:"
     )
     return (
         head

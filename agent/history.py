@@ -82,6 +82,10 @@ class Filters:
     def applies_to_runs(self) -> bool:
         return self.category is None and self.kind is None
 
+    def has_rate(self) -> bool:
+        """Degraded or pending episodes are not failed runs: no failure rate for them."""
+        return self.kind in (None, "failed")
+
 
 # While a turn of the deterministic planner runs, its tool calls share one read-only connection
 # (opened per question, closed at its end), so the open cost is paid once per answer.
@@ -240,10 +244,12 @@ def statistics(
         elif group_by in _RUN_KEYS:  # a category filter: its failures over the group's runs
             group_finished = runs.get(group["key"], (0, 0))[0]
             group["finished_runs"], group["failed_runs"] = group_finished, None
-            group["failure_rate"] = ratio(group["failed"], group_finished)
+            group["failure_rate"] = (
+                ratio(group["failed"], group_finished) if filters.has_rate() else None
+            )
         else:  # category / kind: failures of kind "failed" over all finished runs
             group["finished_runs"], group["failed_runs"] = finished, None
-            group["failure_rate"] = ratio(group["failed"], finished)
+            group["failure_rate"] = ratio(group["failed"], finished) if filters.has_rate() else None
     shown, rest = groups[:top], groups[top:]
     data = {
         "window": window.to_dict(),

@@ -52,7 +52,7 @@ CATEGORY_SYNONYMS: tuple[tuple[str, str], ...] = (
     (r"preempt(?:ed|ion|ions)?|reclaim(?:ed)?", "preempted"),
     (r"evict(?:ed|ion|ions)?", "evicted"),
     (
-        r"unschedulable|scheduling|insufficient gpu|not enough resources|stuck pending",
+        r"unschedulable|scheduling|insufficient gpu|not enough resources",
         "unschedulable",
     ),
     (r"storage|volume|mount|pvc|disk|no space", "storage"),
@@ -114,6 +114,10 @@ _ASKED_WORKLOAD = re.compile(
     flags=re.IGNORECASE,
 )
 _PRONOUNS = ("it", "they", "this", "that", "the", "my", "our", "we", "so", "jobs", "workloads")
+_KINDS: tuple[tuple[str, str], ...] = (
+    (r"\bdegraded\b", "degraded"),
+    (r"\b(?:stuck|long|still) pending\b|\bpending (?:too long|for long)\b", "pending"),
+)
 _WORKLOAD_TYPE = re.compile(r"\b(training|workspace|distributed|inference)\b")
 
 _NAME_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]*[A-Za-z0-9]|[A-Za-z0-9]")
@@ -219,6 +223,9 @@ def make_plan(question: str, ctx: ToolContext) -> Plan:
         filters["node"] = names["node"][0]
     if names["image"]:
         filters["image"] = names["image"][0]
+    kind = next((k for pattern, k in _KINDS if _has(pattern, text)), None)
+    if kind:
+        filters["kind"] = kind
     typed = _WORKLOAD_TYPE.search(text)
     if typed:
         filters["workload_type"] = typed.group(1)
@@ -316,8 +323,8 @@ def _analysis(turn: _Turn, plan: Plan, parts_wanted: tuple[str, ...] = ()) -> An
         return _answer(turn, [_nothing_found(data, plan)])
     head = (
         f"### Failure analysis{_scope_words(plan.filters)}\n\n"
-        f"**{compose.count(data['current']['failures'])} failures** in {data['window']['label']}. "
-        + compose.trend_sentence(data)
+        f"**{compose.plural(data['current']['failures'], 'failure')}** in "
+        f"{data['window']['label']}. " + compose.trend_sentence(data)
     )
     parts = [head, compose.window_line(data), compose.analysis_section(result, parts_wanted)]
     return _answer(turn, parts, chart=compose.chart(data))
