@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from exporter.categories import CATEGORIES
-from exporter.classifier import classify
+from exporter.classifier import RULES, classify
 
 MAX_INPUT_BYTES = 64 * 1024 * 1024
 
@@ -41,8 +42,17 @@ def main(argv: list[str]) -> int:
         description="Classify an evidence bundle (a JSON file or - for stdin), or score every "
         "*.json case in a folder against its expected category.",
     )
-    parser.add_argument("path", help="FILE.json, - (stdin) or a folder of case files")
+    parser.add_argument("path", nargs="?", help="FILE.json, - (stdin) or a folder of case files")
+    parser.add_argument(
+        "--rules", action="store_true", help="list the rule table in order of precedence and exit"
+    )
     args = parser.parse_args(argv)
+    if args.rules:
+        return _emit(rule_table(), 0)
+    if args.path is None:
+        parser.print_usage(sys.stderr)
+        print("ERROR: give FILE.json, - or a folder (or --rules)", file=sys.stderr)
+        return 2
     try:
         if args.path != "-" and Path(args.path).is_dir():
             return _score_folder(Path(args.path))
@@ -51,8 +61,17 @@ def main(argv: list[str]) -> int:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 2
     bundle = document.get("bundle", document) if isinstance(document, dict) else document
-    print(json.dumps(classify(bundle).to_dict(), indent=2, ensure_ascii=False))
-    return 0
+    return _emit(json.dumps(classify(bundle).to_dict(), indent=2, ensure_ascii=False), 0)
+
+
+def _emit(text: str, code: int) -> int:
+    """Print to stdout; a reader that went away (`| head`) is not an error."""
+    try:
+        print(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return code
 
 
 def _load(path: str) -> Any:
@@ -87,8 +106,7 @@ def _score_folder(folder: Path) -> int:
         verdict = classify(case.get("bundle"))
         name = str(case.get("id") or path.stem)
         scored.append(Scored(name, expected, verdict.category, verdict.evidence))
-    print(render(scored))
-    return 0 if all(s.expected == s.predicted for s in scored) else 1
+    return _emit(render(scored), 0 if all(s.expected == s.predicted for s in scored) else 1)
 
 
 def _expected(case: Any) -> str | None:
@@ -128,5 +146,16 @@ def render(scored: Sequence[Scored]) -> str:
         lines.extend(
             f"  {s.name}: expected {s.expected}, got {s.predicted} ({s.evidence[:120]!r})"
             for s in wrong
+        )
+    return "\n".join(lines)
+
+
+def rule_table() -> str:
+    """The rules in order of precedence: id, category, confidence, and what each concludes."""
+    lines = [f"{'rule':<24} {'category':<14} {'conf':>4}  summary"]
+    for rule in RULES:
+        kind = "" if rule.decisive else " (context only)"
+        lines.append(
+            f"{rule.id:<24} {rule.category:<14} {rule.confidence:>4.2f}  {rule.summary}{kind}"
         )
     return "\n".join(lines)

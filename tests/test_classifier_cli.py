@@ -97,3 +97,16 @@ def test_folder_errors(tmp_path: Path) -> None:
     (tmp_path / "nolabel.json").write_text(json.dumps({"bundle": {}}))
     unlabelled = run(str(tmp_path))
     assert unlabelled.returncode == 2 and "has no expected.category" in unlabelled.stderr
+
+
+def test_rules_flag_lists_the_table_in_order() -> None:
+    result = run("--rules")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith("hw.xid ") and "gpu_hardware" in lines[1]
+    assert any(line.startswith("ctx.killed ") and "(context only)" in line for line in lines)
+
+
+def test_no_path_is_a_usage_error() -> None:
+    result = run()
+    assert result.returncode == 2 and "ERROR: give FILE.json" in result.stderr

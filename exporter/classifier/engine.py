@@ -5,8 +5,9 @@ unexplained error line supersedes, check co-evidence (`also`) and vetoes (`unles
 the first decisive row that fires. Non-decisive rows that fire are kept as context for an
 `unknown` verdict.
 
-Logs are matched through a key index: each log signal names lower-case fragments that any line
-it can match contains, so the regex runs only on the few lines that hold one of them.
+Texts are matched through a key index: each pattern signal names lower-case fragments that any
+text it can match contains, so the regex runs only on the few log lines and status messages
+that hold one of them.
 """
 
 from __future__ import annotations
