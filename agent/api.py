@@ -26,11 +26,11 @@ from agent.api_chart import failures_per_day
 from agent.api_http import (
     ApiError,
     ApiSettings,
+    CatchAllMiddleware,
     GuardMiddleware,
     answer_to_dict,
     api_error_handler,
     http_error_handler,
-    internal_error_handler,
     parse_chat_body,
     read_json_object,
     redact,
@@ -61,17 +61,14 @@ def create_api_app(settings: ApiSettings) -> Starlette:
     return Starlette(
         routes=routes,
         middleware=[
+            Middleware(CatchAllMiddleware),
             Middleware(
                 GuardMiddleware,
                 token=settings.api_token,
                 max_body_bytes=settings.max_body_bytes,
-            )
+            ),
         ],
-        exception_handlers={
-            ApiError: api_error_handler,
-            HTTPException: http_error_handler,
-            Exception: internal_error_handler,
-        },
+        exception_handlers={ApiError: api_error_handler, HTTPException: http_error_handler},
     )
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent.llm_settings import LLMSettings
 from agent.types import Answer, ToolContext
@@ -82,10 +82,33 @@ async def api_error_handler(request: Request, exc: Exception) -> Response:
     return error_response(exc.status, exc.message)
 
 
-async def internal_error_handler(request: Request, exc: Exception) -> Response:
-    """A bug, not a bad request: one log record with the traceback, one line to the client."""
-    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "internal error while answering; see the agent's log")
+INTERNAL_ERROR = "internal error while answering; see the agent's log"
+
+
+class CatchAllMiddleware:
+    """A bug, not a bad request: one log record with the traceback, one JSON line to the client.
+
+    It sits inside Starlette's own error middleware and does not re-raise, so the server keeps
+    the connection and never prints a second traceback.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("%s %s failed", scope.get("method", ""), scope.get("path", ""))
+            if scope["type"] == "http" and not started:
+                await error_response(500, INTERNAL_ERROR)(scope, receive, send)
 
 
 _HTTP_MESSAGES = {

@@ -286,3 +286,4 @@ def test_a_bug_is_a_one_line_500_and_a_stream_error_event(history):
         streamed = http.post("/api/chat", json={"question": "stats", "stream": True})
         assert [k for k, _ in events(streamed)] == ["error", "done"]
         assert "clock is broken" not in plain.text + streamed.text
+        assert http.get("/healthz").status_code == 200  # the server (and connection) lived on
