@@ -299,6 +299,29 @@ def test_service_exposes_ui_api_and_metrics(variant: str, request: pytest.Fixtur
     assert exposed == {3000: 3000, 8000: 8000, 9108: 9108}
 
 
+SA_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+@pytest.mark.parametrize("variant", ["kustomized", "runai"])
+def test_only_the_sidecar_holds_a_kubernetes_token(
+    variant: str, request: pytest.FixtureRequest
+) -> None:
+    spec = one(request.getfixturevalue(variant), "Deployment")["spec"]["template"]["spec"]
+    assert spec["automountServiceAccountToken"] is False
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    mounts = {c["name"]: {m["mountPath"]: m for m in c["volumeMounts"]}
+              for c in spec["containers"]}
+    assert SA_PATH not in mounts["agent"]
+    token_mount = mounts["monitor-sidecar"][SA_PATH]
+    assert token_mount["readOnly"] is True
+    sources = volumes[token_mount["name"]]["projected"]["sources"]
+    token = next(s["serviceAccountToken"] for s in sources if "serviceAccountToken" in s)
+    assert token["path"] == "token" and token["expirationSeconds"] <= 3607
+    files = {item["path"] for s in sources for key in ("configMap", "downwardAPI")
+             if key in s for item in s[key]["items"]}
+    assert files == {"ca.crt", "namespace"}  # as automount would: discover() reads ca.crt
+
+
 @pytest.mark.parametrize(("variant", "role_kind"),
                          [("kustomized", "ClusterRole"), ("runai", "Role")])
 def test_rbac_can_only_read_pods_logs_and_events(
