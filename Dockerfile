@@ -31,6 +31,10 @@ RUN /opt/venv/bin/pip install --no-cache-dir --no-deps . \
 # ---- runtime: the virtualenv on a clean slim base, no compilers, no pip, no caches ----
 FROM ${PYTHON_IMAGE} AS runtime
 ARG APP_UID=10001
+LABEL org.opencontainers.image.title="runai-failure-analysis" \
+      org.opencontainers.image.description="Why NVIDIA Run:ai workloads fail: monitoring sidecar, agent and API simulator" \
+      org.opencontainers.image.version="0.1.0" \
+      org.opencontainers.image.licenses="Apache-2.0"
 RUN groupadd --system --gid ${APP_UID} app \
     && useradd --system --uid ${APP_UID} --gid ${APP_UID} --home-dir /nonexistent \
         --no-create-home --shell /usr/sbin/nologin app \

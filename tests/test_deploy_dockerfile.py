@@ -336,3 +336,11 @@ def test_the_installed_package_runs_every_role_from_its_own_files(
     where = subprocess.run([sys.executable, "-c", probe], cwd=elsewhere, env=env,
                            capture_output=True, text=True, check=True).stdout
     assert where.count(str(site)) == 3
+
+
+def test_image_labels_match_the_package(dockerfile: tuple[dict[str, str], list[Stage]]) -> None:
+    labels = dict(re.findall(r'([\w.]+)="([^"]*)"', " ".join(dockerfile[1][-1].args("LABEL"))))
+    project = PYPROJECT["project"]
+    assert labels["org.opencontainers.image.version"] == project["version"]
+    assert labels["org.opencontainers.image.licenses"] == project["license"]["text"]
+    assert labels["org.opencontainers.image.title"] == project["name"]
