@@ -260,3 +260,10 @@ def test_the_spec_check_catches_mistakes(compose: dict[str, Any]) -> None:
     assert "exporter: healthcheck interval 10 is not a duration" in problems
     assert "exporter: undeclared volume nowhere" in problems
     assert "grafana: port '3001'" in problems
+
+
+def test_prometheus_scrapes_as_often_as_grafana_assumes() -> None:
+    datasources = yaml.safe_load(
+        (ROOT / "grafana/provisioning/datasources/prometheus.yaml").read_text())
+    time_interval = datasources["datasources"][0]["jsonData"]["timeInterval"]
+    assert prometheus_config()["global"]["scrape_interval"] == time_interval
