@@ -230,6 +230,49 @@ TRAPS: list[tuple[str, dict[str, Any], str]] = [
         "app_error",
     ),
     (
+        "NCCL INFO plugin-probing chatter is neither NCCL nor a driver problem",
+        {
+            "logs": "n:1:1 [0] NCCL INFO NET/Plugin: Failed to find ncclNetPlugin_v8 symbol.\n"
+            "n:1:1 [0] NCCL INFO NET/Plugin : Plugin load (libnccl-net.so) returned 2 : "
+            "libnccl-net.so: cannot open shared object file: No such file or directory",
+            "pods": [pod(exited(1))],
+        },
+        "app_error",
+    ),
+    (
+        "a generic RunContainerError with a driver message is the driver",
+        {
+            "events": [
+                event(
+                    "Failed",
+                    "Error: failed to start container: CUDA driver version is insufficient for "
+                    "CUDA runtime version",
+                )
+            ],
+            "pods": [pod({"waiting": {"reason": "RunContainerError"}})],
+        },
+        "cuda_driver",
+    ),
+    (
+        "a liveness probe whose exec failed is not a broken command",
+        {
+            "events": [
+                event(
+                    "Unhealthy",
+                    "Liveness probe errored: rpc error: code = Unknown desc = failed to exec in "
+                    "container: OCI runtime exec failed: exec failed: unable to start container "
+                    "process",
+                )
+            ]
+        },
+        "unknown",
+    ),
+    (
+        "'Disk quota exceeded' is storage, not a scheduling quota",
+        {"events": [event("Failed", "OSError: [Errno 122] Disk quota exceeded")]},
+        "storage",
+    ),
+    (
         "a Java heap OutOfMemoryError is not a GPU OOM",
         {
             "logs": 'Exception in thread "main" java.lang.OutOfMemoryError: Java heap space',

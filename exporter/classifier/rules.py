@@ -46,6 +46,8 @@ DISTRIBUTED = rx(
     r"torch\.distributed|elastic|timed out|timeout|Connection (?:reset|closed|refused)|"
     r"SIGTERM|SIGKILL|CalledProcessError"
 )
+# NCCL's INFO lines are chatter a healthy job prints by the hundred (plugin probing included).
+NCCL_INFO = rx(r"NCCL INFO")
 # Any exception line: the engine's candidate for "the error that ended the process".
 TERMINAL_ERROR = Signal((LOG,), pattern=EXCEPTION_LINE, keys=EXCEPTION_KEYS)
 # An exception from the application itself, not the distributed machinery's echo of one.
@@ -298,14 +300,17 @@ RULES: tuple[Rule, ...] = (
         "unschedulable",
         0.8,
         Signal(
-            ANY_STATUS,
+            (EVENT, POD, WORKLOAD),
             pattern=rx(
-                r"\d{1,6}/\d{1,6} nodes are available|Insufficient [\w.]{0,60}/?[\w.-]{1,60}|"
+                r"\d{1,6}/\d{1,6} nodes are available|"
+                r"Insufficient (?:nvidia\.com/gpu|cpu|memory|ephemeral-storage|pods|"
+                r"[\w.-]{1,60}/[\w.-]{1,60})|"
                 r"untolerated taint|didn't match Pod's node affinity|Not enough resources|"
                 r"no nodes available to schedule|exceeded quota|quota exceeded|"
                 r"exceeds? (?:the )?(?:project'?s? )?quota|over quota|insufficient quota|"
                 r"couldn't assign flavors"
             ),
+            exclude=rx(r"Disk quota exceeded"),
             keys=(
                 "nodes are available",
                 "insufficient",
@@ -420,26 +425,6 @@ RULES: tuple[Rule, ...] = (
     ),
     # --- config_error ---------------------------------------------------------------------
     Rule(
-        "config.state",
-        "config_error",
-        0.9,
-        Signal(
-            (CONTAINER, POD, WORKLOAD, EVENT),
-            reasons=frozenset(
-                {
-                    "createcontainerconfigerror",
-                    "createcontainererror",
-                    "runcontainererror",
-                    "containercannotrun",
-                    "starterror",
-                }
-            ),
-        ),
-        "The container could not be created from its spec (missing secret, config map or "
-        "bad command).",
-        "Fix the pod spec: create the missing secret or config map, or correct the command.",
-    ),
-    Rule(
         "config.message",
         "config_error",
         0.85,
@@ -454,7 +439,7 @@ RULES: tuple[Rule, ...] = (
                 r"can't open file .{1,300}No such file or directory|"
                 r"\bexec \S{1,300}: (?:no such file or directory|permission denied)|"
                 r"failed quota: \S{1,253}: must specify|"
-                r"OCI runtime (?:create|exec) failed|error during container init"
+                r"OCI runtime create failed|error during container init"
             ),
             exclude=rx(r"nvidia-container|libnvidia"),
             keys=("error", "fail", "not found", "exec", "can't open"),
@@ -488,11 +473,34 @@ RULES: tuple[Rule, ...] = (
                 r"CUDA unknown error - this may be due to an incorrectly set up environment|"
                 r"undefined symbol: \S{0,80}(?:cublas|cudnn|cuda|nccl|cusparse|cufft)"
             ),
+            exclude=NCCL_INFO,
             keys=("error", "fail", "driver", "not compatible", "kernel image", "undefined symbol"),
         ),
         "The image's CUDA build does not fit the node's driver or GPU, or no GPU is visible.",
         "Use an image whose CUDA version the node's driver supports (or a node with a newer "
         "driver), build for the GPU's architecture, and make sure the workload requests a GPU.",
+    ),
+    # A bare waiting/terminated reason (RunContainerError...) has many causes: it ranks below the
+    # rows that quote a specific message of the same tier.
+    Rule(
+        "config.state",
+        "config_error",
+        0.9,
+        Signal(
+            (CONTAINER, POD, WORKLOAD, EVENT),
+            reasons=frozenset(
+                {
+                    "createcontainerconfigerror",
+                    "createcontainererror",
+                    "runcontainererror",
+                    "containercannotrun",
+                    "starterror",
+                }
+            ),
+        ),
+        "The container could not be created from its spec (missing secret, config map or "
+        "bad command).",
+        "Fix the pod spec: create the missing secret or config map, or correct the command.",
     ),
     # A bare exit code ranks below every row that quotes text of the same tier: exit 127 from a
     # shell that could not load libcuda is a driver problem, not a missing command.
@@ -649,6 +657,7 @@ RULES: tuple[Rule, ...] = (
                 r"TCPStore\S{0,40} .{0,80}(?:timed out|failed|refused)|socketStartConnect|"
                 r"Bootstrap : no socket interface found"
             ),
+            exclude=NCCL_INFO,
             keys=("error", "fail", "nccl warn", "rendezvous", "tcpstore"),
             yields=False,
         ),
@@ -673,6 +682,7 @@ RULES: tuple[Rule, ...] = (
                 r"Timed out initializing process group|store->get\(.{0,120}got error|"
                 r"gloo\S{0,80} .{0,80}Connection (?:closed|reset)"
             ),
+            exclude=NCCL_INFO,
             keys=("error", "fail", "watchdog", "collective", "timeout at nccl", "nccl timeout"),
             yields=False,
         ),
