@@ -3,6 +3,8 @@ the parser's own table of good and bad filters."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -17,7 +19,7 @@ def api(simulator):
         yield client
 
 
-def _all(api: httpx.Client, **params: object) -> list[dict]:
+def _all(api: httpx.Client, **params: Any) -> list[dict]:
     out: list[dict] = []
     offset: int | None = 0
     while offset is not None:
