@@ -193,15 +193,14 @@ def failure_counts(
         SELECT {GROUP_KEYS[group_by]} AS key, count(*) AS failures,
                count(*) FILTER (WHERE kind = 'failed') AS failed,
                count(*) FILTER (WHERE kind = 'degraded') AS degraded,
-               count(*) FILTER (WHERE kind = 'pending') AS pending,
-               count(DISTINCT workload_id) AS workloads
+               count(*) FILTER (WHERE kind = 'pending') AS pending
         FROM failure_events
         WHERE "timestamp" >= ? AND "timestamp" < ?{where}
         GROUP BY ALL ORDER BY failures DESC, key
         """,
         [window.start, window.end, *params],
     ).fetchall()
-    names = ("key", "failures", "failed", "degraded", "pending", "workloads")
+    names = ("key", "failures", "failed", "degraded", "pending")
     return [dict(zip(names, row, strict=True)) for row in rows]
 
 
