@@ -136,8 +136,26 @@ async def pod_log(request: Request, sim: Sim) -> Response:
     return PlainTextResponse(text)
 
 
+RECUR_S = 300  # a stuck pod's scheduling/mount event repeats about every five minutes
+
+
+def _last_seen(world: World, index: int, ev: EventOut) -> tuple[int, int]:
+    """(lastTimestamp, count): recurring events keep repeating while their episode lasts."""
+    step = world.specs[index].steps[world.current[index]]
+    if not ev.recurring or step.episode < 0 or ev.at < step.at or ev.at > world.now:
+        return ev.at, 1
+    repeats = int(world.now - ev.at) // RECUR_S
+    return ev.at + repeats * RECUR_S, repeats + 1
+
+
+def _stuck(world: World, index: int) -> bool:
+    step = world.specs[index].steps[world.current[index]]
+    return step.episode >= 0 and world.specs[index].episodes[step.episode].kind == "pending"
+
+
 def _event_item(world: World, index: int, ev: EventOut, n: int) -> dict[str, Any]:
     spec = world.specs[index]
+    last, count = _last_seen(world, index, ev)
     pod = pod_names(spec)[ev.replica]
     uid = str(uuid.uuid5(uuid.UUID(spec.id), f"k8s-event/{n}/{ev.at}/{ev.reason}"))
     return {
@@ -148,7 +166,7 @@ def _event_item(world: World, index: int, ev: EventOut, n: int) -> dict[str, Any
                            "apiVersion": "v1"},
         "reason": ev.reason, "message": ev.message,
         "source": {"component": ev.source, "host": spec.nodes[ev.replica]},
-        "firstTimestamp": iso(ev.at), "lastTimestamp": iso(ev.at), "count": 1,
+        "firstTimestamp": iso(ev.at), "lastTimestamp": iso(last), "count": count,
         "type": ev.type, "reportingComponent": ev.source,
         "reportingInstance": spec.nodes[ev.replica],
     }
@@ -169,10 +187,11 @@ async def list_events(request: Request, sim: Sim) -> Response:
         found = world.pods.get((ns, pod))
         candidates = [] if found is None else [found[0]]
     else:
-        # Only workloads that changed recently can still have events (they expire).
+        # Only workloads that changed recently, or are stuck, can still have events.
         candidates = [i for i in world.visible()
                       if world.specs[i].project.namespace == ns
-                      and world.specs[i].steps[world.current[i]].at >= now - ttl - 2 * HOUR]
+                      and (world.specs[i].steps[world.current[i]].at >= now - ttl - 2 * HOUR
+                           or _stuck(world, i))]
     items = []
     for index in candidates:
         spec = world.specs[index]
@@ -180,7 +199,7 @@ async def list_events(request: Request, sim: Sim) -> Response:
             continue
         names = pod_names(spec)
         for n, (ev, _) in enumerate(world.events(index)):
-            if not now - ttl < ev.at <= now:
+            if ev.at > now or _last_seen(world, index, ev)[0] <= now - ttl:
                 continue
             item = _event_item(world, index, ev, n)
             if pod is not None and names[ev.replica] != pod:

@@ -38,6 +38,9 @@ class EventOut:
     source: str
     replica: int
     attempt: int = 0
+    # Repeats while the workload stays in this episode (the scheduler retries every few
+    # minutes), so Kubernetes keeps it fresh: FailedScheduling, FailedMount...
+    recurring: bool = False
 
 
 @dataclass
@@ -198,6 +201,6 @@ def render(spec: WorkloadSpec, ep: Episode, seed: int) -> Evidence:
             peer.state = _stamped(peer.state, started_at, ep.at)
             pods.append(peer)
     events = [EventOut(ep.at + e.offset_s, e.type, e.reason, _fill(e.message, subs), e.source,
-                       replica, ep.attempt) for e in v.events]
+                       replica, ep.attempt, v.kind == "pending") for e in v.events]
     message = Template(v.pod_message or v.phase_message).safe_substitute(subs)
     return Evidence(v, replica, pods, events, message)

@@ -221,3 +221,16 @@ def test_stuck_in_scheduling_has_no_node_but_stuck_mounting_has_one(simulator, k
     assert mounting["spec"]["nodeName"]
     assert mounting["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == (
         "ContainerCreating")
+
+
+def test_a_long_stuck_pod_keeps_its_scheduling_event_fresh(simulator, kube):
+    ep = _episode(simulator, "unschedulable", kind="pending")
+    pod = _pods(kube, ep)[0]["metadata"]
+    now = simulator.truth()["now"]
+    assert ep["timestamp"] < _minus(now, 3600)  # stuck for more than the events' TTL
+    items = kube.get(f"/api/v1/namespaces/{pod['namespace']}/events",
+                     params={"fieldSelector": f"involvedObject.name={pod['name']}"}).json()["items"]
+    assert items, "FailedScheduling repeats while the pod waits"
+    event = items[-1]
+    assert event["firstTimestamp"] < event["lastTimestamp"] and event["count"] > 1
+    assert event["lastTimestamp"] > _minus(now, 3600)
