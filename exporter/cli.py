@@ -159,8 +159,7 @@ def _loop(monitor: Monitor, config: Config) -> int:
 
 
 def _final_flush(monitor: Monitor) -> None:
-    pending = getattr(monitor.store, "pending", 0)
-    if pending:
+    if monitor.store.pending:
         outcome = monitor.store.flush()
         if outcome.error:
             log.error("%d record(s) could not be written at exit: %s", outcome.pending,

@@ -59,6 +59,8 @@ class Store(Protocol):
         self, failures: Iterable[FailureRecord] = (), runs: Iterable[RunRecord] = ()
     ) -> None: ...
     def flush(self) -> FlushOutcome: ...
+    @property
+    def pending(self) -> int: ...
     def prune_if_due(self, now: datetime, retention_days: int) -> object: ...
 
 
@@ -152,7 +154,7 @@ class Monitor:
             log.info("Found %d workload(s)", len(live))
             live_ids = {w.get("id") for w in live}
             gone = [w for w in gone if w.get("id") not in live_ids]
-            found = self._detect(live, gone, started)
+            found = self._detect(live, gone, started, stop)
             report.failures = self._failures(found.episodes, t0, stop, report)
             report.runs = self._runs(found, report.failures)
         except UpstreamError as exc:
@@ -180,7 +182,11 @@ class Monitor:
         return report
 
     def _detect(
-        self, live: list[dict[str, Any]], gone: list[dict[str, Any]], now: datetime
+        self,
+        live: list[dict[str, Any]],
+        gone: list[dict[str, Any]],
+        now: datetime,
+        stop: threading.Event | None = None,
     ) -> Detection:
         """New episodes and runs: from each workload's present phase, and from the timeline of
         every workload that changed (or is new to this process), so none passed unseen.
@@ -214,7 +220,9 @@ class Monitor:
         errors: list[str] = []
         if todo:
             with ThreadPoolExecutor(self.settings.evidence_workers) as pool:
-                timelines = list(pool.map(lambda w: self._history_or_none(w, errors), todo))
+                timelines = list(
+                    pool.map(lambda w: self._history_or_none(w, errors, stop), todo)
+                )
         if errors:  # one line per cycle, however many failed
             log.warning(
                 "%d workload timeline(s) not read, retried next cycle (first error: %s)",
@@ -244,8 +252,10 @@ class Monitor:
         return found
 
     def _history_or_none(
-        self, workload: dict[str, Any], errors: list[str]
+        self, workload: dict[str, Any], errors: list[str], stop: threading.Event | None
     ) -> list[dict[str, Any]] | None:
+        if stop is not None and stop.is_set():
+            return None  # stopping: not synced, read after the restart
         try:
             return self.runai.history(str(workload.get("id")))
         except UpstreamError as exc:

@@ -88,6 +88,16 @@ def test_bad_credentials(scripted: ScriptedServer, tmp_path: Path) -> None:
     assert SECRET not in done.stdout + done.stderr
 
 
+@pytest.mark.slow
+def test_unreachable_api_is_not_fatal_and_once_reports_the_failed_cycle(tmp_path: Path) -> None:
+    done = run(["--db", str(tmp_path / "h.db"), "--once"], base_env("http://127.0.0.1:9"))
+    assert done.returncode == 1
+    assert "WARNING: Run:ai is not reachable yet: POST /api/v2/token: connection failed" \
+        in done.stdout
+    assert "ERROR: Monitoring check #1 failed: " in done.stdout
+    assert SECRET not in done.stdout + done.stderr
+
+
 def test_broken_kubeconfig(scripted: ScriptedServer, tmp_path: Path) -> None:
     done = run(["--db", str(tmp_path / "h.db"), "--once"],
                base_env(scripted.url, KUBECONFIG=str(tmp_path / "missing")))
@@ -351,3 +361,33 @@ def test_a_reader_process_and_the_sidecar_share_the_file(
     assert sidecar.returncode == 0, log
     assert "Could not write" not in log
     assert file_counts(db)[0] == len(sim.truth()["episodes"])
+
+
+@pytest.mark.slow
+def test_sigterm_mid_cycle_writes_what_it_has_and_a_restart_completes_it(
+    make_simulator: Callable[..., Any], tmp_path: Path
+) -> None:
+    sim = make_simulator(scale=600, client_secret=SECRET)
+    db = tmp_path / "h.db"
+    env = sim_env(sim, tmp_path)
+    sim.set_faults(latency_ms=5)  # a slower API: the signal lands while evidence is gathered
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exporter", "--db", str(db), "--listen", "127.0.0.1:0"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("Found "):
+            break
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    rest, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, rest
+    assert time.monotonic() - started < 30  # inside Kubernetes' default grace period
+    assert "Stopped after 1 check(s)" in rest
+    sim.set_faults(latency_ms=0)
+    truth = sim.truth()
+    recorded = file_counts(db)[0]
+    assert recorded <= len(truth["episodes"])
+    done = run(["--once", "--db", str(db)], env)
+    assert done.returncode == 0, done.stderr
+    assert file_counts(db)[0] == len(truth["episodes"])
