@@ -53,10 +53,14 @@ TERMINAL_ERROR = Signal((LOG,), pattern=EXCEPTION_LINE, keys=EXCEPTION_KEYS)
 # An exception from the application itself, not the distributed machinery's echo of one.
 APP_TRACEBACK = Signal((LOG,), pattern=EXCEPTION_LINE, exclude=DISTRIBUTED, keys=EXCEPTION_KEYS)
 # Launchers re-raise a child's failure under their own name: that line is not the error.
-LAUNCHER_ECHO = rx(
+# Launchers and engines re-raise a child's failure under their own name ("see root cause
+# above"): that line is not the error, the root cause is earlier in the log.
+WRAPPERS = (
     r"ChildFailedError|ProcessRaisedException|ProcessExitedException|SignalException|"
-    r"CalledProcessError"
+    r"CalledProcessError|See root cause above|exited with non-zero (?:exit )?status|"
+    r"exits with return code|returned non-zero exit status"
 )
+LAUNCHER_ECHO = rx(WRAPPERS)
 # A FailedMount that is really a missing config map or secret (config_error), or the well-known
 # harmless projected-token noise, says nothing about storage.
 MISSING_CONFIG = r"(?:configmaps?|secrets?) \"[^\"\n]{1,253}\" not found"
@@ -308,7 +312,7 @@ RULES: tuple[Rule, ...] = (
                 r"untolerated taint|didn't match Pod's node affinity|Not enough resources|"
                 r"no nodes available to schedule|exceeded quota|quota exceeded|"
                 r"exceeds? (?:the )?(?:project'?s? )?quota|over quota|insufficient quota|"
-                r"couldn't assign flavors"
+                r"couldn't assign flavors|didn't have enough resource"
             ),
             exclude=rx(r"Disk quota exceeded"),
             keys=(
@@ -320,6 +324,7 @@ RULES: tuple[Rule, ...] = (
                 "no nodes available",
                 "quota",
                 "couldn't assign",
+                "enough resource",
             ),
         ),
         "The workload could not be scheduled: no node had the resources it asked for.",
@@ -579,6 +584,7 @@ RULES: tuple[Rule, ...] = (
                 r"OOM when allocating tensor|Out of memory while trying to allocate|"
                 r"CUBLAS_STATUS_ALLOC_FAILED|HIP out of memory|"
                 r"No available memory for the cache blocks|stored in KV cache|"
+                r"Free memory on device .{0,60} is less than desired GPU memory utilization|"
                 r"(?:GPU|device) out of memory|out of memory on (?:GPU|device)|"
                 r"failed to allocate \S{1,40} \(\d{1,20} bytes\) from device|"
                 r"Cuda failure 'out of memory'"
@@ -844,8 +850,7 @@ RULES: tuple[Rule, ...] = (
         Signal(
             (LOG,),
             pattern=rx(
-                r"ChildFailedError|ProcessRaisedException|ProcessExitedException|SignalException|"
-                r"CalledProcessError|failed \(exitcode: -?\d{1,3}\)|"
+                WRAPPERS + r"|failed \(exitcode: -?\d{1,3}\)|"
                 r"Process \d{1,10} failed with return code|exited with (?:exit )?code|"
                 r"Received Signals?\.?SIG\w{2,6}|Sending process \d{1,10} closing signal"
             ),
