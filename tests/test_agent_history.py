@@ -15,7 +15,7 @@ import pytest
 
 from agent import history
 from agent.history import Filters, run_query
-from agent.types import ToolResult
+from agent.types import ToolContext, ToolResult
 from agent.windows import Window, resolve_window
 from tests.fixtures_agent import AgentHistory
 
@@ -265,3 +265,62 @@ def test_empty_window_says_where_the_data_is(agent_history: AgentHistory) -> Non
         "no failures and no finished runs in a day last year; the newest recorded failure is "
         "from 2026-11-26 09:00 UTC"
     )
+
+
+_WRITER = """
+import sys
+from datetime import UTC, datetime
+from agent.evals.seed import rows_from_spec
+from exporter.store import HistoryStore
+
+now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+store = HistoryStore(sys.argv[1], lock_timeout_s=20)
+store.open()
+print("open", flush=True)
+for i in range(int(sys.argv[2])):
+    spec = {"failures": [{"workload_name": f"w{i}", "project": "p", "at": f"-{i + 1}m"}]}
+    rows = rows_from_spec(spec, now)
+    store.enqueue(rows.failures, rows.runs)
+    result = store.flush()
+    if result.error:
+        print("flush error:", result.error, flush=True)
+        sys.exit(1)
+print("done", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_answers_stay_true_while_the_real_sidecar_store_writes(tmp_path: Path) -> None:
+    """The sidecar (exporter.store.HistoryStore in another process) flushes one failure at a
+    time while the agent answers: every answer is a status, never a crash, and counts only grow
+    to the number written."""
+    from agent.planner import answer_deterministic
+    from tests.fixtures_agent import AGENT_NOW
+
+    path = tmp_path / "runai_failure_history.db"
+    writes = 25
+    root = Path(__file__).resolve().parents[1]
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(path), str(writes)],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout is not None
+    assert writer.stdout.readline().strip() == "open"
+    ctx = ToolContext(db_path=str(path), prometheus_url=None, now=AGENT_NOW)
+    seen: list[int] = []
+    try:
+        while writer.poll() is None:
+            answer = answer_deterministic("Show me failure statistics", ctx)
+            (first, *_rest) = answer.tool_calls
+            assert first.result.status in ("ok", "no_data"), first.result.message
+            seen.append((first.result.data or {}).get("total_failures", 0))
+        assert writer.stdout.read().strip() == "done"
+    finally:
+        writer.wait(timeout=60)
+        writer.stdout.close()
+    assert writer.returncode == 0
+    assert seen == sorted(seen) and len(seen) >= 2
+    final = answer_deterministic("Show me failure statistics", ctx).tool_calls[0].result
+    assert final.data["total_failures"] == writes
