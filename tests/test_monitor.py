@@ -11,7 +11,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -389,3 +389,31 @@ def test_history_older_than_retention_is_not_recorded(
               if (parse_time(i.split("@", 1)[1]) or now) >= now - timedelta(days=2)}
     assert episodes == recent and 0 < len(recent) < len(truth_episodes)
     assert runs < truth_runs
+
+
+def test_a_local_clock_behind_the_control_plane_still_sees_long_pending(
+    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path
+) -> None:
+    sim = make_simulator(scale=SCALE)
+    sim.advance(10 * 3600)  # the control plane is now 10 h ahead of this process's clock
+    car = sidecar(sim, now=lambda: datetime.now(UTC))
+    assert car.monitor.run_cycle().ok
+    episodes, _ = ids_in_file(tmp_path / "history.db")
+    assert any(kind == "pending" for _, kind in episodes)
+    assert ids_in_file(tmp_path / "history.db") == truth_ids(sim.truth())
+
+
+@pytest.mark.parametrize(
+    ("local", "stamps", "expected"),
+    [
+        ("2026-11-26T12:00:00+00:00", ["2026-11-26T11:00:00Z"], "2026-11-26T12:00:00+00:00"),
+        ("2026-11-26T12:00:00+00:00", ["2026-11-26T11:00:00Z", "2026-11-26T13:30:00Z"],
+         "2026-11-26T13:30:00+00:00"),
+        ("2026-11-26T12:00:00+00:00", [], "2026-11-26T12:00:00+00:00"),
+    ],
+)
+def test_control_plane_now(local: str, stamps: list[str], expected: str) -> None:
+    from exporter.monitor import _control_plane_now
+
+    workloads = [{"phaseUpdatedAt": s} for s in stamps] + [{"phaseUpdatedAt": None}]
+    assert _control_plane_now(datetime.fromisoformat(local), workloads).isoformat() == expected
