@@ -19,7 +19,8 @@ COPY pyproject.toml README.md ./
 RUN mkdir exporter agent simulator \
     && touch exporter/__init__.py agent/__init__.py simulator/__init__.py \
     && /opt/venv/bin/pip install --no-cache-dir . \
-    && /opt/venv/bin/pip uninstall --yes runai-failure-analysis
+    && /opt/venv/bin/pip uninstall --yes runai-failure-analysis \
+    && rm -rf build ./*.egg-info exporter agent simulator
 COPY exporter ./exporter
 COPY agent ./agent
 COPY simulator ./simulator
