@@ -57,8 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"seconds between polls (default {DEFAULT_POLL_INTERVAL_S:g})",
     )
     parser.add_argument(
-        "--project", action="append", default=None, metavar="NAME",
-        help="watch only this project; repeat for several (default: all projects)",
+        "--project", action="extend", nargs="+", default=None, metavar="NAME",
+        help="watch only these projects: --project a b, or repeat the flag (default: all)",
     )
     parser.add_argument(
         "--db", default=None, metavar="PATH",

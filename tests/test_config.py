@@ -42,6 +42,10 @@ def test_flags_override_environment() -> None:
     assert config.base_url == "http://10.0.0.1:8080"
 
 
+def test_several_projects_after_one_flag() -> None:
+    assert load_config(["--project", "a", "b", "--project", "c"], ENV).projects == ("a", "b", "c")
+
+
 def test_db_path_from_environment() -> None:
     assert load_config([], ENV | {"RUNAI_FAILURE_DB_PATH": "/x/y.db"}).db_path == "/x/y.db"
 
