@@ -54,7 +54,7 @@ class World:
         self.clock = SimClock(start, config.speed, config.clock)
         scenario = get_scenario(config.scenario, config.scale)
         self.specs: list[WorkloadSpec] = generate(scenario, config.seed, int(self.clock.start))
-        # (at, workload, step); step -1 marks a deletion, so `version` changes with it too.
+        # (at, workload, step); step -1 marks a deletion, which also drops cached listings.
         self._transitions: list[tuple[int, int, int]] = sorted(
             [(step.at, spec.index, i) for spec in self.specs for i, step in enumerate(spec.steps)]
             + [(spec.deleted_at, spec.index, -1) for spec in self.specs
