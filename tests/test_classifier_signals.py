@@ -45,6 +45,7 @@ LOG_LINES = [
     ("RuntimeError: CUDA error: device-side assert triggered", "cuda_error"),
     ("RuntimeError: CUDA error: misaligned address", "cuda_error"),
     ("Killed", "unknown"),
+    ("(EngineCore_DP0 pid=17374) KeyError: 'model.layers.0.mlp'", "app_error"),
 ]
 
 EVENTS = [

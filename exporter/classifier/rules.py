@@ -33,9 +33,10 @@ APP_EXITS = frozenset(range(1, 256)) - KILLED_EXITS
 XID = rx(
     r"\bxid\b(?:[ _-]?errors?)?(?:[ \t]{0,3}\([^)\n]{0,60}\))?[ \t:=,#]{0,5}(?P<num>\d{1,3})\b"
 )
-# A Python exception line (optionally behind [rank3]: style prefixes): "KeyError: 'O'".
+# A Python exception line, optionally behind launcher prefixes ("[rank3]: ", "(EngineCore pid=7) "):
+# "KeyError: 'O'".
 EXCEPTION_LINE = rx(
-    r"^(?:\[[^\]\n]{0,80}\]:?[ \t]?){0,3}(?:[A-Za-z_]\w{0,60}\.){0,8}[A-Za-z_]\w{0,80}"
+    r"^(?:[\[(][^\])\n]{0,80}[\])]:?[ \t]?){0,3}(?:[A-Za-z_]\w{0,60}\.){0,8}[A-Za-z_]\w{0,80}"
     r"(?:Error|Exception|Interrupt|Exit)\b(?:\([^)\n]{0,80}\))?(?::|$)"
 )
 EXCEPTION_KEYS = ("error", "exception", "interrupt", "exit")
