@@ -1,7 +1,9 @@
 """Seeded histories: a small declarative spec of rows -> a real DuckDB history file.
 
-Used by the eval cases and by the tests' history fixture. The file is created through the real
-schema (exporter.schema.MIGRATIONS), so the agent reads exactly what the sidecar writes.
+Used by the eval cases and by the tests' history fixture.
+
+The rows go through the sidecar's own writer (exporter.store.HistoryStore), so the file has
+the real schema (exporter.schema.MIGRATIONS) and the agent reads exactly what the sidecar writes.
 
 A spec is JSON-shaped:
     {"failures": [{"workload_name": "train-llama-7b", "project": "team-a",
@@ -22,9 +24,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from exporter.dbfile import connect
+from exporter.errors import StoreError
 from exporter.model import FailureRecord, RunRecord
-from exporter.schema import APPLICATION_ID, MIGRATIONS
+from exporter.store import HistoryStore
 
 # Plausible evidence per category, so seeded rows read like real ones.
 EXAMPLE_EVIDENCE: dict[str, tuple[str, str]] = {
@@ -159,29 +161,9 @@ def rows_from_spec(spec: Mapping[str, Any], now: datetime) -> SeededRows:
     return SeededRows(tuple(failures), tuple(runs))
 
 
-_FAILURE_COLUMNS = (
-    "episode_id", "timestamp", "workload_id", "workload_name", "project", "department",
-    "workload_type", "kind", "category", "confidence", "summary", "evidence", "evidence_source",
-    "recommendation", "node", "pod", "image", "gpus_requested", "exit_code", "details",
-    "logs_available", "bundle", "cluster_id", "recorded_at",
-)  # fmt: skip
-_RUN_COLUMNS = (
-    "run_id", "workload_id", "workload_name", "project", "department", "workload_type", "phase",
-    "finished_at", "created_at", "node", "image", "gpus_requested", "recorded_at",
-)  # fmt: skip
-
-
 def create_schema(path: str | Path) -> None:
-    conn = connect(str(path), read_only=False)
-    try:
-        for version, ddl in enumerate(MIGRATIONS, start=1):
-            conn.execute(ddl)
-            conn.execute(
-                "INSERT INTO schema_info VALUES (?, ?, ?)",
-                [APPLICATION_ID, version, datetime.now(UTC)],
-            )
-    finally:
-        conn.close()
+    """An empty history file, created the way the sidecar creates it."""
+    HistoryStore(path).open()
 
 
 def write_history(
@@ -189,36 +171,14 @@ def write_history(
     failures: Iterable[FailureRecord],
     runs: Iterable[RunRecord] = (),
 ) -> None:
-    """Create the file through the real migrations (if new) and insert the rows."""
-    path = Path(path)
-    if not path.exists():
-        create_schema(path)
-    recorded = datetime.now(UTC)
-    failure_rows = [
-        [
-            *(getattr(f, c) for c in _FAILURE_COLUMNS[:19]),
-            json.dumps(dict(f.details)),
-            f.logs_available,
-            json.dumps(dict(f.bundle)),
-            f.cluster_id,
-            recorded,
-        ]
-        for f in failures
-    ]
-    run_rows = [[*(getattr(r, c) for c in _RUN_COLUMNS[:12]), recorded] for r in runs]
-    conn = connect(str(path), read_only=False)
-    try:
-        if failure_rows:
-            marks = ", ".join("?" * len(_FAILURE_COLUMNS))
-            columns = ", ".join(f'"{c}"' for c in _FAILURE_COLUMNS)
-            conn.executemany(
-                f"INSERT INTO failure_events ({columns}) VALUES ({marks})", failure_rows
-            )
-        if run_rows:
-            marks = ", ".join("?" * len(_RUN_COLUMNS))
-            conn.executemany(f"INSERT INTO workload_runs VALUES ({marks})", run_rows)
-    finally:
-        conn.close()
+    """Write the rows with the sidecar's own writer (exporter.store.HistoryStore), which creates
+    the file through exporter.schema.MIGRATIONS when it is new."""
+    store = HistoryStore(path)
+    store.open()
+    store.enqueue(failures, runs)
+    result = store.flush()
+    if result.error:
+        raise StoreError(result.error)
 
 
 def seed_history(path: str | Path, spec: Mapping[str, Any], now: datetime) -> SeededRows:
