@@ -298,6 +298,16 @@ def _statistics(turn: _Turn, plan: Plan) -> Answer:
     result = turn.run("failure_statistics", {**base, "group_by": first})
     if result.status != "ok":
         return _answer(turn, [status_note_with_window(result, plan)])
+    if result.data["total_failures"] == 0:
+        finished = compose.plural(result.data["finished_runs"], "finished run")
+        return _answer(
+            turn,
+            [
+                f"**No failures{_scope_words(plan.filters)}** in {result.data['window']['label']}"
+                f" ({finished} recorded).",
+                compose.window_line(result.data),
+            ],
+        )
     head = f"### Failure statistics{_scope_words(plan.filters)}"
     parts = [head, compose.window_line(result.data), compose.statistics_section(result)]
     if plan.group_by is None:
