@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 from starlette.applications import Starlette
@@ -87,9 +86,3 @@ def scripted() -> Iterator[ScriptedServer]:
         yield server
     finally:
         server.stop()
-
-
-def json_body(data: Any) -> str:
-    import json
-
-    return json.dumps(data)
