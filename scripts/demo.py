@@ -21,14 +21,12 @@ from pathlib import Path
 
 import httpx
 
+from simulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".demo"
 PY = sys.executable
 
-# Demo credentials: the simulator accepts them and the sidecar uses them. A user's own
-# RUNAI_CLIENT_ID / RUNAI_CLIENT_SECRET, when set, drive both instead.
-DEMO_CLIENT_ID = "demo-client"
-DEMO_CLIENT_SECRET = "demo-secret"
 
 
 @dataclass
@@ -165,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
               "or pass other ports (see --help)", file=sys.stderr)
         return 1
 
+    # The simulator's demo credentials, unless the user's own RUNAI_CLIENT_ID/SECRET are set:
+    # the simulator and the sidecar read the same variables, so one environment drives both.
     env = dict(os.environ)
     env.setdefault("RUNAI_CLIENT_ID", DEMO_CLIENT_ID)
     env.setdefault("RUNAI_CLIENT_SECRET", DEMO_CLIENT_SECRET)
