@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import yaml
 
 from simulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE = ROOT / ".demo"
 PY = sys.executable
 
 
@@ -35,12 +35,9 @@ class Service:
     argv: list[str]
     ready_url: str
     port: int
+    log: Path
     show: list[str] = field(default_factory=list)  # lines printed once everything is up
     process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def log(self) -> Path:
-        return STATE / f"{self.name}.log"
 
 
 def port_free(port: int) -> bool:
@@ -68,18 +65,36 @@ def wait_ready(service: Service, timeout_s: float) -> None:
     raise RuntimeError(f"{service.name} was not ready after {timeout_s:.0f}s")
 
 
+def prometheus_config(args: argparse.Namespace) -> Path:
+    """The product's demo Prometheus configuration, pointed at this demo's ports."""
+    source = ROOT / "deploy" / "prometheus" / "prometheus.yml"
+    config = yaml.safe_load(source.read_text())
+    config["rule_files"] = [str(source.parent / name) for name in config["rule_files"]]
+    targets = {
+        "runai-failure-exporter": f"127.0.0.1:{args.exporter_port}",
+        "prometheus": f"127.0.0.1:{args.prometheus_port}",
+    }
+    for job in config["scrape_configs"]:
+        job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]
+    out = args.state_dir / "prometheus.yml"
+    out.write_text(yaml.safe_dump(config, sort_keys=False))
+    return out
+
+
 def plan(args: argparse.Namespace) -> list[Service]:
     sim_url = f"http://127.0.0.1:{args.simulator_port}"
     prom_url = f"http://127.0.0.1:{args.prometheus_port}"
-    db = STATE / "runai_failure_history.db"
+    state = args.state_dir
+    db = state / "runai_failure_history.db"
     services = [
         Service(
             "simulator",
             [PY, "-m", "simulator", "--host", "127.0.0.1", "--port", str(args.simulator_port),
              "--scenario", "demo", "--seed", str(args.seed), "--speed", str(args.speed),
-             "--write-kubeconfig", str(STATE / "kubeconfig")],
+             "--write-kubeconfig", str(state / "kubeconfig")],
             f"{sim_url}/api/v1/workloads",
             args.simulator_port,
+            state / "simulator.log",
             [f"Run:ai API simulator   {sim_url}   (try: the README's curl example)"],
         ),
         Service(
@@ -88,6 +103,7 @@ def plan(args: argparse.Namespace) -> list[Service]:
              "--poll-interval", str(args.poll_interval), "--db", str(db)],
             f"http://127.0.0.1:{args.exporter_port}/healthz",
             args.exporter_port,
+            state / "exporter.log",
             [f"Exporter metrics       http://127.0.0.1:{args.exporter_port}/metrics",
              f"Failure history        {db}   (duckdb -readonly {db})"],
         ),
@@ -97,11 +113,12 @@ def plan(args: argparse.Namespace) -> list[Service]:
         services.append(
             Service(
                 "prometheus",
-                [prometheus, f"--config.file={ROOT / 'deploy/prometheus/prometheus.yml'}",
-                 f"--storage.tsdb.path={STATE / 'prometheus'}",
+                [prometheus, f"--config.file={prometheus_config(args)}",
+                 f"--storage.tsdb.path={state / 'prometheus'}",
                  f"--web.listen-address=127.0.0.1:{args.prometheus_port}"],
                 f"{prom_url}/-/ready",
                 args.prometheus_port,
+                state / "prometheus.log",
                 [f"Prometheus             {prom_url}   (alerts: {prom_url}/alerts)"],
             )
         )
@@ -115,6 +132,7 @@ def plan(args: argparse.Namespace) -> list[Service]:
             agent,
             f"http://127.0.0.1:{args.api_port}/healthz",
             args.api_port,
+            state / "agent.log",
             [f"Chat UI                http://127.0.0.1:{args.ui_port}",
              f"Agent API              http://127.0.0.1:{args.api_port}/api/chat",
              f'Terminal               .venv/bin/python -m agent ask "Show me failure statistics"'
@@ -150,11 +168,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed", type=float, default=60.0, help="simulated seconds per second")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--poll-interval", type=int, default=10)
+    parser.add_argument("--state-dir", type=Path, default=ROOT / ".demo",
+                        help="where the history file, logs and Prometheus data go")
     parser.add_argument("--exit-after", type=float, default=0,
                         help="stop after this many seconds once ready (0: run until Ctrl-C)")
     args = parser.parse_args(argv)
 
-    STATE.mkdir(exist_ok=True)
+    args.state_dir = args.state_dir.resolve()
+    args.state_dir.mkdir(parents=True, exist_ok=True)
     services = plan(args)
     ports = [s.port for s in services] + [args.ui_port]
     busy = [p for p in ports if not port_free(p)]
@@ -169,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     env.setdefault("RUNAI_CLIENT_ID", DEMO_CLIENT_ID)
     env.setdefault("RUNAI_CLIENT_SECRET", DEMO_CLIENT_SECRET)
     env["RUNAI_BASE_URL"] = f"http://127.0.0.1:{args.simulator_port}"
-    env["KUBECONFIG"] = str(STATE / "kubeconfig")
+    env["KUBECONFIG"] = str(args.state_dir / "kubeconfig")
     env["PYTHONUNBUFFERED"] = "1"
 
     signal.signal(signal.SIGTERM, _interrupt)
@@ -181,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                     service.argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
                 )
             wait_ready(service, timeout_s=60)
-        print("\nThe demo is up (logs in .demo/*.log). Open:")
+        print(f"\nThe demo is up (logs in {args.state_dir}/*.log). Open:")
         for service in services:
             for line in service.show:
                 print(f"  {line}")
