@@ -87,11 +87,17 @@ class Filters:
         return self.kind in (None, "failed")
 
 
+class _Shared:
+    """The connection shared by one answer's tool calls, opened on first use."""
+
+    def __init__(self, db_path: str) -> None:
+        self.db_path = db_path
+        self.conn: duckdb.DuckDBPyConnection | None = None
+
+
 # While a turn of the deterministic planner runs, its tool calls share one read-only connection
 # (opened per question, closed at its end), so the open cost is paid once per answer.
-_SHARED: ContextVar[tuple[str, duckdb.DuckDBPyConnection] | None] = ContextVar(
-    "agent_history_connection", default=None
-)
+_SHARED: ContextVar[_Shared | None] = ContextVar("agent_history_connection", default=None)
 
 
 def _connect(ctx: ToolContext) -> duckdb.DuckDBPyConnection:
@@ -105,11 +111,13 @@ def _connect(ctx: ToolContext) -> duckdb.DuckDBPyConnection:
 
 @contextmanager
 def open_history(ctx: ToolContext) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection in UTC (the turn's shared one when there is one); NoHistory when
-    there is nothing to read yet."""
+    """A read-only connection in UTC (the answer's shared one inside one_connection); NoHistory
+    when there is nothing to read yet."""
     shared = _SHARED.get()
-    if shared is not None and shared[0] == ctx.db_path:
-        yield shared[1]
+    if shared is not None and shared.db_path == ctx.db_path:
+        if shared.conn is None:
+            shared.conn = _connect(ctx)
+        yield shared.conn
         return
     conn = _connect(ctx)
     try:
@@ -120,19 +128,16 @@ def open_history(ctx: ToolContext) -> Iterator[duckdb.DuckDBPyConnection]:
 
 @contextmanager
 def one_connection(ctx: ToolContext) -> Iterator[None]:
-    """Share one read-only connection among the tool calls inside the block. Missing file or
-    lock errors are left for the tools to report, each as its own status."""
-    try:
-        conn = _connect(ctx)
-    except (NoHistory, StoreLocked, duckdb.Error):
-        yield
-        return
-    token = _SHARED.set((ctx.db_path, conn))
+    """Share one read-only connection among the tool calls inside the block. It is opened by
+    the first call that reads the history (none for a PromQL-only answer) and closed here."""
+    shared = _Shared(ctx.db_path)
+    token = _SHARED.set(shared)
     try:
         yield
     finally:
         _SHARED.reset(token)
-        conn.close()
+        if shared.conn is not None:
+            shared.conn.close()
 
 
 def run_query(

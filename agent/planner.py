@@ -9,7 +9,7 @@ instructions, so text inside evidence cannot change the plan.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -418,7 +418,7 @@ def _promql(turn: _Turn, plan: Plan) -> Answer:
     return _answer(turn, [compose.promql_section(result)])
 
 
-def _help(turn: _Turn, plan: Plan, understood: bool) -> Answer:
+def _help(turn: _Turn, understood: bool) -> Answer:
     head = "" if understood else "I did not recognise that question. "
     return _answer(turn, [head + compose.capabilities_section(CAPABILITIES)])
 
@@ -430,23 +430,23 @@ def answer_deterministic(question: str, ctx: ToolContext) -> Answer:
         return _answer_question(question, ctx)
 
 
+_HANDLERS: dict[str, Callable[[_Turn, Plan], Answer]] = {
+    "promql": _promql,
+    "detail": _detail,
+    "trend": _trend,
+    "list": _list,
+    "analysis": _analysis,
+    "statistics": _statistics,
+    "scope": _scope,
+}
+
+
 def _answer_question(question: str, ctx: ToolContext) -> Answer:
     turn = _Turn(ctx)
     if not question:
-        return _help(turn, make_plan("help", ctx), understood=True)
+        return _help(turn, understood=True)
     plan = make_plan(question, ctx)
-    if plan.intent == "promql":
-        return _promql(turn, plan)
-    if plan.intent == "detail":
-        return _detail(turn, plan)
-    if plan.intent == "trend":
-        return _trend(turn, plan)
-    if plan.intent == "list":
-        return _list(turn, plan)
-    if plan.intent == "analysis":
-        return _analysis(turn, plan)
-    if plan.intent == "statistics":
-        return _statistics(turn, plan)
-    if plan.intent == "scope":
-        return _scope(turn, plan)
-    return _help(turn, plan, understood=_has(_HELP, question.lower()))
+    handler = _HANDLERS.get(plan.intent)
+    if handler is None:
+        return _help(turn, understood=_has(_HELP, question.lower()))
+    return handler(turn, plan)
