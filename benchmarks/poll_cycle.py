@@ -196,8 +196,11 @@ def measure(size: int, repeats: int) -> list[Figure]:
         Figure(f"first cycle, {first['failed_kind']} failed + "
                f"{first['failures'] - first['failed_kind']} other episodes",
                first["wall_s"], "s", label),
+        # The bar is for a cycle that finds 1,000 failures; a smaller cluster's first cycle is
+        # mostly timeline reads, so its per-1,000 figure is shown without the bar.
         Figure("first cycle time per 1,000 new failures", per_1000, "s", label,
-               bar="<= 30 s", passed=per_1000 <= 30.0),
+               bar="<= 30 s" if first["failed_kind"] >= 1000 else None,
+               passed=per_1000 <= 30.0 if first["failed_kind"] >= 1000 else None),
     ]
 
 
