@@ -1,4 +1,8 @@
-"""`python -m agent ask "question" [--db PATH] [--prometheus-url URL] [--json] [--now ISO]`."""
+"""`python -m agent ask "question" [--db PATH] [--prometheus-url URL] [--json] [--now ISO]`.
+
+Answers with the LLM when one is configured (NVIDIA_API_KEY, or OPENAI_API_KEY with
+LLM_BASE_URL / LLM_MODEL), else with the deterministic planner; --deterministic forces the latter.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,10 @@ import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
 
-from agent.planner import answer_deterministic
+from agent.llm_settings import LLMSettings
+from agent.respond import respond
 from agent.types import Answer, ToolContext
+from exporter.errors import ConfigError
 
 DEFAULT_DB = "/data/runai_failure_history.db"
 
@@ -37,6 +43,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--json", action="store_true", help="print the whole answer as JSON")
     parser.add_argument("--now", help="answer as of this UTC time (ISO-8601), for replays")
+    parser.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="answer with the built-in planner even when an LLM is configured",
+    )
     return parser.parse_args(argv)
 
 
@@ -56,8 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         print(f"ERROR: --now {args.now!r} is not an ISO-8601 time", file=sys.stderr)
         return 2
+    try:
+        settings = LLMSettings() if args.deterministic else LLMSettings.from_env()
+    except ConfigError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 2
     ctx = ToolContext(db_path=args.db, prometheus_url=args.prometheus_url, now=now)
-    answer = answer_deterministic(" ".join(args.question), ctx)
+    answer = respond(" ".join(args.question), ctx, settings)
     if args.json:
         print(json.dumps(answer_to_json(answer), indent=2, default=str))
     else:

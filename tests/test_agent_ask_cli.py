@@ -9,18 +9,22 @@ import sys
 from pathlib import Path
 
 from tests.fixtures_agent import AgentHistory
+from tests.fixtures_llm import ScriptedLLM, answer, call
 
 ROOT = Path(__file__).resolve().parents[1]
+LLM_ENV = ("NVIDIA_API_KEY", "OPENAI_API_KEY", "LLM_BASE_URL", "LLM_MODEL")
 
 
 def run_ask(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The real command, with no LLM configured unless `env` sets one."""
+    clean = {k: v for k, v in os.environ.items() if k not in LLM_ENV}
     return subprocess.run(
         [sys.executable, "-m", "agent", "ask", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, **(env or {})},
+        env={**clean, **(env or {})},
     )
 
 
@@ -65,3 +69,37 @@ def test_tool_error_sets_exit_status(agent_history: AgentHistory) -> None:
     done = run_ask("Run PromQL `up`", "--db", str(agent_history.path), "--prometheus-url", "")
     assert done.returncode == 1
     assert "no Prometheus configured" in done.stdout
+
+
+def test_llm_mode_through_respond(agent_history: AgentHistory, scripted_llm: ScriptedLLM) -> None:
+    scripted_llm.play(
+        call("failure_statistics", {"window": "last 7 days"}),
+        answer("There were 11 failures in the last 7 days; GPU hardware led."),
+    )
+    env = {"OPENAI_API_KEY": "sk-test-not-real", "LLM_BASE_URL": scripted_llm.base_url,
+           "LLM_MODEL": "scripted"}  # fmt: skip
+    done = run_ask(
+        "Show me failure statistics", "--json", "--db", str(agent_history.path),
+        "--now", agent_history.now.isoformat(), env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["mode"] == "llm"
+    assert "11 failures" in result["markdown"]
+    assert [c["name"] for c in result["tool_calls"]] == ["failure_statistics"]
+    assert "sk-test-not-real" not in done.stdout + done.stderr
+    forced = run_ask(
+        "Show me failure statistics", "--deterministic", "--db", str(agent_history.path),
+        "--now", agent_history.now.isoformat(), env=env,
+    )  # fmt: skip
+    assert forced.returncode == 0 and "**11 failures**" in forced.stdout
+
+
+def test_bad_llm_config_is_a_one_line_error(agent_history: AgentHistory) -> None:
+    done = run_ask(
+        "stats", "--db", str(agent_history.path),
+        env={"OPENAI_API_KEY": "x", "LLM_BASE_URL": "ftp://nowhere"},
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith("ERROR: LLM_BASE_URL must be an http(s) URL")
+    assert len(done.stderr.strip().splitlines()) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +14,16 @@ from agent.eval_cli import main
 from agent.evals.runner import CASES_DIR, check, load_case, load_cases, run_cases
 from agent.planner import answer_deterministic
 from agent.types import Answer, ToolContext
+from tests.fixtures_llm import ScriptedLLM, answer, call
 
 ROOT = Path(__file__).resolve().parents[1]
+LLM_ENV = ("NVIDIA_API_KEY", "OPENAI_API_KEY", "LLM_BASE_URL", "LLM_MODEL")
+
+
+@pytest.fixture(autouse=True)
+def _no_llm(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in LLM_ENV:
+        monkeypatch.delenv(name, raising=False)
 
 
 def test_at_least_40_cases_covering_every_tool_and_tag() -> None:
@@ -104,9 +113,35 @@ def test_inline_history_and_answer_fn_seam(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_python_m_agent_eval_subprocess() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in LLM_ENV}
     done = subprocess.run(
         [sys.executable, "-m", "agent", "eval", "--tag", "trend"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT, capture_output=True, text=True, timeout=120, env=env,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ALL" in done.stdout and "100.0%" in done.stdout
+
+
+def test_llm_mode_is_judged_by_pass_rate(
+    tmp_path: Path,
+    scripted_llm: ScriptedLLM,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "stats.json").write_text(
+        json.dumps({"question": "Show me failure statistics", "tags": ["statistics"],
+                    "must_contain": ["11 failures"], "tools": ["failure_statistics"]})
+    )  # fmt: skip
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-real")
+    monkeypatch.setenv("LLM_BASE_URL", scripted_llm.base_url)
+    monkeypatch.setenv("LLM_MODEL", "scripted")
+    scripted_llm.play(
+        call("failure_statistics", {}), answer("There were 11 failures in the last 7 days.")
+    )
+    assert main(["--cases", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("mode: llm") and "100.0%" in out
+    scripted_llm.play(answer("I am not sure."))  # no tool, no fact: the case fails
+    assert main(["--cases", str(tmp_path)]) == 1
+    scripted_llm.play(answer("I am not sure."))
+    assert main(["--cases", str(tmp_path), "--min-pass-rate", "0"]) == 0
