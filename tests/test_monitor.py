@@ -300,13 +300,22 @@ def test_with_kubernetes_the_bundle_has_statuses_and_logs(
     assert all(f.node for f in failed if f.bundle["pods"])
 
 
+@pytest.mark.parametrize(("share", "endpoint"), [
+    (0.0, "/api/v1/workloads/pods"),  # many new runs: one paged listing of every pod
+    (1.0, "/api/v1/workloads/{id}/pods"),  # few: each workload's own pods
+])
 def test_every_finished_run_names_its_node(
-    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar]
+    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], share: float,
+    endpoint: str,
 ) -> None:
     sim = make_simulator(scale=SCALE)
-    report = sidecar(sim).monitor.run_cycle()
+    car = sidecar(sim, bulk_node_lookup_share=share)
+    report = car.monitor.run_cycle()
     with_node = [r for r in report.runs if r.node]
-    assert len(with_node) >= 0.9 * len(report.runs)
+    assert len(with_node) >= 0.9 * len(report.runs) > 0
+    assert car.state.api_requests[(endpoint, "200")] > 0
+    if share == 0.0:
+        assert car.state.api_requests[(endpoint, "200")] <= 4  # pages, not one per run
 
 
 def test_a_write_failure_keeps_records_queued_and_counts(
