@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from agent.history import Filters, empty_window_message, iso, ratio
+from agent.history import Filters, empty_window_message, iso, latest_evidence, ratio
 from agent.playbook import first_action, plain_name
 from agent.types import ToolResult
 from agent.windows import Window
@@ -120,6 +120,9 @@ def _causes(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -
         for category, current, previous, gpus in rows
         if current
     ]
+    examples = latest_evidence(conn, window, filters)
+    for cause in causes:
+        cause["example"] = examples.get(cause["category"])
     causes.sort(key=lambda c: (-c["failures"], c["category"]))
     return causes
 

@@ -62,6 +62,13 @@ def _group_cell(group_by: str, key: str) -> str:
     return code(key)
 
 
+def example(found: dict[str, Any] | None) -> str:
+    """The newest quoted evidence of a cause, with the workload it came from."""
+    if not found or not found.get("evidence"):
+        return "_no evidence recorded_"
+    return f"{code(found['evidence'], 120)} ({code(found['workload_name'])})"
+
+
 def statistics_section(result: ToolResult, headline: bool = True) -> str:
     data = result.data
     group_by = data["group_by"]
@@ -88,6 +95,10 @@ def statistics_section(result: ToolResult, headline: bool = True) -> str:
              pct(g["failure_rate"])]
             for g in data["groups"]
         ]  # fmt: skip
+        if group_by == "category":  # every cause with its proof
+            headers.append("Latest evidence")
+            for row, group in zip(rows, data["groups"], strict=True):
+                row.append(example(group.get("example")))
     elif data["filters"].get("category") or data["filters"].get("kind"):
         headers = [title, "Failures", "Share", "Finished runs", "Rate of finished runs"]
         rows = [
@@ -102,7 +113,8 @@ def statistics_section(result: ToolResult, headline: bool = True) -> str:
              count(g["failed_runs"]), count(g["finished_runs"]), pct(g["failure_rate"])]
             for g in data["groups"]
         ]  # fmt: skip
-    parts.append(f"**By {title.lower()}**\n\n" + table(headers, rows, numeric=range(1, 6)))
+    numeric = [i for i, h in enumerate(headers) if i and h != "Latest evidence"]
+    parts.append(f"**By {title.lower()}**\n\n" + table(headers, rows, numeric=numeric))
     if data["other_groups"]:
         parts.append(
             f"_…and {count(data['other_groups'])} more {title.lower()} values with "
@@ -166,13 +178,16 @@ def analysis_section(result: ToolResult, parts_wanted: tuple[str, ...] = ()) -> 
     if "causes" in want:
         rows = [
             [f"{code(c['category'])} ({plain_name(c['category'])})", count(c["failures"]),
-             pct(c["share"]), count(c["previous_failures"]), count(c["workloads"])]
+             pct(c["share"]), count(c["previous_failures"]), count(c["workloads"]),
+             example(c.get("example"))]
             for c in data["top_causes"]
         ]  # fmt: skip
         out.append(
             "**Top causes**\n\n"
             + table(
-                ["Cause", "Failures", "Share", "Previous window", "Workloads"], rows, (1, 2, 3, 4)
+                ["Cause", "Failures", "Share", "Previous window", "Workloads", "Latest evidence"],
+                rows,
+                (1, 2, 3, 4),
             )
         )
     if "nodes" in want:

@@ -227,6 +227,29 @@ def run_counts(
     return {row[0]: (int(row[1]), int(row[2])) for row in rows}
 
 
+def latest_evidence(
+    conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters
+) -> dict[str, dict[str, Any]]:
+    """Per category, the newest failure's quoted evidence: every cause shown with its proof."""
+    where, params = filters.sql()
+    rows = conn.execute(
+        f"""SELECT category, arg_max(evidence, "timestamp"), arg_max(evidence_source, "timestamp"),
+               arg_max(workload_name, "timestamp"), max("timestamp")
+        FROM failure_events WHERE "timestamp" >= ? AND "timestamp" < ?{where}
+        GROUP BY category""",
+        [window.start, window.end, *params],
+    ).fetchall()
+    return {
+        category: {
+            "evidence": evidence,
+            "evidence_source": source,
+            "workload_name": workload,
+            "timestamp": iso(at),
+        }
+        for category, evidence, source, workload, at in rows
+    }
+
+
 def statistics(
     conn: duckdb.DuckDBPyConnection,
     window: Window,
@@ -254,6 +277,10 @@ def statistics(
         else:  # category / kind: failures of kind "failed" over all finished runs
             group["finished_runs"], group["failed_runs"] = finished, None
             group["failure_rate"] = ratio(group["failed"], finished) if filters.has_rate() else None
+    if group_by == "category":
+        examples = latest_evidence(conn, window, filters)
+        for group in groups:
+            group["example"] = examples.get(group["key"])
     shown, rest = groups[:top], groups[top:]
     data = {
         "window": window.to_dict(),

@@ -75,6 +75,13 @@ def test_statistics_numbers_equal_direct_sql(agent_history: AgentHistory) -> Non
     assert f"failure rate {pct(failed, finished)} ({failed} failed of {finished} finished" in (
         answer.markdown
     )
+    latest = dict(
+        h.sql(
+            'SELECT category, arg_max(evidence, "timestamp") FROM failure_events '
+            'WHERE "timestamp" >= ? AND "timestamp" < ? GROUP BY 1',
+            bounds,
+        )
+    )
     rows = table_rows(answer.markdown, "By cause")
     assert len(rows) == len(by_cat)
     for row in rows:
@@ -82,6 +89,8 @@ def test_statistics_numbers_equal_direct_sql(agent_history: AgentHistory) -> Non
         assert number(row[1]) == n
         assert row[2] == pct(n, total)
         assert row[3] == pct(f, finished)
+        if latest[key(row[0])]:  # every cause shows its newest evidence, quoted
+            assert row[4].startswith(f"`{latest[key(row[0])]}`")
     by_project = {
         p: (n, fr, fin)
         for p, n, fr, fin in h.sql(
