@@ -20,6 +20,7 @@ from agent.windows import Window
 
 TOP_N = 5
 _EPOCH_DAY = date(1970, 1, 1)
+HOT_NODE_MIN_RUNS = 3  # fewer finished runs than this: ranked after the nodes with enough
 REPEAT_MIN = 2  # a workload or image failing at least this often in the window is a repeater
 
 
@@ -163,7 +164,15 @@ def _hot_nodes(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters
                 "top_category": top_category,
             }
         )
-    nodes.sort(key=lambda n: (-(n["failure_rate"] or 0), -n["failures"], n["node"]))
+    # Rate first, but a node with a handful of runs cannot outrank one with enough to judge.
+    nodes.sort(
+        key=lambda n: (
+            n["finished_runs"] < HOT_NODE_MIN_RUNS,
+            -(n["failure_rate"] or 0),
+            -n["failures"],
+            n["node"],
+        )
+    )
     return nodes[:TOP_N]
 
 

@@ -166,7 +166,7 @@ def test_analysis_numbers_equal_direct_sql(agent_history: AgentHistory) -> None:
         )[0]
         assert [number(c) for c in row[1:4]] == [failures, fr, fin]
         assert row[4] == pct(fr, fin)
-    rates = [float(r[4].rstrip("%")) for r in nodes]
+    rates = [float(r[4].rstrip("%")) for r in nodes if number(r[3]) >= 3]
     assert rates == sorted(rates, reverse=True)
 
     repeat = table_rows(answer.markdown, "Repeatedly failing workloads")
@@ -353,3 +353,17 @@ def test_injection_in_stored_text_never_changes_the_plan(
         elif widths:
             assert len(set(widths)) == 1, widths
             widths = []
+
+
+def test_hot_nodes_rank_by_rate_with_enough_runs(tmp_path: Path) -> None:
+    spec = {
+        "failures": [
+            {"workload_name": "a", "node": "busy", "at": "-1d", "count": 6, "every": "1h"},
+            {"workload_name": "b", "node": "rare", "at": "-1d"},
+        ],
+        "runs": [{"node": "busy", "at": "-2d", "count": 14, "every": "1h"}],
+    }
+    h = make_agent_history(tmp_path, spec)
+    rows = table_rows(ask(h, "Analyze failures from the last 7 days").markdown, "Hot nodes")
+    # rare: 1 failed of 1 run (100%) but too few runs to judge; busy: 6 of 20 (30%)
+    assert [(key(r[0]), r[4]) for r in rows] == [("busy", "30.0%"), ("rare", "100.0%")]
