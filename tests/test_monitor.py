@@ -410,19 +410,3 @@ def test_a_local_clock_behind_the_control_plane_still_sees_long_pending(
     episodes, _ = ids_in_file(tmp_path / "history.db")
     assert any(kind == "pending" for _, kind in episodes)
     assert ids_in_file(tmp_path / "history.db") == truth_ids(sim.truth())
-
-
-@pytest.mark.parametrize(
-    ("local", "stamps", "expected"),
-    [
-        ("2026-11-26T12:00:00+00:00", ["2026-11-26T11:00:00Z"], "2026-11-26T12:00:00+00:00"),
-        ("2026-11-26T12:00:00+00:00", ["2026-11-26T11:00:00Z", "2026-11-26T13:30:00Z"],
-         "2026-11-26T13:30:00+00:00"),
-        ("2026-11-26T12:00:00+00:00", [], "2026-11-26T12:00:00+00:00"),
-    ],
-)
-def test_control_plane_now(local: str, stamps: list[str], expected: str) -> None:
-    from exporter.monitor import _control_plane_now
-
-    workloads = [{"phaseUpdatedAt": s} for s in stamps] + [{"phaseUpdatedAt": None}]
-    assert _control_plane_now(datetime.fromisoformat(local), workloads).isoformat() == expected
