@@ -142,8 +142,8 @@ def test_no_secret_reaches_logs_metrics_answers_or_rows(
     assert LLM_KEY in scripted_llm.sent_text()  # the key did go where it belongs
     assert "[redacted]" in answers[0]  # and the model's echo of it was caught
     assert not leaks(dump_tables(db), secrets)
-    for path in data.iterdir():  # the history, its sync state, anything else beside it
-        raw = path.read_bytes().decode("latin-1")
-        assert not leaks(raw, secrets), (path.name, leaks(raw, secrets))
+    for stored in data.iterdir():  # the history, its sync state, anything else beside it
+        raw = stored.read_bytes().decode("latin-1")
+        assert not leaks(raw, secrets), (stored.name, leaks(raw, secrets))
     # The search finds a secret where one is meant to be: the kubeconfig the sidecar reads.
     assert leaks((tmp_path / "kubeconfig").read_text(), secrets) == [K8S_TOKEN]
