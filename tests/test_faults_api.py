@@ -95,6 +95,8 @@ def test_an_outage_fails_cycles_and_never_reads_as_no_failures(
     assert phase_gauges(car) == before, "the workloads gauge changed during the outage"
     assert car.sample("runai_failure_exporter_last_success_timestamp_seconds") == last_success
     assert httpx.get(f"{car.base}/healthz", timeout=5).status_code == 200
+    wait_until(lambda: httpx.get(f"{car.base}/readyz", timeout=5).status_code == 503, 30,
+               "/readyz to say not ready (no successful poll for three intervals)")
     assert "ERROR: Monitoring check #" in car.logs() and "HTTP 503" in car.logs()
 
     sim.set_faults(error_rate=0.0)
