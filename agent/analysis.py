@@ -13,8 +13,9 @@ from typing import Any
 
 import duckdb
 
-from agent.history import Filters, empty_window_message, iso, latest_evidence, ratio
+from agent.history import Filters, empty_window_message, iso, ratio
 from agent.playbook import first_action, plain_name
+from agent.stats import latest_evidence
 from agent.types import ToolResult
 from agent.windows import Window
 

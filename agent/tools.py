@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from agent import analysis, history, promql
+from agent import analysis, detail, history, promql, stats
 from agent.types import ToolContext, ToolResult, ToolSpec
 from agent.windows import Window, find_window, resolve_window
 from exporter.categories import CATEGORIES, KINDS
@@ -116,7 +116,8 @@ def window_from_args(args: Mapping[str, Any], now: datetime) -> Window:
     return resolve_window("", now)
 
 
-def _guarded(spec_args: Mapping[str, Any], run: Callable[[], ToolResult]) -> ToolResult:
+def _guarded(run: Callable[[], ToolResult]) -> ToolResult:
+    """Bad arguments that pass the schema (a window phrase, a time) become a status error."""
     try:
         return run()
     except ValueError as exc:
@@ -130,10 +131,10 @@ def _statistics(ctx: ToolContext, args: Mapping[str, Any]) -> ToolResult:
         group_by = str(args.get("group_by") or "category")
         top = int(args.get("top") or 20)
         return history.run_query(
-            ctx, lambda conn: history.statistics(conn, window, filters, group_by, top)
+            ctx, lambda conn: stats.statistics(conn, window, filters, group_by, top)
         )
 
-    return _guarded(args, run)
+    return _guarded(run)
 
 
 def _list(ctx: ToolContext, args: Mapping[str, Any]) -> ToolResult:
@@ -142,10 +143,10 @@ def _list(ctx: ToolContext, args: Mapping[str, Any]) -> ToolResult:
         filters = history.Filters.from_args(args)
         limit = int(args.get("limit") or 20)
         return history.run_query(
-            ctx, lambda conn: history.list_failures(conn, window, filters, limit)
+            ctx, lambda conn: stats.list_failures(conn, window, filters, limit)
         )
 
-    return _guarded(args, run)
+    return _guarded(run)
 
 
 def _detail(ctx: ToolContext, args: Mapping[str, Any]) -> ToolResult:
@@ -157,7 +158,7 @@ def _detail(ctx: ToolContext, args: Mapping[str, Any]) -> ToolResult:
         )
         return history.run_query(
             ctx,
-            lambda conn: history.failure_detail(
+            lambda conn: detail.failure_detail(
                 conn,
                 workload_name=args.get("workload_name"),
                 episode_id=args.get("episode_id"),
@@ -166,7 +167,7 @@ def _detail(ctx: ToolContext, args: Mapping[str, Any]) -> ToolResult:
             ),
         )
 
-    return _guarded(args, run)
+    return _guarded(run)
 
 
 def _analysis(ctx: ToolContext, args: Mapping[str, Any]) -> ToolResult:
@@ -175,7 +176,7 @@ def _analysis(ctx: ToolContext, args: Mapping[str, Any]) -> ToolResult:
         filters = history.Filters.from_args(args)
         return history.run_query(ctx, lambda conn: analysis.analyze(conn, window, filters))
 
-    return _guarded(args, run)
+    return _guarded(run)
 
 
 def _promql_instant(ctx: ToolContext, args: Mapping[str, Any]) -> ToolResult:
@@ -183,7 +184,7 @@ def _promql_instant(ctx: ToolContext, args: Mapping[str, Any]) -> ToolResult:
         at = _parse_time(str(args["time"]), "time") if args.get("time") else None
         return promql.instant_query(ctx, str(args["query"]), at=at)
 
-    return _guarded(args, run)
+    return _guarded(run)
 
 
 def _promql_range(ctx: ToolContext, args: Mapping[str, Any]) -> ToolResult:
@@ -194,7 +195,7 @@ def _promql_range(ctx: ToolContext, args: Mapping[str, Any]) -> ToolResult:
             ctx, str(args["query"]), window, step_s=float(step) if step else None
         )
 
-    return _guarded(args, run)
+    return _guarded(run)
 
 
 TOOLS: tuple[ToolSpec, ...] = (

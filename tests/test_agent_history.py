@@ -1,4 +1,5 @@
-"""History queries on a real seeded DuckDB file, checked against independent SQL."""
+"""The read-only history connection: missing, empty, corrupt and locked files, the sidecar
+writing meanwhile, one connection per answer, and names looked up in the history."""
 
 from __future__ import annotations
 
@@ -7,13 +8,12 @@ import sys
 import textwrap
 import time
 from dataclasses import replace
-from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from agent import history
+from agent import history, stats
 from agent.history import Filters, run_query
 from agent.types import ToolContext, ToolResult
 from agent.windows import Window, resolve_window
@@ -27,110 +27,8 @@ def week(h: AgentHistory) -> Window:
 NO_FILTERS = Filters()
 
 
-def stats(h: AgentHistory, filters: Filters = NO_FILTERS, group_by: str = "category") -> ToolResult:
-    return run_query(h.ctx, lambda c: history.statistics(c, week(h), filters, group_by))
-
-
-def test_statistics_by_category_equal_sql(agent_history: AgentHistory) -> None:
-    h = agent_history
-    w = week(h)
-    result = stats(h)
-    assert result.status == "ok"
-    truth = dict(
-        h.sql(
-            'SELECT category, count(*) FROM failure_events WHERE "timestamp" >= ? AND '
-            '"timestamp" < ? GROUP BY category',
-            [w.start, w.end],
-        )
-    )
-    assert {g["key"]: g["failures"] for g in result.data["groups"]} == truth
-    assert result.data["total_failures"] == sum(truth.values())
-    finished, failed = h.sql(
-        "SELECT count(*), count(*) FILTER (WHERE phase = 'Failed') FROM workload_runs "
-        "WHERE finished_at >= ? AND finished_at < ? AND phase IN ('Completed', 'Failed')",
-        [w.start, w.end],
-    )[0]
-    assert (result.data["finished_runs"], result.data["failed_runs"]) == (finished, failed)
-    assert result.data["failure_rate"] == pytest.approx(failed / finished, abs=1e-6)
-    for group in result.data["groups"]:  # category rate: its failed episodes over all runs
-        assert group["failure_rate"] == pytest.approx(group["failed"] / finished, abs=1e-6)
-
-
-def test_project_rate_is_failed_runs_over_finished_runs(agent_history: AgentHistory) -> None:
-    h = agent_history
-    w = week(h)
-    result = stats(h, group_by="project")
-    rows = h.sql(
-        "SELECT project, count(*), count(*) FILTER (WHERE phase = 'Failed') FROM workload_runs "
-        "WHERE finished_at >= ? AND finished_at < ? AND phase IN ('Completed', 'Failed') "
-        "GROUP BY project",
-        [w.start, w.end],
-    )
-    truth = {p: (n, f) for p, n, f in rows}
-    for group in result.data["groups"]:
-        finished, failed = truth[group["key"]]
-        assert (group["finished_runs"], group["failed_runs"]) == (finished, failed)
-        assert group["failure_rate"] == pytest.approx(failed / finished, abs=1e-6)
-        assert group["failure_rate"] < 1.0  # never failures over failures
-
-
-def test_category_filter_by_node_uses_runs_on_the_node(agent_history: AgentHistory) -> None:
-    h = agent_history
-    w = week(h)
-    result = stats(h, Filters(category="gpu_hardware"), group_by="node")
-    (group,) = result.data["groups"]
-    assert group["key"] == "node-gpu-03"
-    runs = h.scalar(
-        "SELECT count(*) FROM workload_runs WHERE node = 'node-gpu-03' AND finished_at >= ? "
-        "AND finished_at < ? AND phase IN ('Completed', 'Failed')",
-        [w.start, w.end],
-    )
-    assert group["finished_runs"] == runs
-    assert group["failure_rate"] == pytest.approx(3 / runs, abs=1e-6)
-
-
-def test_filters_are_parameters_not_sql(agent_history: AgentHistory) -> None:
-    result = stats(agent_history, Filters(project="team-a' OR '1'='1"))
-    assert result.status == "no_data"
-    assert result.data["total_failures"] == 0
-
-
-def test_list_is_newest_first_with_total(agent_history: AgentHistory) -> None:
-    h = agent_history
-    result = run_query(
-        h.ctx, lambda c: history.list_failures(c, week(h), Filters(project="team-a"), limit=2)
-    )
-    assert result.status == "ok"
-    assert result.data["total"] == 6 and result.data["shown"] == 2
-    times = [f["timestamp"] for f in result.data["failures"]]
-    assert times == sorted(times, reverse=True)
-
-
-def test_detail_returns_latest_episode_evidence_and_timeline(agent_history: AgentHistory) -> None:
-    h = agent_history
-    result = run_query(h.ctx, lambda c: history.failure_detail(c, workload_name="train-llama-7b"))
-    assert result.status == "ok"
-    failure = result.data["failure"]
-    latest = h.scalar(
-        "SELECT max(\"timestamp\") FROM failure_events WHERE workload_name = 'train-llama-7b'"
-    )
-    assert failure["timestamp"] == latest.isoformat()
-    assert failure["evidence"].startswith("torch.OutOfMemoryError")
-    assert {c["category"]: c["failures"] for c in result.data["failures_by_category"]} == {
-        "gpu_oom": 3,
-        "app_error": 1,
-    }
-    whats = [t["what"] for t in result.data["timeline"]]
-    assert "event" in whats and any(w.startswith("failure recorded") for w in whats)
-    assert [t["at"] for t in result.data["timeline"]] == sorted(
-        t["at"] for t in result.data["timeline"]
-    )
-
-
-def test_detail_of_unknown_workload_is_no_data(agent_history: AgentHistory) -> None:
-    result = run_query(agent_history.ctx, lambda c: history.failure_detail(c, workload_name="nope"))
-    assert result.status == "no_data"
-    assert "no recorded failure of nope" in result.message
+def week_stats(h: AgentHistory) -> ToolResult:
+    return run_query(h.ctx, lambda c: stats.statistics(c, week(h), NO_FILTERS))
 
 
 def test_match_names_finds_only_known_names(agent_history: AgentHistory) -> None:
@@ -148,7 +46,7 @@ def test_match_names_finds_only_known_names(agent_history: AgentHistory) -> None
 
 def test_missing_file_is_a_friendly_no_data(tmp_path: Path, agent_history: AgentHistory) -> None:
     ctx = replace(agent_history.ctx, db_path=str(tmp_path / "absent.db"))
-    result = run_query(ctx, lambda c: history.statistics(c, week(agent_history), Filters()))
+    result = run_query(ctx, lambda c: stats.statistics(c, week(agent_history), Filters()))
     assert result.status == "no_data"
     assert "no failures recorded yet; is the sidecar running?" in result.message
     assert not (tmp_path / "absent.db").exists()  # reading never creates the file
@@ -158,12 +56,12 @@ def test_zero_byte_file_is_no_data(tmp_path: Path, agent_history: AgentHistory) 
     empty = tmp_path / "empty.db"
     empty.write_bytes(b"")
     ctx = replace(agent_history.ctx, db_path=str(empty))
-    result = run_query(ctx, lambda c: history.statistics(c, week(agent_history), Filters()))
+    result = run_query(ctx, lambda c: stats.statistics(c, week(agent_history), Filters()))
     assert result.status == "no_data"
 
 
 def test_schema_without_rows_is_no_data(agent_empty_history: AgentHistory) -> None:
-    result = stats(agent_empty_history)
+    result = week_stats(agent_empty_history)
     assert result.status == "no_data"
     assert result.message == history.NO_HISTORY
 
@@ -172,7 +70,7 @@ def test_corrupt_file_is_a_one_line_error(tmp_path: Path, agent_history: AgentHi
     bad = tmp_path / "bad.db"
     bad.write_bytes(b"this is not a duckdb file at all" * 100)
     ctx = replace(agent_history.ctx, db_path=str(bad))
-    result = run_query(ctx, lambda c: history.statistics(c, week(agent_history), Filters()))
+    result = run_query(ctx, lambda c: stats.statistics(c, week(agent_history), Filters()))
     assert result.status == "error"
     assert result.message.startswith("cannot read the history file")
     assert "\n" not in result.message
@@ -198,7 +96,7 @@ def test_reader_waits_out_a_short_write_lock(agent_history: AgentHistory) -> Non
     writer = _hold_write_lock(agent_history.path, 0.6)
     try:
         started = time.monotonic()
-        result = stats(agent_history)
+        result = week_stats(agent_history)
         assert result.status == "ok"
         assert time.monotonic() - started >= 0.3  # it had to wait for the writer
     finally:
@@ -211,7 +109,7 @@ def test_lock_held_too_long_is_a_status_error(agent_history: AgentHistory) -> No
     writer = _hold_write_lock(agent_history.path, 3)
     try:
         ctx = replace(agent_history.ctx, db_timeout_s=0.4)
-        result = run_query(ctx, lambda c: history.statistics(c, week(agent_history), Filters()))
+        result = run_query(ctx, lambda c: stats.statistics(c, week(agent_history), Filters()))
         assert result.status == "error"
         assert "locked" in result.message and "try again" in result.message
     finally:
@@ -221,26 +119,11 @@ def test_lock_held_too_long_is_a_status_error(agent_history: AgentHistory) -> No
         writer.stdout.close()
 
 
-def test_window_bounds_are_half_open(tmp_path: Path) -> None:
-    from tests.fixtures_agent import AGENT_NOW, make_agent_history
-
-    spec = {
-        "failures": [{"workload_name": "edge", "at": "-7d"}, {"workload_name": "in", "at": "-1m"}]
-    }
-    h = make_agent_history(tmp_path, spec)
-    w = Window(AGENT_NOW - timedelta(days=7), AGENT_NOW, "last 7 days")
-    result = run_query(h.ctx, lambda c: history.statistics(c, w, Filters(), "workload_name"))
-    assert {g["key"] for g in result.data["groups"]} == {"edge", "in"}  # start is included
-    shifted = Window(w.start + timedelta(microseconds=1), w.end, "x")
-    result = run_query(h.ctx, lambda c: history.statistics(c, shifted, Filters(), "workload_name"))
-    assert {g["key"] for g in result.data["groups"]} == {"in"}
-
-
 def test_file_without_tables_is_no_data(tmp_path: Path, agent_history: AgentHistory) -> None:
     bare = tmp_path / "bare.db"
     duckdb.connect(str(bare)).close()  # what exists between the sidecar's create and migrate
     ctx = replace(agent_history.ctx, db_path=str(bare))
-    result = run_query(ctx, lambda c: history.statistics(c, week(agent_history), Filters()))
+    result = run_query(ctx, lambda c: stats.statistics(c, week(agent_history), Filters()))
     assert result.status == "no_data"
     assert "no tables yet" in result.message
 
@@ -254,17 +137,6 @@ def test_one_connection_is_shared_within_a_turn(agent_history: AgentHistory) -> 
     assert seen[0] is seen[1]
     with history.open_history(agent_history.ctx) as conn:  # outside the turn: its own
         assert conn is not seen[0]
-
-
-def test_empty_window_says_where_the_data_is(agent_history: AgentHistory) -> None:
-    h = agent_history
-    old = Window(h.now - timedelta(days=400), h.now - timedelta(days=399), "a day last year")
-    result = run_query(h.ctx, lambda c: history.statistics(c, old, Filters()))
-    assert result.status == "no_data"
-    assert result.message == (
-        "no failures and no finished runs in a day last year; the newest recorded failure is "
-        "from 2026-11-26 09:00 UTC"
-    )
 
 
 _WRITER = """
