@@ -6,6 +6,7 @@ closed port.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 import re
@@ -296,7 +297,8 @@ def build_context(dest: Path, rules: list[str]) -> None:
                 and not ignored(relative, rules):
             target = dest / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
+            with contextlib.suppress(FileNotFoundError):  # a file deleted while we copy
+                shutil.copy2(path, target)
 
 
 @pytest.mark.slow
