@@ -48,12 +48,12 @@ def sidecar(tmp_path: Path) -> Iterator[Callable[..., Sidecar]]:
 
     def build(sim: Any, *, kube: bool = True, projects: tuple[str, ...] = (),
               now: Callable[[], datetime] | None = None, lock_timeout_s: float = 5.0,
-              sync: bool = True, **settings: Any) -> Sidecar:
+              sync: bool = True, policy: RetryPolicy = FAST, **settings: Any) -> Sidecar:
         http = httpx.Client()
         clients.append(http)
         state = MetricsState(projects)
         runai = RunaiClient(sim.url, sim.client_id, sim.client_secret, http=http,
-                            policy=FAST, observe=state.observe_request)
+                            policy=policy, observe=state.observe_request)
         kube_client = KubeClient(KubeAccess(server=sim.url, token=sim.k8s_token), http=http,
                                  policy=FAST, observe=state.observe_request) if kube else None
         store = HistoryStore(tmp_path / "history.db", lock_timeout_s=lock_timeout_s)
@@ -409,4 +409,32 @@ def test_a_local_clock_behind_the_control_plane_still_sees_long_pending(
     assert car.monitor.run_cycle().ok
     episodes, _ = ids_in_file(tmp_path / "history.db")
     assert any(kind == "pending" for _, kind in episodes)
+    assert ids_in_file(tmp_path / "history.db") == truth_ids(sim.truth())
+
+
+def test_api_timeouts_fail_the_cycle_then_it_recovers(
+    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path
+) -> None:
+    sim = make_simulator(scale=SCALE)
+    car = sidecar(sim, policy=RetryPolicy(attempts=2, base_delay_s=0.01, timeout_s=0.2))
+    car.runai.authenticate()
+    sim.set_faults(latency_ms=600)
+    report = car.monitor.run_cycle()
+    assert not report.ok and "timed out after 0.2s after 2 attempt(s)" in (report.error or "")
+    assert car.state.api_requests[("/api/v1/workloads", "timeout")] == 2
+    sim.set_faults(latency_ms=0)
+    assert car.monitor.run_cycle().ok
+    assert ids_in_file(tmp_path / "history.db") == truth_ids(sim.truth())
+
+
+def test_a_spent_cycle_budget_still_records_every_failure(
+    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path
+) -> None:
+    sim = make_simulator(scale=SCALE)
+    car = sidecar(sim, cycle_budget_s=1e-9)  # no time for any evidence beyond the listing
+    report = car.monitor.run_cycle()
+    assert report.ok and report.failures
+    assert all(f.details.get("evidence_gaps") == ["all evidence: cycle time budget spent"]
+               for f in report.failures)
+    assert all(f.category for f in report.failures)  # classified from the workload alone
     assert ids_in_file(tmp_path / "history.db") == truth_ids(sim.truth())
