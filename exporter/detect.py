@@ -43,7 +43,8 @@ class Episode:
     episode_id: str
     kind: str  # "failed" | "degraded" | "pending"
     timestamp: datetime  # when the workload entered the phase (UTC)
-    workload: dict[str, Any] = field(compare=False, repr=False)
+    workload: dict[str, Any] = field(compare=False, repr=False)  # as it was then
+    current: bool = True  # False: the workload has moved on (found in its timeline)
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ def from_history(
             if until - at <= pending_threshold:
                 kind = None
         if kind is not None:
-            episodes.append(Episode(make_id(wid, at), kind, at, as_then))
+            episodes.append(Episode(make_id(wid, at), kind, at, as_then, as_then is workload))
         if phase in TERMINAL_PHASES:
             runs.append(FinishedRun(make_id(wid, at), phase, at, as_then))
     return episodes, runs

@@ -69,12 +69,15 @@ def gather(
     deadline: float,
     tail_lines: int = LOG_TAIL_LINES,
     detail: bool = True,
+    current: bool = True,
 ) -> Evidence:
     """Everything about one failed workload that can be fetched before `deadline` (monotonic).
 
     `detail=False` skips GET /workloads/{id}: the listing already carries every Workload field,
     and the detail adds only pendingSchedulingMessages (what a pending episode needs). Run:ai's
     pod list is read only when Kubernetes gave no pods: Kubernetes names pods and nodes too.
+    `current=False` (an episode the workload has since moved on from) skips Kubernetes: its
+    pods and logs now show a later attempt and would mislead the classifier.
     """
     wid = str(workload.get("id"))
     gaps: list[str] = []
@@ -92,7 +95,9 @@ def gather(
     logs = ""
     logs_available = False
     target: _Target | None = None
-    if kube is None:
+    if not current:
+        gaps.append("logs: the workload has moved on; its pods show a later attempt")
+    elif kube is None:
         gaps.append("logs: no Kubernetes access (Run:ai evidence only)")
     elif not _left(deadline):
         gaps.append("kubernetes: time budget spent")

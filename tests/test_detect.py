@@ -93,3 +93,22 @@ def test_detect_skips_known_and_counts_phases() -> None:
 )
 def test_parse_time_is_utc(text: Any, expected: datetime | None) -> None:
     assert parse_time(text) == expected
+
+
+def test_timeline_episodes_know_whether_they_are_the_present_one() -> None:
+    from exporter.detect import from_history
+
+    def update(at: str, phase: str) -> dict[str, Any]:
+        return {"meta": {"creationTimestamp": at, "type": "PhaseUpdate"},
+                "spec": {"phaseUpdate": {"phase": phase, "phaseMessage": ""}}}
+
+    workload = wl("Failed", "2026-11-26T11:00:00Z")
+    records = [update("2026-11-26T09:00:00Z", "Running"),
+               update("2026-11-26T10:00:00Z", "Failed"),
+               update("2026-11-26T10:10:00Z", "Running"),
+               update("2026-11-26T11:00:00Z", "Failed")]
+    episodes, runs = from_history(workload, records, now=NOW, pending_threshold=THRESHOLD)
+    assert [(e.timestamp.hour, e.current) for e in episodes] == [(10, False), (11, True)]
+    assert episodes[0].workload["phase"] == "Failed"
+    assert episodes[0].workload["phaseUpdatedAt"] == "2026-11-26T10:00:00Z"
+    assert len(runs) == 2

@@ -143,6 +143,18 @@ def test_a_failing_endpoint_is_a_gap_not_a_loss(scripted: ScriptedServer, client
     assert "KeyError" in evidence.bundle["logs"]
 
 
+def test_a_past_episode_is_not_judged_by_the_present_pods(
+    scripted: ScriptedServer, clients
+) -> None:
+    runai, kube = clients
+    script_workload(scripted)
+    evidence = gather(WORKLOAD, runai, kube, deadline=time.monotonic() + 10, current=False)
+    assert evidence.bundle["logs"] == "" and not evidence.logs_available
+    assert not [s for s in scripted.seen if s.path.startswith("/api/v1/namespaces/")]
+    assert evidence.node == "gpu-7"  # Run:ai's pods still name the node
+    assert any("moved on" in g for g in evidence.gaps)
+
+
 def test_listing_fields_suffice_without_the_detail(scripted: ScriptedServer, clients) -> None:
     runai, kube = clients
     script_workload(scripted)
