@@ -106,7 +106,10 @@ def find_window(question: str, now: datetime) -> Window | None:
     text = " ".join(question.lower().replace("’", "'").split())
     today = _midnight(now.date())
     for matcher in _MATCHERS:
-        window = matcher(text, now, today)
+        try:
+            window = matcher(text, now, today)
+        except OverflowError:  # a date at the very edge of the calendar (9999-12-31)
+            continue
         if window is not None:
             return window
     return None
@@ -177,7 +180,10 @@ def _relative(text: str, now: datetime, today: datetime) -> Window | None:
             days=min(now.day, 28) - 1, hours=now.hour, minutes=now.minute
         )
         return Window(start, now, f"last {count} month{plural}")
-    start = now - timedelta(seconds=_UNIT_SECONDS[unit] * count)
+    try:  # "last 99999999 days" reaches before the epoch: that is all of the history
+        start = max(now - timedelta(seconds=_UNIT_SECONDS[unit] * count), _EPOCH)
+    except OverflowError:
+        start = _EPOCH
     label = f"last {count} {unit}{plural}" if count_text is not None else f"last {unit}"
     return Window(start, now, label)
 

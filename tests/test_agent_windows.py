@@ -99,3 +99,14 @@ def test_all_time_starts_at_the_epoch() -> None:
     window = all_time(NOW)
     assert window.start.year == 1970 and window.end == NOW
     assert "the beginning" in window.describe()
+
+
+def test_absurd_spans_clamp_to_the_epoch() -> None:
+    for phrase in ("last 99999999 days", "last 999999999999 hours"):
+        window = find_window(phrase, NOW)
+        assert window is not None and window.start == all_time(NOW).start and window.end == NOW
+
+
+def test_edge_of_calendar_dates_do_not_crash() -> None:
+    assert find_window("on 9999-12-31", NOW) is None
+    assert find_window("from 0001-01-01 to 9999-12-31", NOW) is not None  # since 0001-01-01
