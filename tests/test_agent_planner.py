@@ -367,3 +367,31 @@ def test_hot_nodes_rank_by_rate_with_enough_runs(tmp_path: Path) -> None:
     rows = table_rows(ask(h, "Analyze failures from the last 7 days").markdown, "Hot nodes")
     # rare: 1 failed of 1 run (100%) but too few runs to judge; busy: 6 of 20 (30%)
     assert [(key(r[0]), r[4]) for r in rows] == [("busy", "30.0%"), ("rare", "100.0%")]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "",
+        "   ",
+        "?",
+        "'; DROP TABLE failure_events; --",
+        "why did ' OR 1=1 -- fail",
+        "Why did `rm -rf /` fail?",
+        "failures on 2026-02-30",
+        "last -5 days",
+        "stats " * 500,
+        "Wie viele Fehler gab es gestern? 失败统计 🚀",
+        "promql:",
+        "Run PromQL ``",
+        "|||***[[[",
+    ],
+)
+def test_odd_questions_get_an_answer_not_a_crash(
+    agent_history: AgentHistory, question: str
+) -> None:
+    answer = ask(agent_history, question)
+    assert answer.markdown.strip()
+    assert agent_history.scalar("SELECT count(*) FROM failure_events") == len(
+        agent_history.rows.failures
+    )  # nothing was changed
