@@ -93,6 +93,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         else None
     )
     server: BackgroundServer | None = None
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("Received %s: finishing the current cycle", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         try:
             runai.authenticate()
@@ -124,8 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             monitor.load_known()
         except StoreError as exc:
             return _fail(str(exc))
-        return _loop(monitor, config)
+        return _loop(monitor, config, stop)
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if server is not None:
             server.stop()
         runai_http.close()
@@ -133,16 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             kube_http.close()
 
 
-def _loop(monitor: Monitor, config: Config) -> int:
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("Received %s: finishing the current cycle", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+def _loop(monitor: Monitor, config: Config, stop: threading.Event) -> int:
     try:
-        while True:
+        while not stop.is_set():
             report = monitor.run_cycle(stop)
             if config.once:
                 ok = report.ok and report.write_error is None
@@ -151,8 +153,6 @@ def _loop(monitor: Monitor, config: Config) -> int:
             if stop.wait(max(0.0, config.poll_interval_s - report.duration_s)):
                 break
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         _final_flush(monitor)
     log.info("Stopped after %d check(s)", monitor.cycles)
     return 0

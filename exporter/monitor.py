@@ -149,20 +149,27 @@ class Monitor:
             )
             report.failures = self._failures(found.episodes, t0, stop, report)
             report.runs = self._runs(found, report.failures, len(live) + len(gone))
+            pending = self._record(report)
+            self.timelines.commit(save=pending == 0 and not report.interrupted)
         except UpstreamError as exc:
-            report.duration_s = time.monotonic() - t0
-            report.error = str(exc)
-            self.state.poll_failed(report.duration_s)
-            log.error(
-                "Monitoring check #%d failed: %s (next try in %gs)",
-                self.cycles, exc, self.settings.poll_interval_s,
-            )
-            return report
-        pending = self._record(report, found)
-        self.timelines.commit(save=pending == 0 and not report.interrupted)
+            return self._failed(report, t0, str(exc))
+        except Exception as exc:  # a bug or an answer nobody foresaw: fail this cycle, loudly,
+            # and keep monitoring; crashing would only crash again on the same data
+            log.exception("Monitoring check #%d hit an internal error", self.cycles)
+            return self._failed(report, t0, f"internal error: {type(exc).__name__}: {exc}")
         report.ok = True
         report.duration_s = time.monotonic() - t0
         self.state.poll_succeeded(dict(found.phases), report.duration_s, started.timestamp())
+        return report
+
+    def _failed(self, report: CycleReport, t0: float, error: str) -> CycleReport:
+        report.duration_s = time.monotonic() - t0
+        report.error = error
+        self.state.poll_failed(report.duration_s)
+        log.error(
+            "Monitoring check #%d failed: %s (next try in %gs)",
+            self.cycles, error, self.settings.poll_interval_s,
+        )
         return report
 
     def _failures(
@@ -243,9 +250,9 @@ class Monitor:
             if r.run_id not in deferred
         ]
 
-    def _record(self, report: CycleReport, found: Detection) -> int:
+    def _record(self, report: CycleReport) -> int:
         """Queue, count and write this cycle's records; returns how many are still queued."""
-        self.store.enqueue(report.failures, report.runs)
+        report.failures, report.runs = self._enqueue(report.failures, report.runs)
         for f in report.failures:
             self.known_episodes.add(f.episode_id)
             self.state.record_failure(f.project, f.workload_type, f.kind, f.category)
@@ -266,6 +273,36 @@ class Monitor:
         except StoreError as exc:
             log.warning("Retention pruning skipped this cycle: %s", exc)
         return outcome.pending
+
+    def _enqueue(
+        self, failures: list[FailureRecord], runs: list[RunRecord]
+    ) -> tuple[list[FailureRecord], list[RunRecord]]:
+        """Queue record by record: one the file cannot hold (the store says which) must not
+        keep the others out. It is logged, not marked known, and tried again next cycle."""
+        rejected: list[str] = []
+        workloads: set[str] = set()
+        kept_failures: list[FailureRecord] = []
+        kept_runs: list[RunRecord] = []
+        for failure in failures:
+            try:
+                self.store.enqueue(failures=[failure])
+                kept_failures.append(failure)
+            except ValueError as exc:
+                rejected.append(f"{failure.episode_id}: {exc}")
+                workloads.add(failure.workload_id)
+        for run in runs:
+            try:
+                self.store.enqueue(runs=[run])
+                kept_runs.append(run)
+            except ValueError as exc:
+                rejected.append(f"{run.run_id}: {exc}")
+                workloads.add(run.workload_id)
+        if rejected:
+            self.timelines.forget(workloads)
+            self.state.write_result(True, self.store.pending)
+            log.error("%d record(s) could not be stored, tried again next cycle (first: %s)",
+                      len(rejected), rejected[0])
+        return kept_failures, kept_runs
 
     def _log_failures(self, failures: list[FailureRecord]) -> None:
         for f in failures[:_LOGGED_FAILURES]:

@@ -440,3 +440,47 @@ def test_a_spent_cycle_budget_still_records_every_failure(
                for f in report.failures)
     assert all(f.category for f in report.failures)  # classified from the workload alone
     assert ids_in_file(tmp_path / "history.db") == truth_ids(sim.truth())
+
+
+class RejectingStore(HistoryStore):
+    """The real store, told to refuse one record as it refuses one DuckDB cannot hold."""
+
+    reject: str = ""
+
+    def enqueue(self, failures: Any = (), runs: Any = ()) -> None:
+        failures, runs = list(failures), list(runs)
+        if any(f.episode_id == self.reject for f in failures):
+            raise ValueError(f"record {self.reject} cannot be stored")
+        super().enqueue(failures, runs)
+
+
+def test_a_record_the_store_refuses_does_not_keep_the_others_out(
+    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path
+) -> None:
+    sim = make_simulator(scale=SCALE)
+    car = sidecar(sim)
+    store = RejectingStore(tmp_path / "history.db")
+    truth = truth_ids(sim.truth())
+    store.reject = sorted(truth[0])[0][0]
+    car.monitor.store = store
+    report = car.monitor.run_cycle()
+    assert report.ok
+    episodes, _ = ids_in_file(tmp_path / "history.db")
+    assert {i for i, _ in truth[0]} - {i for i, _ in episodes} == {store.reject}
+    assert car.state.db_write_errors == 1
+    store.reject = ""  # fixed: the next cycle records it
+    assert car.monitor.run_cycle().ok
+    assert ids_in_file(tmp_path / "history.db") == truth
+
+
+def test_an_internal_error_fails_the_cycle_and_monitoring_goes_on(
+    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar]
+) -> None:
+    sim = make_simulator(scale=SCALE)
+    clock = {"now": datetime(2026, 11, 26, 12)}  # naive: a bug in the clock
+    car = sidecar(sim, now=lambda: clock["now"])
+    report = car.monitor.run_cycle()
+    assert not report.ok and (report.error or "").startswith("internal error: TypeError")
+    assert car.state.polls["failure"] == 1 and car.state.up == 0
+    clock["now"] = sim_now(sim)()
+    assert car.monitor.run_cycle().ok
