@@ -130,16 +130,17 @@ def test_latency_beyond_the_timeout_is_retried_while_metrics_answer(
     make_simulator: Callable[..., Any], processes: Processes, tmp_path: Path
 ) -> None:
     sim, car = start(make_simulator, processes, tmp_path)
-    sim.advance(NEW_FAILURES_S)
-    # The sidecar's request timeout is 10 s: the listing hangs past it, once.
+    # The sidecar's request timeout is 10 s: the next listing hangs past it (and then sees
+    # the new failures), and the fault is lifted as soon as a timeout is counted.
     sim.set_faults(latency_ms=10_500, path_prefix="/api/v1/workloads")
+    sim.advance(NEW_FAILURES_S)
 
     def timed_out() -> bool:
         # While the cycle hangs, the scrape and the probes answer at once (own thread).
         assert httpx.get(f"{car.base}/healthz", timeout=2).status_code == 200
         return _code_total(car, "timeout") >= 1  # the listing, or evidence reads
 
-    wait_until(timed_out, 40, "a request to time out", interval_s=0.5)
+    wait_until(timed_out, 40, "a request to time out", interval_s=0.1)
     sim.set_faults(latency_ms=0)
     car.settle()
     assert_file_is_truth(car.db, sim.truth())
