@@ -233,6 +233,7 @@ def test_serves_metrics_and_health_survives_faults_and_stops_on_sigterm(
             time.sleep(0.2)
         assert httpx.get(f"{base}/healthz").status_code == 200
         sim.set_faults(error_rate=0.0)
+        sim.expire_tokens()  # the next request meets a 401: refreshed once, not printed
         sim.advance(6 * 3600)
         deadline = time.monotonic() + 60
         while file_counts_safe(db)[0] < len(sim.truth()["episodes"]):
@@ -248,6 +249,7 @@ def test_serves_metrics_and_health_survives_faults_and_stops_on_sigterm(
     assert "Received SIGTERM" in out and "Stopped after" in out
     assert "ERROR: Monitoring check #" in out
     assert SECRET not in out and sim.k8s_token not in out
+    assert "Bearer" not in out and "eyJ" not in out  # no token (the simulator's are JWTs)
     assert file_counts(db)[0] == len(sim.truth()["episodes"])
 
 
