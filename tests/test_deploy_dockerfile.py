@@ -162,6 +162,8 @@ def test_every_package_file_is_installed(dockerfile: tuple[dict[str, str], list[
                 continue
             if path.name == "py.typed":  # setuptools includes it by itself
                 continue
+            if path.suffix == ".md":  # notes for developers, not read at run time
+                continue
             assert any(fnmatch.fnmatch(path.name, p) for p in patterns), (
                 f"{path.relative_to(ROOT)} is not package data: add its pattern to pyproject.toml"
             )
@@ -319,7 +321,7 @@ def test_the_installed_package_runs_every_role_from_its_own_files(
     for script, target in PYPROJECT["project"]["scripts"].items():
         assert f"{script} = {target}" in scripts
     shipped = {p.relative_to(context).as_posix() for package in PACKAGES
-               for p in (context / package).rglob("*") if p.is_file()}
+               for p in (context / package).rglob("*") if p.is_file() and p.suffix != ".md"}
     assert not shipped - names, "files of the packages missing from the installed package"
 
     # Run each role from the installed files only: not from this checkout.
