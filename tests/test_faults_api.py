@@ -10,6 +10,7 @@ outage never reads as "no failures".
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -125,27 +126,6 @@ def test_a_429_storm_longer_than_the_retries_is_caught_up(
     assert car.sample("runai_failure_exporter_poll_duration_seconds_sum") >= 8
 
 
-@pytest.mark.slow
-def test_latency_beyond_the_timeout_is_retried_while_metrics_answer(
-    make_simulator: Callable[..., Any], processes: Processes, tmp_path: Path
-) -> None:
-    sim, car = start(make_simulator, processes, tmp_path)
-    # The sidecar's request timeout is 10 s: the next listing hangs past it (and then sees
-    # the new failures), and the fault is lifted as soon as a timeout is counted.
-    sim.set_faults(latency_ms=10_500, path_prefix="/api/v1/workloads")
-    sim.advance(NEW_FAILURES_S)
-
-    def timed_out() -> bool:
-        # While the cycle hangs, the scrape and the probes answer at once (own thread).
-        assert httpx.get(f"{car.base}/healthz", timeout=2).status_code == 200
-        return _code_total(car, "timeout") >= 1  # the listing, or evidence reads
-
-    wait_until(timed_out, 40, "a request to time out", interval_s=0.1)
-    sim.set_faults(latency_ms=0)
-    car.settle()
-    assert_file_is_truth(car.db, sim.truth())
-
-
 class _OnPage:
     """ASGI wrapper around the simulator: calls `hook` before each workloads page request."""
 
@@ -157,6 +137,41 @@ class _OnPage:
         if scope["type"] == "http" and scope["path"] == "/api/v1/workloads":
             self.hook(scope)
         await self.app(scope, receive, send)
+
+
+@pytest.mark.slow
+def test_latency_beyond_the_timeout_is_retried_while_metrics_answer(
+    make_simulator: Callable[..., Any], processes: Processes, tmp_path: Path
+) -> None:
+    sim = make_simulator(scale=SCALE, start=sim_start())
+    faults = sim.app.state.sim.faults
+    armed: list[bool] = []
+
+    def slow_once(scope: Scope) -> None:
+        # The simulator's latency fault delays the request it is on when it arrives; lifted
+        # 50 ms later, it delays exactly one listing (the retry is served at once).
+        if armed and scope["path"] == "/api/v1/workloads":
+            armed.clear()
+            asyncio.get_running_loop().call_later(0.05, faults.update, {"latency_ms": 0})
+
+    sim.app.add_middleware(_OnPage, hook=slow_once)  # before any request
+    car = processes.sidecar(sim, tmp_path / "history.db")
+    car.wait_polls(success=1)
+    assert_file_is_truth(car.db, sim.truth())
+    sim.set_faults(latency_ms=10_500)  # past the sidecar's 10 s request timeout
+    armed.append(True)
+    sim.advance(NEW_FAILURES_S)  # the hung listing, once answered, sees new failures
+
+    def timed_out() -> bool:
+        # While the cycle hangs, the scrape and the probes answer at once (own thread).
+        assert httpx.get(f"{car.base}/healthz", timeout=2).status_code == 200
+        return requests(car, "/api/v1/workloads", "timeout") >= 1
+
+    wait_until(timed_out, 40, "the listing to time out", interval_s=0.2)
+    car.settle()
+    assert _code_total(car, "timeout") == 1
+    assert car.polls("failure") == 0, car.logs()  # retried inside the same cycle
+    assert_file_is_truth(car.db, sim.truth())
 
 
 @pytest.mark.slow
