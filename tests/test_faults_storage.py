@@ -211,6 +211,32 @@ def fill(folder: Path) -> Path:
     return filler
 
 
+@ROOT_MOUNTS
+def test_a_full_disk_at_start_up_is_one_error_and_leaves_nothing_half_made(
+    make_simulator: Callable[..., Any], processes: Processes, tmp_path: Path
+) -> None:
+    sim = make_simulator(scale=SCALE, start=sim_start())
+    folder = tmp_path / "data"
+    folder.mkdir()
+    db = folder / "history.db"
+    # In a private namespace: a small tmpfs, filled up; the sidecar, to create its history
+    # there; then what is left in the folder (the tmpfs goes with the namespace).
+    script = (
+        f"mount -t tmpfs -o size=8m runai-faults {folder} && "
+        f"(cat /dev/zero > {folder}/filler 2>/dev/null; true) && \"$@\"; code=$?; "
+        f"echo LEFT: $(ls -A {folder}); exit $code"
+    )
+    car = processes.sidecar(sim, db, prefix=["unshare", "--mount", "sh", "-c", script, "sh"],
+                            wait=False)
+    code = car.wait_exit(60)
+    output = car.logs()
+    left = next(line for line in output.splitlines() if line.startswith("LEFT: "))
+    assert code == 1, output
+    error = one_error_line(output.replace(left, "").strip())
+    assert error == f"ERROR: No space left on device: {db}", error
+    assert left == "LEFT: filler", left  # no half-made history, staging file or WAL
+
+
 def copy_out(inside: Path, folder: Path) -> Path:
     """A copy of the history (and its WAL, if any) to read here: DuckDB resolves the
     /proc/<pid>/root path to ours. Taken between writes (after settle), so it is consistent."""
