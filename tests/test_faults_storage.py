@@ -237,6 +237,30 @@ def test_a_full_disk_at_start_up_is_one_error_and_leaves_nothing_half_made(
     assert left == "LEFT: filler", left  # no half-made history, staging file or WAL
 
 
+@pytest.mark.slow
+@ROOT_MOUNTS
+def test_an_existing_history_on_a_full_disk_starts_serves_and_queues(
+    make_simulator: Callable[..., Any], processes: Processes, tmp_path: Path
+) -> None:
+    sim = make_simulator(scale=SCALE, start=sim_start())
+    folder = tmp_path / "data"
+    folder.mkdir()
+    db = folder / "history.db"
+    seed = tmp_path / "seed.db"
+    assert processes.sidecar_once(sim, seed).returncode == 0
+    sim.advance(NEW_FAILURES_S)  # new failures to write at the first cycle
+    script = (
+        f"mount -t tmpfs -o size=8m runai-faults {folder} && cp {seed} {db} && "
+        f"(cat /dev/zero > {folder}/filler 2>/dev/null; true) && exec \"$@\""
+    )
+    car = processes.sidecar(sim, db, prefix=["unshare", "--mount", "sh", "-c", script, "sh"])
+    inside = Path(f"/proc/{car.pid}/root") / folder.relative_to("/")
+    assert_serving_while_writes_fail(car, f"No space left on device: {db}")
+    (inside / "filler").unlink()
+    car.settle()
+    assert_file_is_truth(copy_out(inside, tmp_path / "copy"), sim.truth())
+
+
 def copy_out(inside: Path, folder: Path) -> Path:
     """A copy of the history (and its WAL, if any) to read here: DuckDB resolves the
     /proc/<pid>/root path to ours. Taken between writes (after settle), so it is consistent."""
