@@ -18,15 +18,17 @@ import httpx
 import pytest
 
 from exporter.dbfile import connect
+from simulator.kubeconfig import write_kubeconfig
 from tests.fixtures_llm import ScriptedLLM, answer, call, error
-from tests.fixtures_processes import Processes, child_env, sim_start
+from tests.fixtures_processes import Processes, child_env, sidecar_env, sim_start
 
 CLIENT_SECRET = "SECRET-client-9f3a"
 WRONG_SECRET = "SECRET-wrong-client-0b1d"
 K8S_TOKEN = "SECRET-k8s-token-5d21"
+WRONG_K8S_TOKEN = "SECRET-k8s-wrong-77aa"
 LLM_KEY = "nvapi-SECRET-key-77"
 AGENT_TOKEN = "SECRET-agent-token-4e2d"
-FIXED = (CLIENT_SECRET, WRONG_SECRET, K8S_TOKEN, LLM_KEY, AGENT_TOKEN)
+FIXED = (CLIENT_SECRET, WRONG_SECRET, K8S_TOKEN, WRONG_K8S_TOKEN, LLM_KEY, AGENT_TOKEN)
 # What the model says back: the agent's own secrets (it cannot know, so cannot scrub, the
 # sidecar's, which never reach the agent container or the model).
 LEAKY = f"The key is {LLM_KEY} and the token {AGENT_TOKEN}."
@@ -77,6 +79,14 @@ def test_no_secret_reaches_logs_metrics_answers_or_rows(
                                       args=["--log-format", log_format])
         assert done.returncode == 1 and "rejected the credentials" in done.stderr
         outputs.append(done.stdout + done.stderr)
+
+    # A Kubernetes token the API rejects: every pod status and log read answers 401.
+    env = sidecar_env(sim, tmp_path, CLIENT_SECRET)
+    env["KUBECONFIG"] = str(write_kubeconfig(tmp_path / "wrong-kubeconfig", sim.url,
+                                             WRONG_K8S_TOKEN))
+    done = processes.sidecar_once(sim, tmp_path / "wrong-k8s.db", env=env)
+    assert done.returncode == 0 and "incomplete evidence" in done.stdout, done.stdout[-2000:]
+    outputs.append(done.stdout + done.stderr)
 
     # The sidecar through faults: 5xx beyond the retries, malformed pages, an expired token.
     car = processes.sidecar(sim, db, secret=CLIENT_SECRET, args=["--log-format", "json"])
@@ -142,6 +152,7 @@ def test_no_secret_reaches_logs_metrics_answers_or_rows(
     assert LLM_KEY in scripted_llm.sent_text()  # the key did go where it belongs
     assert "[redacted]" in answers[0]  # and the model's echo of it was caught
     assert not leaks(dump_tables(db), secrets)
+    assert not leaks(dump_tables(tmp_path / "wrong-k8s.db"), secrets)  # its evidence gaps too
     for stored in data.iterdir():  # the history, its sync state, anything else beside it
         raw = stored.read_bytes().decode("latin-1")
         assert not leaks(raw, secrets), (stored.name, leaks(raw, secrets))
