@@ -15,6 +15,7 @@ at teardown: SIGTERM, then SIGKILL after a grace period.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -92,12 +93,20 @@ class Process:
                 return self.popen.wait(timeout_s)
             except subprocess.TimeoutExpired:
                 self.popen.kill()
-        return self.popen.wait(30)
+        code = self.popen.wait(30)
+        self._reap_group()
+        return code
 
     def kill9(self) -> int:
         if self.alive():
             self.popen.send_signal(signal.SIGKILL)
         return self.popen.wait(30)
+
+    def _reap_group(self) -> None:
+        """A wrapper (`unshare sh -c`) that did not exec may leave its child: each process is
+        started in a session of its own, so whatever is left of it goes with the group."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
 
     def wait_exit(self, timeout_s: float = 60.0) -> int:
         return self.popen.wait(timeout_s)
@@ -237,7 +246,8 @@ class Processes:
         log_path = self.folder / f"{name}-{len(self.started)}.log"
         with open(log_path, "wb") as out:
             popen = subprocess.Popen([*prefix, *argv], cwd=REPO, env=env, stdout=out,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
         return popen, log_path
 
     def sidecar(self, sim: Any, db: Path, *, args: Sequence[str] = (),
@@ -309,8 +319,7 @@ class Processes:
 
     def stop_all(self) -> None:
         for process in reversed(self.started):
-            if process.alive():
-                process.stop(timeout_s=10)
+            process.stop(timeout_s=10)  # also reaps what a wrapper left in its group
 
 
 def reader_summary(process: Process, timeout_s: float = 60.0) -> dict[str, Any]:
