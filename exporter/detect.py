@@ -45,6 +45,9 @@ class Episode:
     timestamp: datetime  # when the workload entered the phase (UTC)
     workload: dict[str, Any] = field(compare=False, repr=False)  # as it was then
     current: bool = True  # False: the workload has moved on (found in its timeline)
+    # The workload's phase timeline when it was read this cycle (exporter.attempts tells this
+    # episode's attempt from it); None: not read, the evidence gatherer reads it if it can.
+    timeline: tuple[dict[str, Any], ...] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -126,8 +129,9 @@ def from_history(
     wid = workload.get("id")
     if not isinstance(wid, str):
         return [], []
+    timeline = tuple(records)
     updates: list[tuple[datetime, str, str]] = []
-    for record in records:
+    for record in timeline:
         meta = record.get("meta") or {}
         update = (record.get("spec") or {}).get("phaseUpdate") or {}
         at = parse_time(meta.get("creationTimestamp"))
@@ -144,7 +148,9 @@ def from_history(
             if until - at <= pending_threshold:
                 kind = None
         if kind is not None:
-            episodes.append(Episode(make_id(wid, at), kind, at, as_then, as_then is workload))
+            episodes.append(Episode(
+                make_id(wid, at), kind, at, as_then, as_then is workload, timeline
+            ))
         if phase in TERMINAL_PHASES:
             runs.append(FinishedRun(make_id(wid, at), phase, at, as_then))
     return episodes, runs

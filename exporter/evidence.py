@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from exporter.attempts import Window, phase_updates, timeline_events, window_of
+from exporter.detect import Episode, parse_time
 from exporter.errors import UpstreamError
 from exporter.k8s_client import KubeClient
 from exporter.runai_client import RunaiClient
@@ -41,6 +43,7 @@ class _Target:
     restarted: bool
     exit_code: int | None
     score: int
+    reads: tuple[bool, ...] = (False,)  # `previous` flags of the log reads, in order
 
 
 def _left(deadline: float) -> bool:
@@ -70,32 +73,47 @@ def gather(
     tail_lines: int = LOG_TAIL_LINES,
     detail: bool = True,
     current: bool = True,
+    episode: Episode | None = None,
 ) -> Evidence:
     """Everything about one failed workload that can be fetched before `deadline` (monotonic).
 
     `detail=False` skips GET /workloads/{id}: the listing already carries every Workload field,
-    and the detail adds only pendingSchedulingMessages (what a pending episode needs). Run:ai's
-    pod list is read only when Kubernetes gave no pods: Kubernetes names pods and nodes too.
-    `current=False` (an episode the workload has since moved on from) skips Kubernetes: its
-    pods and logs now show a later attempt and would mislead the classifier.
+    and the detail adds only pendingSchedulingMessages (what a pending episode needs); a past
+    episode never reads it (it describes the present). Run:ai's pod list is read only when
+    Kubernetes gave no pods: Kubernetes names pods and nodes too.
+
+    With `episode`, only that episode's own evidence is kept (exporter.attempts): events dated
+    within its attempt, pods created in it and, once the workload has moved on (`current`
+    False), only container terminations dated within the episode, with their logs. Without
+    its timeline, a past episode skips Kubernetes: its pods may show a later attempt.
     """
     wid = str(workload.get("id"))
     gaps: list[str] = []
+    none: list[dict[str, Any]] = []
+    window: Window | None = None
+    history_events: list[dict[str, Any]] = []
+    if episode is not None:
+        records = episode.timeline
+        if records is None:
+            records = tuple(_fetch("history", lambda: runai.history(wid), none, deadline, gaps))
+        window = window_of(phase_updates(records), episode.timestamp, episode.kind)
+        if window is None:
+            gaps.append("attempt: the timeline does not show this episode; evidence unfiltered")
+        history_events = timeline_events(records)
     fetched = (
         _fetch("workload", lambda: runai.workload(wid, deadline), None, deadline, gaps)
-        if detail
+        if detail and current
         else None
     )
     merged = {**workload, **(fetched or {})}
-    none: list[dict[str, Any]] = []
     runai_events = _fetch("events", lambda: runai.events(wid, deadline), none, deadline, gaps)
-    events = [_runai_event(e) for e in runai_events]
+    events = [_runai_event(e) for e in (*history_events, *runai_events)]
     pods: dict[str, dict[str, Any]] = {}
     images: dict[str, list[Any]] = {}
     logs = ""
     logs_available = False
     target: _Target | None = None
-    if not current:
+    if not current and window is None:
         gaps.append("logs: the workload has moved on; its pods show a later attempt")
     elif kube is None:
         gaps.append("logs: no Kubernetes access (Run:ai evidence only)")
@@ -109,6 +127,12 @@ def gather(
             gaps.append(f"kubernetes pods: {exc}")
         else:
             logs_available = True
+            if window is not None:
+                k8s_pods = attempt_pods(k8s_pods, window, current=current)
+                if not k8s_pods and not current:
+                    gaps.append("logs: the workload has moved on; no pod of this attempt "
+                                "shows the episode any more")
+                    logs_available = False
             for kp in k8s_pods:
                 entry = _k8s_pod(kp)
                 pods[entry["name"]] = entry
@@ -125,8 +149,12 @@ def gather(
                     gaps.append(f"kubernetes events: {exc}")
                 else:
                     events.extend(_k8s_event(e) for e in k8s_events)
+    if window is not None:
+        events = [e for e in events if window.holds(parse_time(e.get("createdAt")))]
     if not pods:  # no Kubernetes, or its pods are gone: Run:ai keeps pod and node names
         for p in _fetch("pods", lambda: runai.pods(wid, deadline), none, deadline, gaps):
+            if window is not None and not window.holds_pod(parse_time(p.get("createdAt"))):
+                continue  # another attempt's pod: its node is not this episode's
             if p.get("name"):
                 name = str(p["name"])
                 pods[name] = {"name": name, "nodeName": p.get("nodeName"), "status": {}}
@@ -216,6 +244,55 @@ def _k8s_pod(pod: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def attempt_pods(
+    k8s_pods: list[dict[str, Any]], window: Window, *, current: bool
+) -> list[dict[str, Any]]:
+    """The pods that belong to the episode's attempt (created within it). For a past episode
+    the status shows the present, so a pod is kept only for its container terminations dated
+    within the episode (state or lastState); running and waiting states are dropped."""
+    kept: list[dict[str, Any]] = []
+    for pod in k8s_pods:
+        meta = pod.get("metadata") or {}
+        if not window.holds_pod(parse_time(meta.get("creationTimestamp"))):
+            continue
+        if current:
+            kept.append(pod)
+            continue
+        status = pod.get("status") or {}
+        statuses: dict[str, list[dict[str, Any]]] = {}
+        for key in ("initContainerStatuses", "containerStatuses"):
+            statuses[key] = [
+                trimmed for cs in status.get(key) or []
+                if isinstance(cs, dict) and (trimmed := _ended_within(cs, window)) is not None
+            ]
+        if not any(statuses.values()):
+            continue
+        ended = status.get("phase") in ("Failed", "Succeeded")
+        kept.append({**pod, "status": {
+            "phase": status.get("phase") if ended else None,
+            "reason": status.get("reason") if ended else None,
+            "message": status.get("message") if ended else None,
+            **statuses,
+        }})
+    return kept
+
+
+def _ended_within(cs: dict[str, Any], window: Window) -> dict[str, Any] | None:
+    """The container status with only its terminations dated within `window`; None if none."""
+    def ended(state: Any) -> dict[str, Any]:
+        terminated = (state or {}).get("terminated") if isinstance(state, dict) else None
+        if isinstance(terminated, dict) and window.holds(
+            parse_time(terminated.get("finishedAt"))
+        ):
+            return {"terminated": terminated}
+        return {}
+
+    state, last = ended(cs.get("state")), ended(cs.get("lastState"))
+    if not state and not last:
+        return None
+    return {**cs, "state": state, "lastState": last}
+
+
 def _targets(k8s_pods: list[dict[str, Any]]) -> list[_Target]:
     """Containers worth reading, most telling first: crashed now, crashed before, waiting."""
     found: list[_Target] = []
@@ -241,7 +318,11 @@ def _targets(k8s_pods: list[dict[str, Any]]) -> list[_Target]:
                 else 0
             )
             restarted = bool(cs.get("restartCount")) and bool(last)
-            candidate = _Target(name, str(cs.get("name", "")), restarted, _int(code), score)
+            reads = (True, False) if restarted else (False,)
+            if last and not cs.get("state"):  # only its previous container is this episode's
+                reads = (True,)
+            candidate = _Target(name, str(cs.get("name", "")), restarted, _int(code), score,
+                                reads)
             if best is None or candidate.score > best.score:
                 best = candidate
         if best is None:
@@ -250,7 +331,7 @@ def _targets(k8s_pods: list[dict[str, Any]]) -> list[_Target]:
             if first:
                 best = _Target(name, str(first), False, None, 0)
         if status.get("reason") and best is not None:
-            best = _Target(best.pod, best.container, best.restarted, best.exit_code, 5)
+            best = replace(best, score=5)
         if best is not None:
             found.append(best)
     return sorted(found, key=lambda t: -t.score)
@@ -276,8 +357,7 @@ def _read_logs(
     parts: list[str] = []
     ok = True
     for target in chosen:
-        reads = [True, False] if target.restarted else [False]
-        for previous in reads:
+        for previous in target.reads:
             if not _left(deadline):
                 gaps.append("logs: time budget spent")
                 return _join(parts, tail_lines), False

@@ -16,6 +16,7 @@ import threading
 from collections import Counter
 from collections.abc import Set
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -95,7 +96,7 @@ class Timelines:
         stale = [w for w in changed if str(w.get("id")) not in synced]
         stale.sort(key=lambda w: str(w.get("id")) not in before)  # changed ones first
         todo = stale[: self.per_cycle]
-        episode_ids = {e.episode_id for e in found.episodes}
+        position = {e.episode_id: i for i, e in enumerate(found.episodes)}
         run_ids = {r.run_id for r in found.runs}
         for workload, records in zip(todo, self._read(todo, stop), strict=True):
             if records is None:
@@ -105,8 +106,13 @@ class Timelines:
                 workload, records, now=now, pending_threshold=pending_threshold
             )
             for e in episodes:
-                if e.episode_id not in known_episodes and e.episode_id not in episode_ids:
-                    episode_ids.add(e.episode_id)
+                if e.episode_id in known_episodes:
+                    continue
+                if e.episode_id in position:  # seen in the listing: keep it, with its timeline
+                    listed = found.episodes[position[e.episode_id]]
+                    found.episodes[position[e.episode_id]] = replace(listed, timeline=e.timeline)
+                else:
+                    position[e.episode_id] = len(found.episodes)
                     found.episodes.append(e)
             for r in runs:
                 if r.run_id not in known_runs and r.run_id not in run_ids:
