@@ -1,6 +1,6 @@
 """What DuckDB buys the agent: the same analytic queries on DuckDB and SQLite, side by side.
 
-`python -m benchmarks.agent_history [--sizes 100000,1000000] [--repeat 15]`
+`python -m benchmarks.agent_history [--sizes 100000,1000000] [--repeat 15] [--quick]`
 
 For each size it generates that many failures (and 1.5x as many finished runs) spread over 90
 days straight into a DuckDB history file with SQL (generate_series, no Python loops), in time
@@ -29,7 +29,7 @@ from typing import Any
 from agent.evals.seed import create_schema
 from agent.planner import answer_deterministic
 from agent.types import ToolContext
-from benchmarks.report import Figure, emit
+from benchmarks.report import Figure, emit, exit_code
 from exporter.categories import CATEGORIES
 from exporter.dbfile import connect
 
@@ -276,14 +276,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.agent_history")
     parser.add_argument("--sizes", default="100000,1000000", help="comma-separated failures")
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 10,000 and 100,000")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    if args.quick:
+        sizes, args.repeat = [10_000, 100_000], 3
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="bench-agent-history-") as tmp:
         for failures in sizes:
             figures += bench_size(Path(tmp), failures, args.repeat)
     emit("agent_history", figures)
-    return 0 if all(f.passed is not False for f in figures) else 1
+    return exit_code(figures)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import httpx
 from agent.llm_settings import LLMSettings
 from agent.respond import respond
 from agent.types import ToolContext
-from benchmarks.report import Figure, emit
+from benchmarks.report import Figure, emit, exit_code
 from exporter.categories import CATEGORIES
 from exporter.schema import MIGRATIONS
 
@@ -144,13 +144,17 @@ def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20, method="inclusive")[18]
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.agent_latency")
     parser.add_argument("--failures", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=2_000_000)
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: 100,000 failures, 10 requests")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.failures, args.runs, args.requests = 100_000, 200_000, 10
     size = f"{args.failures:,} failures"
     with tempfile.TemporaryDirectory(prefix="agent-latency-") as folder:
         db = Path(folder) / "runai_failure_history.db"
@@ -179,7 +183,8 @@ def main(argv: list[str] | None = None) -> None:
                    bar=f"p95 <= {BAR_S:g} s", passed=worst <= BAR_S)
         )  # fmt: skip
     emit("agent_latency", figures)
+    return exit_code(figures)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,9 +1,11 @@
 """Classifier throughput on realistic bundles with 200-line logs, single-threaded.
 
-`python -m benchmarks.classifier`. Each bundle is a real-world case from tests/data (every
-category) whose log is padded to 200 lines with the chatter a training job prints before it
-fails: progress bars, loss lines, NCCL INFO lines, checkpoints and warnings, so the key index
-has realistic noise to skip. The baseline is the same bundles with their logs removed.
+    python -m benchmarks.classifier [--seconds 3] [--quick]
+
+Each bundle is a real-world case from tests/data (every category) whose log is padded to 200
+lines with the chatter a training job prints before it fails: progress bars, loss lines, NCCL
+INFO lines, checkpoints and warnings, so the key index has realistic noise to skip. The
+baseline is the same bundles with their logs removed.
 
 Throughput is bundles per second of this process's CPU time (time.process_time), so that a
 machine shared with other work measures the classifier, not the neighbours; the wall-clock rate
@@ -12,6 +14,7 @@ is printed beside it.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import random
@@ -19,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report import Figure, emit
+from benchmarks.report import Figure, emit, exit_code
 from exporter.classifier import classify
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
@@ -94,7 +97,7 @@ def throughput(items: list[dict[str, Any]], seconds: float) -> tuple[float, floa
             return done / cpu, done / (time.perf_counter() - wall0)
 
 
-def main(seconds: float = 3.0) -> list[Figure]:
+def measure(seconds: float) -> list[Figure]:
     rng = random.Random(7)
     with_logs = bundles(rng)
     without = [copy.deepcopy(b) | {"logs": ""} for b in with_logs]
@@ -114,9 +117,18 @@ def main(seconds: float = 3.0) -> list[Figure]:
             passed=rate >= BAR,
         )
     ]
-    emit("classifier", figures)
     return figures
 
 
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.classifier")
+    parser.add_argument("--seconds", type=float, default=3.0, help="CPU seconds per rate")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 0.5 s per rate")
+    args = parser.parse_args(argv)
+    figures = measure(0.5 if args.quick else args.seconds)
+    emit("classifier", figures)
+    return exit_code(figures)
+
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,6 +1,8 @@
 """`/metrics` scrape latency at the widest label set the exporter produces.
 
-`python -m benchmarks.metrics_scrape`. 50 projects x every workload type x every category (plus
+    python -m benchmarks.metrics_scrape [--scrapes 200] [--quick]
+
+50 projects x every workload type x every category (plus
 every kind and phase) are all known, so every combination is exported, most of them as 0, as the
 exporter does. Scrapes go over real HTTP to the exporter's own server (exporter.server) on
 loopback. The baseline is the same request to /healthz on the same server, which isolates what
@@ -9,13 +11,14 @@ building and encoding the families costs from what HTTP costs.
 
 from __future__ import annotations
 
+import argparse
 import random
 import statistics
 import time
 
 import httpx
 
-from benchmarks.report import Figure, emit
+from benchmarks.report import Figure, emit, exit_code
 from exporter.categories import CATEGORIES, KINDS, WORKLOAD_TYPES
 from exporter.metrics import PHASES, MetricsState
 from exporter.server import BackgroundServer, make_app
@@ -54,7 +57,12 @@ def p95(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=20)[-1]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.metrics_scrape")
+    parser.add_argument("--scrapes", type=int, default=SCRAPES)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 40 scrapes")
+    args = parser.parse_args(argv)
+    scrapes = 40 if args.quick else max(20, args.scrapes)
     state = populated_state(random.Random(7))
     server = BackgroundServer(make_app(state, poll_interval_s=60), "127.0.0.1", 0).start()
     base = f"http://127.0.0.1:{server.port}"
@@ -64,7 +72,7 @@ def main() -> int:
             series = sum(1 for line in body.splitlines() if line and not line.startswith("#"))
             scrape: list[float] = []
             health: list[float] = []
-            for _ in range(SCRAPES // 20):  # interleaved, so drift hits both alike
+            for _ in range(scrapes // 20):  # interleaved, so drift hits both alike
                 scrape += timed_gets(client, f"{base}/metrics", 20)
                 health += timed_gets(client, f"{base}/healthz", 20)
     finally:
@@ -78,7 +86,7 @@ def main() -> int:
         Figure("/metrics body size", float(len(body.encode())), "bytes", size),
     ]
     emit("metrics_scrape", figures)
-    return 0 if figures[1].passed else 1
+    return exit_code(figures)
 
 
 if __name__ == "__main__":

@@ -8,11 +8,12 @@ have: DuckDB's executemany, one INSERT per row (measured on a tenth of the rows 
 full set takes ~10 s), multi-row VALUES statements, and one JSON array parameter through
 from_json.
 
-    python -m benchmarks.store_write
+    python -m benchmarks.store_write [--quick]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import tempfile
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from benchmarks.report import Figure, emit
+from benchmarks.report import Figure, emit, exit_code
 from exporter import dbfile, store_rows
 from exporter.model import FailureRecord, RunRecord
 from exporter.store import HistoryStore
@@ -150,7 +151,7 @@ def write_once(folder: Path, writer: Writer, failures: list[str], runs: list[str
 
 
 def alternatives(
-    folder: Path, failures: list[FailureRecord], runs: list[RunRecord]
+    folder: Path, failures: list[FailureRecord], runs: list[RunRecord], trials: int = 3
 ) -> dict[str, float]:
     """Median seconds of the other ways to write the same rows (executemany on a tenth, x10)."""
     now = datetime.now(UTC)
@@ -159,13 +160,13 @@ def alternatives(
     tenth = (f_rows[: FAILURES // BASELINE_SHARE], r_rows[: RUNS // BASELINE_SHARE])
     return {
         "executemany": BASELINE_SHARE * statistics.median(
-            write_once(folder, executemany, *tenth) for _ in range(3)
+            write_once(folder, executemany, *tenth) for _ in range(trials)
         ),
         "values": statistics.median(
-            write_once(folder, values_chunks, f_rows, r_rows) for _ in range(3)
+            write_once(folder, values_chunks, f_rows, r_rows) for _ in range(trials)
         ),
         "from_json": statistics.median(
-            write_once(folder, from_json_param, f_rows, r_rows) for _ in range(3)
+            write_once(folder, from_json_param, f_rows, r_rows) for _ in range(trials)
         ),
     }  # fmt: skip
 
@@ -191,35 +192,37 @@ def first_cycle(
     }  # fmt: skip
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.store_write")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: one trial of each")
+    repeats = 1 if parser.parse_args(argv).quick else REPEATS
     failures, runs = records()
     with tempfile.TemporaryDirectory(prefix="store-bench-") as tmp:
         folder = Path(tmp)
-        trials = [first_cycle(folder, failures, runs) for _ in range(REPEATS)]
-        other = alternatives(folder, failures, runs)
+        trials = [first_cycle(folder, failures, runs) for _ in range(repeats)]
+        other = alternatives(folder, failures, runs, trials=min(3, repeats))
     m = {key: statistics.median(t[key] for t in trials) for key in trials[0]}
-    note = f", median of {REPEATS}"
-    emit(
-        "store_write",
-        [
-            Figure("first-cycle flush" + note, m["flush"], "s", SIZE,
-                   "row-by-row executemany (1/10 measured, x10)", other["executemany"], "< 2 s",
-                   m["flush"] < 2.0),
-            Figure("first-cycle flush" + note, m["flush"], "s", SIZE,
-                   "multi-row VALUES, 500 rows a statement", other["values"]),
-            Figure("first-cycle flush" + note, m["flush"], "s", SIZE,
-                   "one JSON array parameter via from_json", other["from_json"]),
-            Figure(f"first-cycle flush, slowest of {REPEATS}", max(t["flush"] for t in trials),
-                   "s", SIZE, bar="< 2 s", passed=max(t["flush"] for t in trials) < 2.0),
-            Figure("enqueue (encode rows)" + note, m["enqueue"], "s", SIZE),
-            Figure("flush of duplicates" + note, m["again"], "s", SIZE),
-            Figure("flush, nothing queued" + note, m["idle"], "s", "0 records",
-                   bar="does not open the file", passed=m["idle"] < 0.001),
-            Figure("known ids at start-up" + note, m["known"], "s", SIZE),
-            Figure("file size after first cycle", m["size"], "bytes", SIZE),
-        ],
-    )  # fmt: skip
+    note = f", median of {repeats}"
+    figures = [
+        Figure("first-cycle flush" + note, m["flush"], "s", SIZE,
+               "row-by-row executemany (1/10 measured, x10)", other["executemany"], "< 2 s",
+               m["flush"] < 2.0),
+        Figure("first-cycle flush" + note, m["flush"], "s", SIZE,
+               "multi-row VALUES, 500 rows a statement", other["values"]),
+        Figure("first-cycle flush" + note, m["flush"], "s", SIZE,
+               "one JSON array parameter via from_json", other["from_json"]),
+        Figure(f"first-cycle flush, slowest of {repeats}", max(t["flush"] for t in trials),
+               "s", SIZE, bar="< 2 s", passed=max(t["flush"] for t in trials) < 2.0),
+        Figure("enqueue (encode rows)" + note, m["enqueue"], "s", SIZE),
+        Figure("flush of duplicates" + note, m["again"], "s", SIZE),
+        Figure("flush, nothing queued" + note, m["idle"], "s", "0 records",
+               bar="does not open the file", passed=m["idle"] < 0.001),
+        Figure("known ids at start-up" + note, m["known"], "s", SIZE),
+        Figure("file size after first cycle", m["size"], "bytes", SIZE),
+    ]  # fmt: skip
+    emit("store_write", figures)
+    return exit_code(figures)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
