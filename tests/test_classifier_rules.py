@@ -158,6 +158,10 @@ ROWS: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "config.message": ({"logs": "exec /app/run.sh: exec format error"}, "config_error"),
     "config.exit_code": ({"pods": pods(container(terminated(127)))}, "config_error"),
+    "config.exit_message": (
+        {"workload": {"phase": "Failed", "phaseMessage": "Container exited with code 126"}},
+        "config_error",
+    ),
     "driver.mismatch": (
         {"logs": "RuntimeError: Found no NVIDIA driver on your system."},
         "cuda_driver",

@@ -518,6 +518,21 @@ RULES: tuple[Rule, ...] = (
         "The container's command could not be run (exit 126/127: not executable or not found).",
         "Fix the command or entrypoint: the program is missing from the image or not executable.",
     ),
+    # The same exit code as Run:ai reports it ("Container exited with code 127"): all that is
+    # left of a past episode once its pods are gone.
+    Rule(
+        "config.exit_message",
+        "config_error",
+        0.6,
+        Signal(
+            (WORKLOAD, EVENT),
+            pattern=rx(r"exit(?:ed)? (?:with )?(?:exit )?code:? ?(?P<num>\d{1,3})\b"),
+            keys=("exit",),
+            numbers=frozenset({126, 127}),
+        ),
+        "The container's command could not be run (exit 126/127: not executable or not found).",
+        "Fix the command or entrypoint: the program is missing from the image or not executable.",
+    ),
     # --- oom_killed -----------------------------------------------------------------------
     Rule(
         "oom.reason",
