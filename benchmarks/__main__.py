@@ -186,7 +186,8 @@ def render(results: list[dict[str, Any]], suite: dict[str, Any] | None = None) -
     if suite:
         load = suite["load_average"]
         lines += [
-            f"Last full run: {suite['started_at'][:19].replace('T', ' ')} UTC, "
+            f"{'Smoke run (--quick, small sizes)' if suite.get('quick') else 'Last full run'}: "
+            f"{suite['started_at'][:19].replace('T', ' ')} UTC, "
             f"{suite['duration_s'] / 60:.1f} minutes, on {_machine_line(suite['machine'])}.",
             f"Load average (1 min) while it ran: mean {load['mean_1m']:.2f}, "
             f"max {load['max_1m']:.2f}, min {load['min_1m']:.2f}, sampled every 5 s on "
