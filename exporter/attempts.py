@@ -47,10 +47,8 @@ def phase_updates(records: Iterable[dict[str, Any]]) -> list[tuple[datetime, str
     """(at, phase, phaseMessage) of every PhaseUpdate record, oldest first."""
     updates: list[tuple[datetime, str, str]] = []
     for record in records:
-        if not isinstance(record, dict):
-            continue
-        meta = record.get("meta") or {}
-        update = (record.get("spec") or {}).get("phaseUpdate") or {}
+        meta, spec = _part(record, "meta"), _part(record, "spec")
+        update = _part(spec, "phaseUpdate")
         at = parse_time(meta.get("creationTimestamp"))
         if meta.get("type") == "PhaseUpdate" and at is not None and update.get("phase"):
             updates.append((at, str(update["phase"]), str(update.get("phaseMessage") or "")))
@@ -62,14 +60,19 @@ def timeline_events(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The Event records of a timeline: Run:ai keeps them after Kubernetes dropped its own."""
     found: list[dict[str, Any]] = []
     for record in records:
-        if not isinstance(record, dict) or (record.get("meta") or {}).get("type") != "Event":
-            continue
-        event = (record.get("spec") or {}).get("event")
-        if isinstance(event, dict):
+        meta = _part(record, "meta")
+        event = _part(_part(record, "spec"), "event")
+        if meta.get("type") == "Event" and event:
             if not event.get("createdAt"):
-                event = {**event, "createdAt": (record.get("meta") or {}).get("creationTimestamp")}
+                event = {**event, "createdAt": meta.get("creationTimestamp")}
             found.append(event)
     return found
+
+
+def _part(value: Any, key: str) -> dict[str, Any]:
+    """value[key] when both are JSON objects, else {}: timelines are untrusted input."""
+    part = value.get(key) if isinstance(value, dict) else None
+    return part if isinstance(part, dict) else {}
 
 
 def window_of(updates: list[tuple[datetime, str, str]], at: datetime, kind: str) -> Window | None:

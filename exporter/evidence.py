@@ -82,9 +82,10 @@ def gather(
     episode never reads it (it describes the present). Run:ai's pod list is read only when
     Kubernetes gave no pods: Kubernetes names pods and nodes too.
 
-    With `episode`, only that episode's own evidence is kept (exporter.attempts): events dated
-    within its attempt, pods created in it and, once the workload has moved on (`current`
-    False), only container terminations dated within the episode, with their logs. Without
+    With `episode` (whose `current` then counts), only that episode's own evidence is kept
+    (exporter.attempts): events dated within its attempt, pods created in it and, once the
+    workload has moved on, only container terminations dated within the episode, with their
+    logs. Without
     its timeline, a past episode skips Kubernetes: its pods may show a later attempt.
     """
     wid = str(workload.get("id"))
@@ -93,6 +94,7 @@ def gather(
     window: Window | None = None
     history_events: list[dict[str, Any]] = []
     if episode is not None:
+        current = episode.current
         records = episode.timeline
         if records is None:
             records = tuple(_fetch("history", lambda: runai.history(wid), none, deadline, gaps))

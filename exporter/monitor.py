@@ -195,7 +195,7 @@ class Monitor:
                 evidence = gather(
                     episode.workload, self.runai, self.kube, deadline=deadline,
                     detail=episode.kind == "pending",  # only it needs pendingSchedulingMessages
-                    current=episode.current, episode=episode,
+                    episode=episode,
                 )
             return failure_record(episode, evidence, self._classify_safely(evidence))
 

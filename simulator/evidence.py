@@ -200,7 +200,12 @@ def render(spec: WorkloadSpec, ep: Episode, seed: int) -> Evidence:
             peer = _peer(spec, v, f"{key}:{r}", r)
             peer.state = _stamped(peer.state, started_at, ep.at)
             pods.append(peer)
-    events = [EventOut(ep.at + e.offset_s, e.type, e.reason, _fill(e.message, subs), e.source,
-                       replica, ep.attempt, v.kind == "pending") for e in v.events]
+    # A template's lead-up (retries an hour before, a pull 200 s before) cannot predate the
+    # attempt itself: Kubernetes had no pod to report on yet. Such events move to just after
+    # the attempt began, in their order.
+    first = next(s.at for s in spec.steps if s.attempt == ep.attempt)
+    events = [EventOut(max(ep.at + e.offset_s, min(ep.at, first + 1 + i)), e.type, e.reason,
+                       _fill(e.message, subs), e.source, replica, ep.attempt,
+                       v.kind == "pending") for i, e in enumerate(v.events)]
     message = Template(v.pod_message or v.phase_message).safe_substitute(subs)
     return Evidence(v, replica, pods, events, message)

@@ -111,4 +111,5 @@ def test_timeline_episodes_know_whether_they_are_the_present_one() -> None:
     assert [(e.timestamp.hour, e.current) for e in episodes] == [(10, False), (11, True)]
     assert episodes[0].workload["phase"] == "Failed"
     assert episodes[0].workload["phaseUpdatedAt"] == "2026-11-26T10:00:00Z"
+    assert all(e.timeline == tuple(records) for e in episodes)  # to tell their attempts apart
     assert len(runs) == 2

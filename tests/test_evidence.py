@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from exporter.detect import Episode, parse_time
 from exporter.evidence import _merge_events, _targets, from_listing, gather, namespace_of
 from exporter.http_retry import RetryPolicy
 from exporter.k8s_client import KubeAccess, KubeClient
@@ -174,3 +175,133 @@ def test_from_listing() -> None:
     evidence = from_listing(WORKLOAD, "all evidence: cycle time budget spent")
     assert evidence.bundle == {"workload": WORKLOAD, "events": [], "pods": [], "logs": ""}
     assert not evidence.logs_available
+
+
+# ---- one episode's own evidence (exporter.attempts) ------------------------------------------
+def _at(minute: int) -> str:
+    return f"2026-01-01T00:{minute:02d}:00Z"
+
+
+def _phase(minute: int, phase: str) -> dict[str, Any]:
+    return {"meta": {"creationTimestamp": _at(minute), "type": "PhaseUpdate"},
+            "spec": {"phaseUpdate": {"phase": phase, "phaseMessage": ""}}}
+
+
+# Attempt 1 (00:00-00:03) died of an OOM; attempt 2 (from 00:06) crash-looped (Degraded at
+# 00:10), recovered at 00:14 and failed with a traceback at 00:20; attempt 3 from 00:40 runs.
+TIMELINE = (
+    _phase(0, "Creating"), _phase(1, "Running"), _phase(3, "Failed"),
+    _phase(6, "Creating"), _phase(7, "Running"), _phase(10, "Degraded"), _phase(14, "Running"),
+    _phase(20, "Failed"), _phase(40, "Creating"), _phase(41, "Running"),
+)
+EVENTS = [  # newest first, as Run:ai serves them
+    {"type": "Normal", "reason": "Started", "message": "attempt 3", "createdAt": _at(41)},
+    {"type": "Warning", "reason": "BackOff", "message": "attempt 2", "createdAt": _at(9)},
+    {"type": "Warning", "reason": "OOMKilling", "message": "attempt 1", "createdAt": _at(2)},
+]
+
+
+def _pod(name: str, created: int, cs: dict[str, Any], phase: str = "Running") -> dict[str, Any]:
+    return {"metadata": {"name": name, "creationTimestamp": _at(created)},
+            "spec": {"nodeName": f"node-{name}", "containers": [{"name": "main"}]},
+            "status": {"phase": phase, "reason": None, "containerStatuses": [cs]}}
+
+
+def _terminated(code: int, finished: int) -> dict[str, Any]:
+    return {"terminated": {"exitCode": code, "reason": "Error", "finishedAt": _at(finished)}}
+
+
+def script_attempts(scripted: ScriptedServer, pods: list[dict[str, Any]]) -> None:
+    scripted.script("/api/v1/workloads/w1/events", Answer(200, json.dumps({"events": EVENTS})))
+    scripted.script("/api/v1/workloads/w1/history", Answer(200, json.dumps(
+        {"records": list(TIMELINE)})))
+    scripted.script("/api/v1/workloads/w1/pods", Answer(200, json.dumps({"pods": [
+        {"name": "train-1-0", "nodeName": "gpu-9", "createdAt": _at(40),
+         "containers": [{"name": "main", "image": "img:3"}]}]})))
+    scripted.script("/api/v1/namespaces/runai-team-a/pods",
+                    Answer(200, json.dumps({"items": pods})))
+    scripted.script("/api/v1/namespaces/runai-team-a/pods/train-1-0/log",
+                    Answer(200, "ValueError: bad batch\n", media_type="text/plain"))
+    scripted.script("/api/v1/namespaces/runai-team-a/events",
+                    Answer(200, json.dumps({"items": []})))
+
+
+def episode(minute: int, kind: str, *, current: bool, timeline: bool = True) -> Episode:
+    at = parse_time(_at(minute))
+    assert at is not None
+    return Episode(f"w1@{at.isoformat()}", kind, at, WORKLOAD, current,
+                   TIMELINE if timeline else None)
+
+
+def test_a_live_failure_keeps_only_its_attempts_events_and_pods(
+    scripted: ScriptedServer, clients
+) -> None:
+    runai, kube = clients
+    this_attempt = _pod("train-1-0", 6, status(state=_terminated(1, 20)), phase="Failed")
+    earlier = _pod("train-1-old", 0, status(state=_terminated(137, 3)), phase="Failed")
+    script_attempts(scripted, [earlier, this_attempt])
+    evidence = gather(WORKLOAD, runai, kube, deadline=time.monotonic() + 10, detail=False,
+                      episode=episode(20, "failed", current=True, timeline=False))
+    assert [e["message"] for e in evidence.bundle["events"]] == ["attempt 2"]
+    assert [p["name"] for p in evidence.bundle["pods"]] == ["train-1-0"]
+    assert "ValueError" in evidence.bundle["logs"] and evidence.logs_available
+    assert scripted.requests_to("/api/v1/workloads/w1/history")  # no timeline given: read it
+    assert not evidence.gaps
+
+
+def test_a_past_failure_is_not_judged_by_a_later_attempt(scripted: ScriptedServer, clients):
+    runai, kube = clients
+    later = _pod("train-1-0", 40, status(state={"running": {"startedAt": _at(41)}}))
+    script_attempts(scripted, [later])
+    evidence = gather(WORKLOAD, runai, kube, deadline=time.monotonic() + 10,
+                      episode=episode(3, "failed", current=False))
+    assert [e["reason"] for e in evidence.bundle["events"]] == ["OOMKilling"]
+    assert evidence.bundle["pods"] == [] and evidence.bundle["logs"] == ""
+    assert evidence.node is None  # Run:ai's pod is attempt 3's: not this episode's node
+    assert not evidence.logs_available and any("moved on" in g for g in evidence.gaps)
+    assert not scripted.requests_to("/api/v1/workloads/w1")  # the detail shows the present
+    assert not scripted.requests_to("/api/v1/workloads/w1/history")  # the timeline was given
+
+
+def test_a_past_degraded_spell_reads_the_crash_it_left_in_its_pod(
+    scripted: ScriptedServer, clients
+) -> None:
+    runai, kube = clients
+    recovered = _pod("train-1-0", 6, status(state={"running": {"startedAt": _at(13)}},
+                                            last=_terminated(1, 12), restarts=4))
+    script_attempts(scripted, [recovered])
+    evidence = gather(WORKLOAD, runai, kube, deadline=time.monotonic() + 10,
+                      episode=episode(10, "degraded", current=False))
+    [pod] = evidence.bundle["pods"]
+    [cs] = pod["status"]["containerStatuses"]
+    assert cs["state"] == {} and cs["lastState"]["terminated"]["exitCode"] == 1
+    assert pod["status"]["phase"] is None  # "Running" is the present, not the episode
+    assert [e["message"] for e in evidence.bundle["events"]] == ["attempt 2"]
+    reads = scripted.requests_to("/api/v1/namespaces/runai-team-a/pods/train-1-0/log")
+    assert [("previous=true" in r.query) for r in reads] == [True]  # only the crashed one
+    assert "ValueError" in evidence.bundle["logs"] and evidence.logs_available
+    assert (evidence.pod, evidence.exit_code) == ("train-1-0", 1)
+
+
+def test_a_past_crash_outside_the_episode_is_not_its_evidence(
+    scripted: ScriptedServer, clients
+) -> None:
+    runai, kube = clients
+    crashed_later = _pod("train-1-0", 6, status(state={"running": {}},
+                                                last=_terminated(1, 19), restarts=5))
+    script_attempts(scripted, [crashed_later])
+    evidence = gather(WORKLOAD, runai, kube, deadline=time.monotonic() + 10,
+                      episode=episode(10, "degraded", current=False))
+    assert evidence.bundle["pods"] == [] and evidence.bundle["logs"] == ""
+    assert not scripted.requests_to("/api/v1/namespaces/runai-team-a/pods/train-1-0/log")
+
+
+def test_an_episode_the_timeline_lacks_keeps_all_evidence_and_says_so(
+    scripted: ScriptedServer, clients
+) -> None:
+    runai, kube = clients
+    script_attempts(scripted, [])
+    evidence = gather(WORKLOAD, runai, kube, deadline=time.monotonic() + 10, detail=False,
+                      episode=episode(25, "failed", current=True))
+    assert len(evidence.bundle["events"]) == 3
+    assert any(g.startswith("attempt: ") for g in evidence.gaps)

@@ -5,6 +5,7 @@ Reading timelines against the simulator is tested in tests/test_monitor.py.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -12,6 +13,7 @@ import pytest
 
 from exporter.runai_client import RunaiClient
 from exporter.timelines import Timelines, control_plane_now, marker
+from tests.fixtures_exporter import Answer, ScriptedServer
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 
@@ -49,3 +51,26 @@ def test_unchanged_workloads_are_skipped_but_pending_ones_are_rechecked() -> Non
     assert found.phases == {("p", "Running"): 1, ("p", "Pending"): 1}
     timelines.commit(save=False)
     assert timelines.synced == {"a": marker(running), "b": marker(pending)}
+
+
+def test_a_listed_episode_carries_the_timeline_read_for_it(scripted: ScriptedServer) -> None:
+    failed = workload("a", "Failed", "2026-11-26T11:00:00Z")
+    scripted.script("/api/v2/token", Answer(200, json.dumps(
+        {"access_token": "t", "token_type": "Bearer", "expires_in": 3600})))
+    records = [
+        {"meta": {"creationTimestamp": at, "type": "PhaseUpdate"},
+         "spec": {"phaseUpdate": {"phase": phase, "phaseMessage": ""}}}
+        for at, phase in (("2026-11-26T08:00:00Z", "Creating"),
+                          ("2026-11-26T08:01:00Z", "Running"),
+                          ("2026-11-26T11:00:00Z", "Failed"))
+    ]
+    scripted.script("/api/v1/workloads/a/history", Answer(200, json.dumps({"records": records})))
+    with httpx.Client() as http:
+        timelines = Timelines(RunaiClient(scripted.url, "c", "s", http=http))
+        found = timelines.detect(
+            [failed], [], now=NOW, pending_threshold=timedelta(minutes=30),
+            retention=timedelta(days=90), known_episodes=set(), known_runs=set(),
+        )
+    [episode] = found.episodes
+    assert episode.current and episode.workload is failed  # the listing's own, as it is now
+    assert episode.timeline is not None and len(episode.timeline) == 3
