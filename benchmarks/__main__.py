@@ -10,6 +10,7 @@ the published ones. Exits 1 when a benchmark fails, misses a bar or grows worse 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import subprocess
@@ -83,6 +84,18 @@ def _fmt(value: float | None, unit: str = "") -> str:
     if unit == "bytes":
         return f"{value / 2**20:.1f} MiB"
     return f"{value:.4g} {unit}".strip()
+
+
+def describe(name: str) -> str:
+    """What a benchmark measures: its module docstring without the usage block (read, not
+    imported, so rendering the page loads none of the heavy modules)."""
+    path = ROOT / "benchmarks" / f"{name}.py"
+    if not path.exists():
+        return ""
+    doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+    return "\n".join(line for line in doc.splitlines() if not line.startswith("    ")).replace(
+        "\n\n\n", "\n\n"
+    ).strip()
 
 
 def _growth_of(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -213,9 +226,11 @@ def render(results: list[dict[str, Any]], suite: dict[str, Any] | None = None) -
     ]
     for result in results:
         load = _load_text(result.get("load_average"))
+        about = describe(result["benchmark"])
         lines += [
             f"## {result['benchmark']}",
             "",
+            *([about, ""] if about else []),
             f"Ran {result['ran_at'][:19]}Z on {_machine_line(result['machine'])}"
             + (f"; load average {load} (start -> end)." if load else "."),
             "",

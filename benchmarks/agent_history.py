@@ -1,6 +1,6 @@
 """What DuckDB buys the agent: the same analytic queries on DuckDB and SQLite, side by side.
 
-`python -m benchmarks.agent_history [--sizes 100000,1000000] [--repeat 15] [--quick]`
+    python -m benchmarks.agent_history [--sizes 100000,1000000] [--repeat 15] [--quick]
 
 For each size it generates that many failures (and 1.5x as many finished runs) spread over 90
 days straight into a DuckDB history file with SQL (generate_series, no Python loops), in time

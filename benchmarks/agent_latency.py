@@ -1,4 +1,6 @@
-"""`python -m benchmarks.agent_latency`: end-to-end answer latency over HTTP at 1,000,000 failures.
+"""End-to-end answer latency of the agent over HTTP at 1,000,000 failures.
+
+    python -m benchmarks.agent_latency [--failures 1000000] [--requests 30] [--quick]
 
 Seeds a history file through the real schema (1,000,000 failures over 90 days, plus 2,000,000
 finished runs as the failure-rate denominator), starts `python -m agent serve` as its own

@@ -2,11 +2,11 @@
 
     python -m benchmarks.metrics_scrape [--scrapes 200] [--quick]
 
-50 projects x every workload type x every category (plus
-every kind and phase) are all known, so every combination is exported, most of them as 0, as the
-exporter does. Scrapes go over real HTTP to the exporter's own server (exporter.server) on
-loopback. The baseline is the same request to /healthz on the same server, which isolates what
-building and encoding the families costs from what HTTP costs.
+50 projects x every workload type x every category (plus every kind and phase) are all known, so
+every combination is exported, most of them as 0, as the exporter does. Scrapes go over real
+HTTP to the exporter's own server (exporter.server) on loopback. The baseline is the same
+request to /healthz on the same server, which isolates what building and encoding the families
+costs from what HTTP costs.
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ the same either way: the markers and record ids on disk). Then, in a fresh child
 from that file as a restarted sidecar would, time a steady-state cycle (no new failures, no
 timeline read) side by side with a bare paged fetch + json.loads of the same pages (limit 500),
 interleaved, and read the child's peak memory (ru_maxrss). Bars: one steady cycle over 10,000
-workloads <= 2 s and <= 200 MiB, <= 1.5x the bare fetch; first cycle <= 30 s per 1,000
-failures; every figure measured at several sizes grows at most linearly (benchmarks.report).
+workloads <= 2 s and <= 200 MiB; from 10,000 workloads up, <= 1.5x the bare fetch; first cycle
+<= 30 s per 1,000 failures; every figure measured at several sizes grows at most linearly
+(benchmarks.report).
 """
 
 from __future__ import annotations

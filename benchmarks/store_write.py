@@ -1,5 +1,7 @@
 """How fast the history store writes the first cycle of a 10,000-workload cluster.
 
+    python -m benchmarks.store_write [--quick]
+
 The first cycle records ~10,000 terminal runs and ~1,000 failures, each failure carrying a JSON
 evidence bundle of a few KB. The store writes each table's rows as newline-delimited JSON to a
 scratch file and runs one INSERT ... SELECT FROM read_json(...) with explicit column types.
@@ -7,8 +9,6 @@ Measured in the same run against the other ways to write the same rows with the 
 have: DuckDB's executemany, one INSERT per row (measured on a tenth of the rows and scaled up: the
 full set takes ~10 s), multi-row VALUES statements, and one JSON array parameter through
 from_json.
-
-    python -m benchmarks.store_write [--quick]
 """
 
 from __future__ import annotations
