@@ -162,7 +162,9 @@ def run_first(url: str, db: str, timed: bool) -> dict[str, Any]:
                   "workloads": report.workloads, "failures": len(report.failures),
                   "failed_kind": sum(1 for f in report.failures if f.kind == "failed"),
                   "runs": len(report.runs), "timelines_read": reads[0],
-                  "with_logs": sum(1 for f in report.failures if f.bundle.get("logs"))}
+                  "with_logs": sum(1 for f in report.failures if f.bundle.get("logs")),
+                  # before the drain, whose unbounded timeline reads no sidecar makes
+                  "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
         assert report.ok, report.error
     result["drain_cycles"], result["drain_s"] = drain(monitor, reads)
     result["timelines_total"] = reads[0]
@@ -249,6 +251,7 @@ def measure(size: int, repeats: int, timed_first: bool) -> list[Figure]:
         Figure("first cycle time per 1,000 new failures", per_1000, "s", label,
                bar="<= 30 s" if first["failed_kind"] >= 1000 else None,
                passed=per_1000 <= 30.0 if first["failed_kind"] >= 1000 else None),
+        Figure("first cycle peak memory (RSS)", first["peak_rss_bytes"], "bytes", label),
     ]
 
 
