@@ -122,8 +122,14 @@ def _anchor(heading: str) -> str:
     return text.replace(" ", "-")
 
 
+# The guide's pages this project's deployment work writes (runbook.md and performance.md are
+# generated or written elsewhere and checked there).
+GUIDE_PAGES = ("README.md", "deployment.md", "configuration.md", "metrics.md",
+               "troubleshooting.md", "database.md", "sizing.md")
+
+
 def test_every_link_file_and_anchor_in_the_guide_exists() -> None:
-    for doc in sorted(DOCS.glob("*.md")):
+    for doc in (DOCS / name for name in GUIDE_PAGES):
         text = doc.read_text()
         for target in re.findall(r"\]\(([^)\s]+)\)", text):
             if target.startswith(("http://", "https://")):
