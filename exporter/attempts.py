@@ -18,8 +18,9 @@ from typing import Any
 
 from exporter.detect import parse_time
 
-# Phases after which the next phase update belongs to a new attempt.
-ENDING_PHASES = frozenset({"Failed", "Completed", "Succeeded", "Stopped", "Deleted", "Deleting"})
+# Phases (of Run:ai's Phase enum) after which the next phase update starts a new attempt:
+# a resubmission, a restart, a resume.
+ENDING_PHASES = frozenset({"Failed", "Completed", "Stopped"})
 # A failure's own evidence arrives within minutes (the kill, the backoff, the job controller).
 AFTER_FAILURE = timedelta(minutes=10)
 # Control plane and cluster clocks differ a little: a pod may be stamped just before the phase.
