@@ -259,7 +259,7 @@ def run_one(name: str, quick: bool, env: dict[str, str]) -> tuple[int, float]:
     """(exit code, seconds) of one benchmark in its own process; 124 when it timed out."""
     started = time.monotonic()
     command = [sys.executable, "-m", f"benchmarks.{name}", *(["--quick"] if quick else [])]
-    print(f"\n>>> {' '.join(command[1:])}", flush=True)
+    print(f"\n>>> python {' '.join(command[1:])}", flush=True)
     try:
         code = subprocess.run(command, cwd=ROOT, env=env, timeout=TIMEOUT_S).returncode
     except subprocess.TimeoutExpired:
@@ -316,11 +316,16 @@ def main(argv: list[str] | None = None) -> int:
         "load_average": load.summary(),
         "benchmarks": runs,
     }
-    if set(names) == set(BENCHMARKS):  # the page's header describes the last full run
-        (folder / f"{SUITE}.json").write_text(json.dumps(suite, indent=2) + "\n")
+    suite_file = folder / f"{SUITE}.json"
+    if set(names) != set(BENCHMARKS) and suite_file.exists():
+        # The page's header stays the last full run's; these benchmarks' outcomes are newer.
+        last = json.loads(suite_file.read_text())
+        suite = last | {"benchmarks": last.get("benchmarks", {}) | runs}
+    if set(names) == set(BENCHMARKS) or suite_file.exists():
+        suite_file.write_text(json.dumps(suite, indent=2) + "\n")
     doc.write_text(render(*load_results(folder)))
-    print(f"\nwrote {doc} (results in {folder}) after {suite['duration_s']:.0f} s; "
-          f"load average mean {suite['load_average']['mean_1m']:.2f}")
+    print(f"\nwrote {doc} (results in {folder}) after {time.monotonic() - started:.0f} s; "
+          f"load average mean {load.summary()['mean_1m']:.2f}")
     failed = [name for name, run in runs.items() if run["exit_code"] != 0]
     if failed:
         print(f"ERROR: benchmark(s) failed or missed a bar: {', '.join(failed)}", file=sys.stderr)

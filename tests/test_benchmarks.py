@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -164,7 +165,7 @@ def synthetic_result(name: str, figures: list[Figure]) -> dict[str, object]:
     }  # fmt: skip
 
 
-SUITE = {
+SUITE: dict[str, Any] = {
     "started_at": "2026-11-26T06:15:00+00:00", "duration_s": 600.0, "quick": False,
     "names": ["poll_cycle", "metrics_scrape"],
     "machine": {"python": "3.11.7", "platform": "Linux", "processor": "x86_64",
@@ -239,6 +240,7 @@ def test_unknown_benchmark_is_one_clear_error(capsys: pytest.CaptureFixture[str]
 @pytest.mark.slow
 def test_quick_run_of_one_benchmark_in_its_own_process(tmp_path: Path) -> None:
     doc = tmp_path / "page.md"
+    (tmp_path / "suite.json").write_text(json.dumps(SUITE))  # an earlier full run's
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--results", str(tmp_path),
          "--doc", str(doc), "classifier"],
@@ -249,5 +251,11 @@ def test_quick_run_of_one_benchmark_in_its_own_process(tmp_path: Path) -> None:
     assert figure["value"] > 0 and figure["baseline_value"] > 0
     # The suite's exit code follows the benchmark's bar, whichever way this machine went.
     assert done.returncode == (0 if figure["passed"] else 1), done.stderr
-    assert "## classifier" in doc.read_text()
-    assert not (tmp_path / "suite.json").exists()  # a subset does not stand for a full run
+    page = doc.read_text()
+    assert "## classifier" in page and "Last full run: 2026-11-26 06:15:00 UTC" in page
+    # A subset keeps the full run's header and updates its own outcome only.
+    after = json.loads((tmp_path / "suite.json").read_text())
+    assert after["started_at"] == SUITE["started_at"]
+    assert after["load_average"] == SUITE["load_average"]
+    assert after["benchmarks"]["classifier"]["exit_code"] == done.returncode
+    assert after["benchmarks"]["poll_cycle"] == SUITE["benchmarks"]["poll_cycle"]
