@@ -8,6 +8,7 @@ or at all is noted in `gaps`, and the failure is still classified from what was 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -23,6 +24,7 @@ LOG_TAIL_LINES = 300  # per container read, and the bound of the bundle's whole 
 MAX_LOG_PODS = 3  # distributed workloads: read the logs of at most this many failing pods
 T = TypeVar("T")
 _EVENT_KEYS = ("type", "reason", "message", "source", "createdAt")
+_ASSIGNED = re.compile(r"Successfully assigned (?P<ns>[^/\s]+)/(?P<pod>\S+) to (?P<node>\S+)$")
 
 
 @dataclass
@@ -109,7 +111,11 @@ def gather(
     )
     merged = {**workload, **(fetched or {})}
     runai_events = _fetch("events", lambda: runai.events(wid, deadline), none, deadline, gaps)
-    events = [_runai_event(e) for e in (*history_events, *runai_events)]
+    own_events = [
+        e for e in (*history_events, *runai_events)
+        if window is None or window.holds(parse_time(e.get("createdAt")))
+    ]
+    events = [_runai_event(e) for e in own_events]
     pods: dict[str, dict[str, Any]] = {}
     images: dict[str, list[Any]] = {}
     logs = ""
@@ -165,6 +171,8 @@ def gather(
     pod_list = list(pods.values())
     failing: str | None = target.pod if target else (str(pod_list[0]["name"]) if pod_list else None)
     node = next((p.get("nodeName") for p in pod_list if p["name"] == failing), None)
+    if not pod_list and window is not None:  # its pods are gone: its own events place it
+        failing, node = placement(own_events)
     image = next((i for i in images.get(str(failing), []) if i), None)
     bundle = {"workload": merged, "events": _merge_events(events), "pods": pod_list, "logs": logs}
     return Evidence(
@@ -189,6 +197,31 @@ def _fetch(
     except UpstreamError as exc:
         gaps.append(f"{what}: {exc}")
         return empty
+
+
+def placement(events: list[dict[str, Any]]) -> tuple[str | None, str | None]:
+    """(pod, node) from an attempt's own Scheduled events ("Successfully assigned ns/pod to
+    node"), what still names them once its pods are gone. With several pods, the one the
+    latest Warning event is about; else a node only when every pod was on it."""
+    ordered = sorted(events, key=lambda e: str(e.get("createdAt") or ""))
+    assigned: dict[str, str] = {}
+    for event in ordered:
+        found = _ASSIGNED.match(str(event.get("message") or ""))
+        if event.get("reason") == "Scheduled" and found:
+            assigned[found["pod"]] = found["node"]
+    warned = [
+        name for e in ordered
+        if e.get("type") == "Warning"
+        and isinstance(involved := e.get("involvedObject"), dict)
+        and (name := involved.get("name")) in assigned
+    ]
+    if warned:
+        return warned[-1], assigned[warned[-1]]
+    if len(assigned) == 1:
+        [(pod, node)] = assigned.items()
+        return pod, node
+    nodes = set(assigned.values())
+    return None, (nodes.pop() if len(nodes) == 1 else None)
 
 
 def _runai_event(event: dict[str, Any]) -> dict[str, Any]:

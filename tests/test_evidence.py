@@ -11,7 +11,14 @@ import httpx
 import pytest
 
 from exporter.detect import Episode, parse_time
-from exporter.evidence import _merge_events, _targets, from_listing, gather, namespace_of
+from exporter.evidence import (
+    _merge_events,
+    _targets,
+    from_listing,
+    gather,
+    namespace_of,
+    placement,
+)
 from exporter.http_retry import RetryPolicy
 from exporter.k8s_client import KubeAccess, KubeClient
 from exporter.runai_client import RunaiClient
@@ -199,6 +206,13 @@ EVENTS = [  # newest first, as Run:ai serves them
     {"type": "Warning", "reason": "BackOff", "message": "attempt 2", "createdAt": _at(9)},
     {"type": "Warning", "reason": "OOMKilling", "message": "attempt 1", "createdAt": _at(2)},
 ]
+SCHEDULED = [  # in the timeline only: Run:ai keeps them longer than its events page shows
+    {"meta": {"creationTimestamp": _at(minute), "type": "Event"},
+     "spec": {"event": {"type": "Normal", "reason": "Scheduled", "createdAt": _at(minute),
+                        "message": f"Successfully assigned runai-team-a/train-1-0 to gpu-{n}",
+                        "involvedObject": {"kind": "Pod", "name": "train-1-0"}}}}
+    for n, minute in ((1, 1), (2, 7), (3, 41))
+]
 
 
 def _pod(name: str, created: int, cs: dict[str, Any], phase: str = "Running") -> dict[str, Any]:
@@ -214,7 +228,7 @@ def _terminated(code: int, finished: int) -> dict[str, Any]:
 def script_attempts(scripted: ScriptedServer, pods: list[dict[str, Any]]) -> None:
     scripted.script("/api/v1/workloads/w1/events", Answer(200, json.dumps({"events": EVENTS})))
     scripted.script("/api/v1/workloads/w1/history", Answer(200, json.dumps(
-        {"records": list(TIMELINE)})))
+        {"records": [*TIMELINE, *SCHEDULED]})))
     scripted.script("/api/v1/workloads/w1/pods", Answer(200, json.dumps({"pods": [
         {"name": "train-1-0", "nodeName": "gpu-9", "createdAt": _at(40),
          "containers": [{"name": "main", "image": "img:3"}]}]})))
@@ -230,7 +244,12 @@ def episode(minute: int, kind: str, *, current: bool, timeline: bool = True) -> 
     at = parse_time(_at(minute))
     assert at is not None
     return Episode(f"w1@{at.isoformat()}", kind, at, WORKLOAD, current,
-                   TIMELINE if timeline else None)
+                   (*TIMELINE, *SCHEDULED) if timeline else None)
+
+
+def reasons(evidence: Any, *wanted: str) -> list[str]:
+    return [f"{e['reason']}: {e['message']}" for e in evidence.bundle["events"]
+            if not wanted or e["reason"] in wanted]
 
 
 def test_a_live_failure_keeps_only_its_attempts_events_and_pods(
@@ -242,7 +261,8 @@ def test_a_live_failure_keeps_only_its_attempts_events_and_pods(
     script_attempts(scripted, [earlier, this_attempt])
     evidence = gather(WORKLOAD, runai, kube, deadline=time.monotonic() + 10, detail=False,
                       episode=episode(20, "failed", current=True, timeline=False))
-    assert [e["message"] for e in evidence.bundle["events"]] == ["attempt 2"]
+    assert reasons(evidence) == ["Scheduled: Successfully assigned runai-team-a/train-1-0 to "
+                                 "gpu-2", "BackOff: attempt 2"]
     assert [p["name"] for p in evidence.bundle["pods"]] == ["train-1-0"]
     assert "ValueError" in evidence.bundle["logs"] and evidence.logs_available
     assert scripted.requests_to("/api/v1/workloads/w1/history")  # no timeline given: read it
@@ -255,9 +275,11 @@ def test_a_past_failure_is_not_judged_by_a_later_attempt(scripted: ScriptedServe
     script_attempts(scripted, [later])
     evidence = gather(WORKLOAD, runai, kube, deadline=time.monotonic() + 10,
                       episode=episode(3, "failed", current=False))
-    assert [e["reason"] for e in evidence.bundle["events"]] == ["OOMKilling"]
+    assert reasons(evidence) == ["Scheduled: Successfully assigned runai-team-a/train-1-0 to "
+                                 "gpu-1", "OOMKilling: attempt 1"]
     assert evidence.bundle["pods"] == [] and evidence.bundle["logs"] == ""
-    assert evidence.node is None  # Run:ai's pod is attempt 3's: not this episode's node
+    # Run:ai's pod is attempt 3's (gpu-9); this attempt's own Scheduled event names its node
+    assert (evidence.pod, evidence.node) == ("train-1-0", "gpu-1")
     assert not evidence.logs_available and any("moved on" in g for g in evidence.gaps)
     assert not scripted.requests_to("/api/v1/workloads/w1")  # the detail shows the present
     assert not scripted.requests_to("/api/v1/workloads/w1/history")  # the timeline was given
@@ -276,7 +298,7 @@ def test_a_past_degraded_spell_reads_the_crash_it_left_in_its_pod(
     [cs] = pod["status"]["containerStatuses"]
     assert cs["state"] == {} and cs["lastState"]["terminated"]["exitCode"] == 1
     assert pod["status"]["phase"] is None  # "Running" is the present, not the episode
-    assert [e["message"] for e in evidence.bundle["events"]] == ["attempt 2"]
+    assert reasons(evidence, "BackOff", "OOMKilling") == ["BackOff: attempt 2"]
     reads = scripted.requests_to("/api/v1/namespaces/runai-team-a/pods/train-1-0/log")
     assert [("previous=true" in r.query) for r in reads] == [True]  # only the crashed one
     assert "ValueError" in evidence.bundle["logs"] and evidence.logs_available
@@ -303,5 +325,32 @@ def test_an_episode_the_timeline_lacks_keeps_all_evidence_and_says_so(
     script_attempts(scripted, [])
     evidence = gather(WORKLOAD, runai, kube, deadline=time.monotonic() + 10, detail=False,
                       episode=episode(25, "failed", current=True))
-    assert len(evidence.bundle["events"]) == 3
+    assert len(reasons(evidence, "BackOff", "OOMKilling", "Started")) == 3
     assert any(g.startswith("attempt: ") for g in evidence.gaps)
+
+
+@pytest.mark.parametrize(
+    ("events", "expected"),
+    [
+        ([], (None, None)),
+        # distributed: the pod the latest warning is about
+        ([("Scheduled", "Successfully assigned ns/job-master-0 to n1", "job-master-0"),
+          ("Scheduled", "Successfully assigned ns/job-worker-0 to n2", "job-worker-0"),
+          ("Warning", "NCCL timeout", "job-master-0"),
+          ("Warning", "Xid 79", "job-worker-0")], ("job-worker-0", "n2")),
+        # several pods, no warning about one of them: a node only if they shared it
+        ([("Scheduled", "Successfully assigned ns/a to n1", "a"),
+          ("Scheduled", "Successfully assigned ns/b to n1", "b")], (None, "n1")),
+        ([("Scheduled", "Successfully assigned ns/a to n1", "a"),
+          ("Scheduled", "Successfully assigned ns/b to n2", "b")], (None, None)),
+        ([("Scheduled", "assigned somewhere", "a")], (None, None)),
+    ],
+)
+def test_placement_from_scheduled_events(
+    events: list[tuple[str, str, str]], expected: tuple[str | None, str | None]
+) -> None:
+    raw = [{"type": "Normal" if reason == "Scheduled" else "Warning",
+            "reason": reason, "message": message, "createdAt": _at(i),
+            "involvedObject": {"kind": "Pod", "name": pod}}
+           for i, (reason, message, pod) in enumerate(events)]
+    assert placement(raw) == expected
