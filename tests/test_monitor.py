@@ -484,3 +484,29 @@ def test_an_internal_error_fails_the_cycle_and_monitoring_goes_on(
     assert car.state.polls["failure"] == 1 and car.state.up == 0
     clock["now"] = sim_now(sim)()
     assert car.monitor.run_cycle().ok
+
+
+def test_each_episode_is_judged_by_its_own_attempt(
+    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar]
+) -> None:
+    """Resubmitted workloads pile up events and pods across attempts: none may leak into
+    another attempt's bundle, and a past episode shows no pod of a later attempt."""
+    sim = make_simulator(scale=SCALE)
+    car = sidecar(sim)
+    report = car.monitor.run_cycle()
+    assert report.ok
+    world = sim.app.state.sim.world
+    by_id = {spec.id: spec for spec in world.specs}
+    checked = 0
+    for failure in report.failures:
+        spec = by_id[failure.workload_id]
+        stamp = failure.timestamp.timestamp()
+        attempt = next(s.attempt for s in spec.steps if s.at == stamp)
+        starts = [s.at for s in spec.steps if s.attempt == attempt]
+        later = [s.at for s in spec.steps if s.attempt > attempt]
+        begin, end = starts[0], (later[0] if later else float("inf"))
+        for event in failure.bundle["events"]:
+            at = parse_time(event["createdAt"])
+            assert at is not None and begin <= at.timestamp() < end, (failure.episode_id, event)
+        checked += bool(later)
+    assert checked >= 3  # resubmitted workloads were among them
