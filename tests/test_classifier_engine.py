@@ -110,3 +110,16 @@ def test_non_decisive_rows_are_context_only() -> None:
     rules = (_rule("ctx", category="unknown", decisive=False),)
     outcome = evaluate(read({"logs": "marker"}), rules, TERMINAL_ERROR)
     assert outcome.winner is None and [h.rule.id for h in outcome.context] == ["ctx"]
+
+
+@pytest.mark.parametrize(
+    ("logs", "fires"),
+    [("step 1\nstep 2\n\n", True), ("", False), ("  \n\n", False)],
+)
+def test_a_bare_log_signal_asks_whether_a_log_was_read(logs: str, fires: bool) -> None:
+    rule = Rule("t.exit", "app_error", 0.5,
+                Signal((EVENT,), reasons=frozenset({"exited"})), "S.", "R.",
+                also=(Signal((LOG,)),))
+    bundle = {"events": [{"reason": "Exited", "message": "exit 1"}], "logs": logs}
+    outcome = evaluate(read(bundle), (rule,), TERMINAL_ERROR)
+    assert (outcome.winner is not None) == fires

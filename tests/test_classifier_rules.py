@@ -216,7 +216,12 @@ ROWS: dict[str, tuple[dict[str, Any], str]] = {
     "app.crash": ({"logs": "Segmentation fault (core dumped)"}, "app_error"),
     "app.crash_exit": ({"pods": pods(container(terminated(139)))}, "app_error"),
     "app.exit_code": ({"pods": pods(container(terminated(1)))}, "app_error"),
-    "app.exit_message": ({"workload": workload("Container exited with code 2")}, "app_error"),
+    "app.exit_message": (
+        {"workload": workload("Container exited with code 2"), "logs": "epoch 3/10 done"},
+        "app_error",
+    ),
+    # the same without the log that would say why: not decided
+    "ctx.exit_message": ({"workload": workload("Container exited with code 2")}, "unknown"),
     "ctx.backoff_limit": (
         {"events": [event("BackoffLimitExceeded", "Job has reached the specified backoff limit")]},
         "unknown",

@@ -137,6 +137,12 @@ class Context:
     def _match_log(self, signal: Signal) -> list[Match]:
         out: list[Match] = []
         if signal.pattern is None:
+            if signal.any_text:  # "the log is there": its last non-blank line stands for it
+                last = next((i for i in range(len(self.facts.lines) - 1, -1, -1)
+                             if self.facts.lines[i].strip()), None)
+                if last is not None:
+                    fact, _ = self.line(last)
+                    out.append((fact, fact.message, None))
             return out
         for i in self.log.candidates(signal):
             fact, lowered = self.line(i)

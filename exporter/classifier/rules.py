@@ -807,8 +807,26 @@ RULES: tuple[Rule, ...] = (
         ),
         "The workload's container exited with an error code.",
         "Read the container log for the error before exit and fix the code or its input.",
+        # Only with its log at hand: a bare "exited with code 1" is as often a CUDA OOM, a full
+        # disk or a driver mismatch whose words were in the log (a past episode's is gone).
+        also=(Signal((LOG,)),),
     ),
     # --- not decisive: true, but not why ----------------------------------------------------
+    Rule(
+        "ctx.exit_message",
+        "unknown",
+        0.3,
+        Signal(
+            (WORKLOAD, EVENT),
+            pattern=rx(r"exit(?:ed)? (?:with )?(?:exit )?code:? ?(?P<num>\d{1,3})\b"),
+            keys=("exit",),
+            numbers=APP_EXITS,
+        ),
+        "The container exited with an error code; its log is not in the evidence to say why.",
+        "Read the container's log where it was kept (a log collector, the job's own output) "
+        "for the error before exit.",
+        decisive=False,
+    ),
     Rule(
         "ctx.backoff_limit",
         "unknown",

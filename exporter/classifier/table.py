@@ -85,6 +85,11 @@ class Signal:
     yields: bool = True
     gates: tuple[str | None, ...] = field(init=False, compare=False, repr=False)
 
+    @property
+    def any_text(self) -> bool:
+        """No condition at all: any non-blank text of its sources (e.g. "a log was read")."""
+        return not (self.reasons or self.pattern or self.exit_codes or self.states)
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "gates", tuple(gate_of(k) for k in self.keys))
         if self.pattern is not None and not self.keys:
