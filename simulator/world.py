@@ -198,7 +198,28 @@ class World:
         if step.episode >= 0:
             return self.evidence(cur.index, step.episode).pods
         state = normal_pod_state(spec, cur.step)
-        return [state for _ in range(spec.replicas)]
+        crashed = self._crashed_before(cur)
+        if crashed is None:
+            return [state for _ in range(spec.replicas)]
+        # Recovered from a crash loop in this attempt: the same pods, and Kubernetes keeps
+        # their restart count, last termination and the crashed container's log.
+        return [PodState(state.phase, state.reason, state.message, state.state,
+                         pod.last_state, pod.restarts, previous_log=pod.previous_log)
+                if pod.last_state else state for pod in crashed.pods]
+
+    def _crashed_before(self, cur: Current) -> Evidence | None:
+        """The evidence of the latest crash-loop episode earlier in the current attempt."""
+        spec = self.specs[cur.index]
+        step = spec.steps[cur.step]
+        if step.phase not in ("Running", "Completed"):
+            return None
+        for earlier in reversed(spec.steps[: cur.step]):
+            if earlier.attempt != step.attempt:
+                return None
+            if earlier.episode >= 0:
+                found = self.evidence(cur.index, earlier.episode)
+                return found if any(p.last_state for p in found.pods) else None
+        return None
 
     def pod_log(self, cur: Current, replica: int, previous: bool) -> list[str] | None:
         spec = self.specs[cur.index]
@@ -210,7 +231,7 @@ class World:
         if step.episode >= 0:
             return state.previous_log if previous else state.log
         if previous:
-            return None
+            return state.previous_log
         running = step_of(spec, cur.step, "Running")
         if running is None:
             return None
