@@ -1,7 +1,7 @@
 """The exporter's poll cycle against the simulator's `large` scenario.
 
     python -m benchmarks.poll_cycle [--sizes 1000,10000,50000] [--first-up-to 10000]
-                                    [--repeats 5] [--quick]
+                                    [--repeats 5] [--profile DIR] [--quick]
 
 For each size: start the simulator (`--scenario large --scale N`, clock frozen) in a subprocess;
 in a child process run the first cycle, which records every failure with evidence and
@@ -21,9 +21,11 @@ workloads <= 2 s and <= 200 MiB; from 10,000 workloads up, <= 1.5x the bare fetc
 from __future__ import annotations
 
 import argparse
+import cProfile
 import dataclasses
 import json
 import os
+import pstats
 import resource
 import socket
 import statistics
@@ -171,7 +173,7 @@ def run_first(url: str, db: str, timed: bool) -> dict[str, Any]:
     return result
 
 
-def run_steady(url: str, db: str, repeats: int) -> dict[str, Any]:
+def run_steady(url: str, db: str, repeats: int, profile: str | None = None) -> dict[str, Any]:
     monitor, http, runai = _build(url, db)  # a restarted sidecar: ids and sync state on disk
     reads = _count_timeline_reads(runai)
     token = runai._bearer()
@@ -190,6 +192,11 @@ def run_steady(url: str, db: str, repeats: int) -> dict[str, Any]:
         wall, cpu = time.perf_counter(), time.process_time()
         count = bare_fetch(http, url, token)
         bare.append((time.perf_counter() - wall, time.process_time() - cpu))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    if profile:  # one more cycle, under the profiler, after the timed ones
+        profiler = cProfile.Profile()
+        profiler.runcall(monitor.run_cycle)
+        profiler.dump_stats(profile)
     return {
         "exporter_wall_s": statistics.median(w for w, _ in exporter),
         "exporter_cpu_s": statistics.median(c for _, c in exporter),
@@ -198,12 +205,14 @@ def run_steady(url: str, db: str, repeats: int) -> dict[str, Any]:
         "workloads": count,
         "new_records": new,
         "timelines_read": reads[0],
-        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "peak_rss_bytes": peak,
     }
 
 
 # -- the parent --------------------------------------------------------------------------
-def measure(size: int, repeats: int, timed_first: bool) -> list[Figure]:
+def measure(
+    size: int, repeats: int, timed_first: bool, profile: Path | None = None
+) -> list[Figure]:
     label = f"{size} workloads"
     with tempfile.TemporaryDirectory(prefix="bench-poll-") as tmp:
         state = Path(tmp)
@@ -217,11 +226,15 @@ def measure(size: int, repeats: int, timed_first: bool) -> list[Figure]:
                           + (["--timed"] if timed_first else []), env)
             print(f"{label}: first start {first}", file=sys.stderr)
             steady = child(["--child", "steady", "--url", url, "--db", db,
-                            "--repeats", str(repeats)], env)
+                            "--repeats", str(repeats)]
+                           + (["--profile", str(profile)] if profile else []), env)
             print(f"{label}: steady {steady}", file=sys.stderr)
         finally:
             sim.terminate()
             sim.wait(timeout=30)
+    if profile:
+        print(f"{label}: profile of one steady cycle in {profile}", file=sys.stderr)
+        pstats.Stats(str(profile), stream=sys.stderr).sort_stats("cumulative").print_stats(30)
     if steady["new_records"] or steady["timelines_read"]:
         raise RuntimeError(f"steady cycles found {steady['new_records']} new records and read "
                            f"{steady['timelines_read']} timelines")
@@ -262,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="time the first cycle at sizes up to this many workloads")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1,000 and 3,000")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="write a cProfile of one steady cycle per size to DIR and print it")
     parser.add_argument("--child", choices=("first", "steady"), help=argparse.SUPPRESS)
     parser.add_argument("--timed", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -271,14 +286,18 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_first(args.url, args.db, args.timed)))
         return 0
     if args.child == "steady":
-        print(json.dumps(run_steady(args.url, args.db, args.repeats)))
+        print(json.dumps(run_steady(args.url, args.db, args.repeats, args.profile)))
         return 0
     sizes, repeats = [int(s) for s in args.sizes.split(",") if s.strip()], args.repeats
     if args.quick:
         sizes, repeats = [1000, 3000], 3
     figures: list[Figure] = []
     for size in sizes:
-        figures += measure(size, repeats, timed_first=size <= args.first_up_to)
+        profile = None
+        if args.profile:
+            args.profile.mkdir(parents=True, exist_ok=True)
+            profile = args.profile.resolve() / f"steady-{size}.pstats"
+        figures += measure(size, repeats, size <= args.first_up_to, profile)
     emit("poll_cycle", figures)
     return exit_code(figures)
 
