@@ -55,13 +55,14 @@ def free_port() -> int:
 def start_simulator(size: int, state: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
     port = free_port()
     kubeconfig = state / "kubeconfig"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "--host", "127.0.0.1", "--port", str(port),
-         "--scenario", "large", "--scale", str(size), "--seed", "7", "--speed", "0",
-         "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET,
-         "--write-kubeconfig", str(kubeconfig)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=(state / "simulator.log").open("wb"),
-    )
+    with (state / "simulator.log").open("wb") as log:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "simulator", "--host", "127.0.0.1", "--port", str(port),
+             "--scenario", "large", "--scale", str(size), "--seed", "7", "--speed", "0",
+             "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET,
+             "--write-kubeconfig", str(kubeconfig)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -87,7 +88,7 @@ def child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
 
 
 # -- inside the child processes ----------------------------------------------------------
-def _build(url: str, db: str) -> tuple[Any, Any, Any]:
+def _build(url: str, db: str, history_per_cycle: int | None = None) -> tuple[Any, Any, Any]:
     from exporter.http_retry import RetryPolicy
     from exporter.k8s_client import KubeClient, discover, make_http
     from exporter.metrics import MetricsState
@@ -105,8 +106,10 @@ def _build(url: str, db: str) -> tuple[Any, Any, Any]:
                        observe=state.observe_request) if access else None)
     store = HistoryStore(db)
     store.open()
-    monitor = Monitor(runai, kube, store, state,
-                      Settings(poll_interval_s=60, cycle_budget_s=600), sync_path=db)
+    settings = Settings(poll_interval_s=60, cycle_budget_s=600)
+    if history_per_cycle is not None:  # the exporter's own default unless told otherwise
+        settings = dataclasses.replace(settings, history_per_cycle=history_per_cycle)
+    monitor = Monitor(runai, kube, store, state, settings, sync_path=db)
     monitor.load_known()
     return monitor, http, runai
 
@@ -152,9 +155,11 @@ def drain(monitor: Any, reads: list[int], limit: int = 10) -> tuple[int, float]:
     raise RuntimeError(f"the backlog was not drained in {limit} cycles")
 
 
-def run_first(url: str, db: str, timed: bool) -> dict[str, Any]:
+def run_first(
+    url: str, db: str, timed: bool, history_per_cycle: int | None = None
+) -> dict[str, Any]:
     """The first cycle (timed when asked), then the timeline backlog drained."""
-    monitor, _, runai = _build(url, db)
+    monitor, _, runai = _build(url, db, history_per_cycle)
     reads = _count_timeline_reads(runai)
     result: dict[str, Any] = {}
     if timed:
@@ -211,7 +216,11 @@ def run_steady(url: str, db: str, repeats: int, profile: str | None = None) -> d
 
 # -- the parent --------------------------------------------------------------------------
 def measure(
-    size: int, repeats: int, timed_first: bool, profile: Path | None = None
+    size: int,
+    repeats: int,
+    timed_first: bool,
+    profile: Path | None = None,
+    history_per_cycle: int | None = None,
 ) -> list[Figure]:
     label = f"{size} workloads"
     with tempfile.TemporaryDirectory(prefix="bench-poll-") as tmp:
@@ -223,7 +232,9 @@ def measure(
             env = dict(os.environ, KUBECONFIG=str(kubeconfig))
             db = str(state / "history.db")
             first = child(["--child", "first", "--url", url, "--db", db]
-                          + (["--timed"] if timed_first else []), env)
+                          + (["--timed"] if timed_first else [])
+                          + ([f"--history-per-cycle={history_per_cycle}"]
+                             if history_per_cycle is not None else []), env)
             print(f"{label}: first start {first}", file=sys.stderr)
             steady = child(["--child", "steady", "--url", url, "--db", db,
                             "--repeats", str(repeats)]
@@ -277,13 +288,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1,000 and 3,000")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="write a cProfile of one steady cycle per size to DIR and print it")
+    parser.add_argument("--history-per-cycle", type=int,
+                        help="timelines the first cycle may read (default: the exporter's)")
     parser.add_argument("--child", choices=("first", "steady"), help=argparse.SUPPRESS)
     parser.add_argument("--timed", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child == "first":
-        print(json.dumps(run_first(args.url, args.db, args.timed)))
+        print(json.dumps(run_first(args.url, args.db, args.timed, args.history_per_cycle)))
         return 0
     if args.child == "steady":
         print(json.dumps(run_steady(args.url, args.db, args.repeats, args.profile)))
@@ -297,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile:
             args.profile.mkdir(parents=True, exist_ok=True)
             profile = args.profile.resolve() / f"steady-{size}.pstats"
-        figures += measure(size, repeats, size <= args.first_up_to, profile)
+        figures += measure(size, repeats, size <= args.first_up_to, profile,
+                           args.history_per_cycle)
     emit("poll_cycle", figures)
     return exit_code(figures)
 

@@ -1,0 +1,44 @@
+"""benchmarks.poll_cycle's harness at a tiny size: simulator, child processes, backlog drain.
+
+The full sizes run under `make bench`; here 300 workloads with a first cycle allowed 50
+timelines, so the drain has a real backlog to work through before the steady cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any
+
+import pytest
+
+from benchmarks import poll_cycle
+
+
+def logged(err: str, what: str) -> dict[str, Any]:
+    """The dict the harness logs as "<size> workloads: <what> {...}"."""
+    match = re.search(rf"{what} (\{{.*\}})", err)
+    assert match, err[-2000:]
+    return dict(ast.literal_eval(match.group(1)))
+
+
+@pytest.mark.slow
+def test_backlog_is_drained_before_the_steady_cycle_is_timed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    figures = poll_cycle.measure(300, 1, timed_first=True, history_per_cycle=50)
+    err = capsys.readouterr().err
+    first, steady = logged(err, "first start"), logged(err, "steady")
+    assert first["failures"] > 0 and first["runs"] > 0
+    # The first cycle read its 50 (plus what evidence needs); the drain read every other one.
+    assert first["timelines_total"] >= 300 > first["timelines_read"]
+    assert first["drain_cycles"] >= 2  # one that read the backlog, one that found nothing
+    assert steady["new_records"] == 0 and steady["timelines_read"] == 0
+    by_name = {f.name: f for f in figures}
+    wall = by_name["steady cycle wall time"]
+    assert wall.value > 0 and wall.baseline_value and wall.baseline_value > 0
+    assert by_name["steady cycle peak memory (RSS)"].value > 10 * 2**20
+    assert by_name["first cycle peak memory (RSS)"].value > 10 * 2**20
+    assert any(f.name.startswith(f"first cycle, {first['failed_kind']} failed") for f in figures)
+    assert all(f.passed is None for f in figures)  # no bar below 10,000 workloads
+
