@@ -87,8 +87,8 @@ def gather(
     With `episode` (whose `current` then counts), only that episode's own evidence is kept
     (exporter.attempts): events dated within its attempt, pods created in it and, once the
     workload has moved on, only container terminations dated within the episode, with their
-    logs. Without
-    its timeline, a past episode skips Kubernetes: its pods may show a later attempt.
+    logs. Without its timeline, a past episode skips Kubernetes: its pods may show a later
+    attempt.
     """
     wid = str(workload.get("id"))
     gaps: list[str] = []
@@ -116,11 +116,7 @@ def gather(
         if window is None or window.holds(parse_time(e.get("createdAt")))
     ]
     events = [_runai_event(e) for e in own_events]
-    pods: dict[str, dict[str, Any]] = {}
-    images: dict[str, list[Any]] = {}
-    logs = ""
-    logs_available = False
-    target: _Target | None = None
+    found = _Found()
     if not current and window is None:
         gaps.append("logs: the workload has moved on; its pods show a later attempt")
     elif kube is None:
@@ -128,37 +124,10 @@ def gather(
     elif not _left(deadline):
         gaps.append("kubernetes: time budget spent")
     else:
-        ns = namespace_of(merged)
-        try:
-            k8s_pods = kube.pods(ns, str(merged.get("name", "")), deadline)
-        except UpstreamError as exc:
-            gaps.append(f"kubernetes pods: {exc}")
-        else:
-            logs_available = True
-            if window is not None:
-                k8s_pods = attempt_pods(k8s_pods, window, current=current)
-                if not k8s_pods and not current:
-                    gaps.append("logs: the workload has moved on; no pod of this attempt "
-                                "shows the episode any more")
-                    logs_available = False
-            for kp in k8s_pods:
-                entry = _k8s_pod(kp)
-                pods[entry["name"]] = entry
-                containers = (kp.get("spec") or {}).get("containers") or []
-                images[entry["name"]] = [c.get("image") for c in containers if isinstance(c, dict)]
-            targets = _targets(k8s_pods)
-            target = targets[0] if targets else None
-            logs, ok = _read_logs(kube, ns, targets, merged, deadline, tail_lines, gaps)
-            logs_available = logs_available and ok
-            if target is not None and _left(deadline):
-                try:
-                    k8s_events = kube.events(ns, target.pod, deadline)
-                except UpstreamError as exc:
-                    gaps.append(f"kubernetes events: {exc}")
-                else:
-                    events.extend(_k8s_event(e) for e in k8s_events)
-    if window is not None:
-        events = [e for e in events if window.holds(parse_time(e.get("createdAt")))]
+        found = _from_kubernetes(kube, merged, window, current, deadline, tail_lines, gaps)
+        events.extend(e for e in found.events
+                      if window is None or window.holds(parse_time(e.get("createdAt"))))
+    pods, images, target = found.pods, found.images, found.target
     if not pods:  # no Kubernetes, or its pods are gone: Run:ai keeps pod and node names
         for p in _fetch("pods", lambda: runai.pods(wid, deadline), none, deadline, gaps):
             if window is not None and not window.holds_pod(parse_time(p.get("createdAt"))):
@@ -174,16 +143,73 @@ def gather(
     if not pod_list and window is not None:  # its pods are gone: its own events place it
         failing, node = placement(own_events)
     image = next((i for i in images.get(str(failing), []) if i), None)
-    bundle = {"workload": merged, "events": _merge_events(events), "pods": pod_list, "logs": logs}
+    bundle = {
+        "workload": merged, "events": _merge_events(events), "pods": pod_list, "logs": found.logs,
+    }
     return Evidence(
         bundle=bundle,
-        logs_available=logs_available,
+        logs_available=found.logs_available,
         gaps=gaps,
         pod=failing,
         node=str(node) if node else None,
         container_image=image,
         exit_code=target.exit_code if target else None,
     )
+
+
+@dataclass
+class _Found:
+    """What Kubernetes told about one episode."""
+
+    pods: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> bundle entry
+    images: dict[str, list[Any]] = field(default_factory=dict)  # pod name -> its images
+    events: list[dict[str, Any]] = field(default_factory=list)
+    logs: str = ""
+    logs_available: bool = False
+    target: _Target | None = None  # the failing container
+
+
+def _from_kubernetes(
+    kube: KubeClient,
+    workload: dict[str, Any],
+    window: Window | None,
+    current: bool,
+    deadline: float,
+    tail_lines: int,
+    gaps: list[str],
+) -> _Found:
+    """The pods of the episode's attempt, the failing containers' log tails, its pod's events."""
+    found = _Found()
+    ns = namespace_of(workload)
+    try:
+        k8s_pods = kube.pods(ns, str(workload.get("name", "")), deadline)
+    except UpstreamError as exc:
+        gaps.append(f"kubernetes pods: {exc}")
+        return found
+    if window is not None:
+        k8s_pods = attempt_pods(k8s_pods, window, current=current)
+        if not k8s_pods and not current:
+            gaps.append("logs: the workload has moved on; no pod of this attempt shows the "
+                        "episode any more")
+            return found
+    for kp in k8s_pods:
+        entry = _k8s_pod(kp)
+        found.pods[entry["name"]] = entry
+        containers = (kp.get("spec") or {}).get("containers") or []
+        found.images[entry["name"]] = [c.get("image") for c in containers if isinstance(c, dict)]
+    targets = _targets(k8s_pods)
+    found.target = targets[0] if targets else None
+    found.logs, found.logs_available = _read_logs(
+        kube, ns, targets, workload, deadline, tail_lines, gaps
+    )
+    if found.target is not None and _left(deadline):
+        try:
+            k8s_events = kube.events(ns, found.target.pod, deadline)
+        except UpstreamError as exc:
+            gaps.append(f"kubernetes events: {exc}")
+        else:
+            found.events = [_k8s_event(e) for e in k8s_events]
+    return found
 
 
 def _fetch(
