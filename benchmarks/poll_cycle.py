@@ -1,21 +1,21 @@
 """The exporter's poll cycle against the simulator's `large` scenario.
 
-    python -m benchmarks.poll_cycle [--sizes 1000,10000,50000] [--first-up-to 10000]
+    python -m benchmarks.poll_cycle [--sizes 1000,10000,50000] [--first-up-to 50000]
                                     [--repeats 5] [--profile DIR] [--quick]
 
 For each size: start the simulator (`--scenario large --scale N`, clock frozen) in a subprocess;
 in a child process run the first cycle, which records every failure with evidence and
-classification (timed, at sizes up to --first-up-to: the bar is 1,000 new failures in at most
-30 s). A first start reads at most 2,000 workload timelines a cycle, so a large cluster has a
-backlog of timelines for later cycles; the child drains it in one untimed cycle that reads every
-remaining timeline and takes evidence from the listing only (what a steady cycle then skips is
-the same either way: the markers and record ids on disk). Then, in a fresh child that starts
-from that file as a restarted sidecar would, time a steady-state cycle (no new failures, no
-timeline read) side by side with a bare paged fetch + json.loads of the same pages (limit 500),
-interleaved, and read the child's peak memory (ru_maxrss). Bars: one steady cycle over 10,000
-workloads <= 2 s and <= 200 MiB; from 10,000 workloads up, <= 1.5x the bare fetch; first cycle
-<= 30 s per 1,000 failures; every figure measured at several sizes grows at most linearly
-(benchmarks.report).
+classification (timed, with its peak memory, at sizes up to --first-up-to: the bar is 1,000 new
+failures in at most 30 s). A first start reads at most 2,000 workload timelines a cycle, so a
+large cluster has a backlog of timelines for later cycles; the child drains it in untimed cycles
+that read every remaining timeline and take evidence from the listing only (what a steady cycle
+then skips is the same either way: the markers and record ids on disk). Then, in a fresh child
+that starts from that file as a restarted sidecar would, time a steady-state cycle (no new
+failures, no timeline read) side by side with a bare paged fetch + json.loads of the same pages
+(limit 500), interleaved, and read the child's peak memory (ru_maxrss). Bars: one steady cycle
+over 10,000 workloads <= 2 s and <= 200 MiB; from 10,000 workloads up, <= 1.5x the bare fetch;
+first cycle <= 30 s per 1,000 failures; every figure measured at several sizes grows at most
+linearly (benchmarks.report).
 """
 
 from __future__ import annotations
@@ -282,7 +282,7 @@ def measure(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", default="1000,10000,50000")
-    parser.add_argument("--first-up-to", type=int, default=10_000,
+    parser.add_argument("--first-up-to", type=int, default=50_000,
                         help="time the first cycle at sizes up to this many workloads")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="a smoke run: 1,000 and 3,000")
