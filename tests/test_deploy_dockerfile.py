@@ -346,5 +346,7 @@ def test_image_labels_match_the_package(dockerfile: tuple[dict[str, str], list[S
     labels = dict(re.findall(r'([\w.]+)="([^"]*)"', " ".join(dockerfile[1][-1].args("LABEL"))))
     project = PYPROJECT["project"]
     assert labels["org.opencontainers.image.version"] == project["version"]
-    assert labels["org.opencontainers.image.licenses"] == project["license"]["text"]
+    license_ = project["license"]  # an SPDX string, or the older {"text": ...} table
+    spdx = license_ if isinstance(license_, str) else license_["text"]
+    assert labels["org.opencontainers.image.licenses"] == spdx
     assert labels["org.opencontainers.image.title"] == project["name"]
