@@ -33,6 +33,8 @@ class Window:
 
     start: datetime  # the attempt's first phase update
     end: datetime | None  # shortly after the episode, or when its phase ended; None: ongoing
+    # No later attempt has begun: the attempt's pods may still exist (a later one replaces them)
+    latest: bool = True
 
     def holds(self, when: datetime | None) -> bool:
         return when is not None and self.start <= when and (self.end is None or when <= self.end)
@@ -91,4 +93,7 @@ def window_of(updates: list[tuple[datetime, str, str]], at: datetime, kind: str)
     end: datetime | None = following  # Pending or Degraded: evidence accrues while it lasts
     if kind == "failed":
         end = at + AFTER_FAILURE if following is None else min(at + AFTER_FAILURE, following)
-    return Window(updates[first][0], end)
+    later = any(
+        updates[i][1] in ENDING_PHASES for i in range(index, len(updates) - 1)
+    )
+    return Window(updates[first][0], end, latest=not later)

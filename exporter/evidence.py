@@ -87,8 +87,8 @@ def gather(
     With `episode` (whose `current` then counts), only that episode's own evidence is kept
     (exporter.attempts): events dated within its attempt, pods created in it and, once the
     workload has moved on, only container terminations dated within the episode, with their
-    logs. Without its timeline, a past episode skips Kubernetes: its pods may show a later
-    attempt.
+    logs. A past episode skips Kubernetes when a later attempt has replaced its pods, or when
+    its timeline cannot tell.
     """
     wid = str(workload.get("id"))
     gaps: list[str] = []
@@ -117,7 +117,7 @@ def gather(
     ]
     events = [_runai_event(e) for e in own_events]
     found = _Found()
-    if not current and window is None:
+    if not current and (window is None or not window.latest):
         gaps.append("logs: the workload has moved on; its pods show a later attempt")
     elif kube is None:
         gaps.append("logs: no Kubernetes access (Run:ai evidence only)")

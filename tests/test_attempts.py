@@ -62,13 +62,13 @@ def test_phase_updates_are_ordered_and_events_kept_apart() -> None:
     ("episode_at", "kind", "expected"),
     [
         # the first attempt: from submission to shortly after the failure
-        (60, "failed", Window(at(0), at(60) + AFTER_FAILURE)),
+        (60, "failed", Window(at(0), at(60) + AFTER_FAILURE, latest=False)),
         # a Degraded spell inside the second attempt: until the workload recovered
-        (150, "degraded", Window(at(90), at(170))),
+        (150, "degraded", Window(at(90), at(170), latest=False)),
         # the second attempt's failure: the same attempt, not the first one's events
-        (200, "failed", Window(at(90), at(200) + AFTER_FAILURE)),
-        # still pending: the window stays open
-        (300.1, "pending", Window(at(300), None)),
+        (200, "failed", Window(at(90), at(200) + AFTER_FAILURE, latest=False)),
+        # still pending, in the latest attempt (its pods are the present ones)
+        (300.1, "pending", Window(at(300), None, latest=True)),
     ],
 )
 def test_window_of(episode_at: float, kind: str, expected: Window) -> None:
@@ -77,7 +77,13 @@ def test_window_of(episode_at: float, kind: str, expected: Window) -> None:
 
 def test_a_failure_resubmitted_at_once_ends_its_window_at_the_resubmission() -> None:
     updates = phase_updates([phase(0, "Running"), phase(10, "Failed"), phase(12, "Creating")])
-    assert window_of(updates, at(10), "failed") == Window(at(0), at(12))
+    assert window_of(updates, at(10), "failed") == Window(at(0), at(12), latest=False)
+
+
+def test_an_attempt_that_ended_without_a_successor_is_still_the_latest() -> None:
+    updates = phase_updates([phase(0, "Running"), phase(5, "Degraded"), phase(8, "Running"),
+                             phase(30, "Completed")])
+    assert window_of(updates, at(5), "degraded") == Window(at(0), at(8), latest=True)
 
 
 def test_an_episode_missing_from_the_timeline_has_no_window() -> None:

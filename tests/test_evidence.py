@@ -240,11 +240,14 @@ def script_attempts(scripted: ScriptedServer, pods: list[dict[str, Any]]) -> Non
                     Answer(200, json.dumps({"items": []})))
 
 
-def episode(minute: int, kind: str, *, current: bool, timeline: bool = True) -> Episode:
+def episode(minute: int, kind: str, *, current: bool, timeline: bool = True,
+            attempts: int = 3) -> Episode:
+    """One of TIMELINE's episodes, as if only its first `attempts` attempts had happened."""
     at = parse_time(_at(minute))
     assert at is not None
+    records = (*TIMELINE[: {1: 3, 2: 8, 3: len(TIMELINE)}[attempts]], *SCHEDULED[:attempts])
     return Episode(f"w1@{at.isoformat()}", kind, at, WORKLOAD, current,
-                   (*TIMELINE, *SCHEDULED) if timeline else None)
+                   records if timeline else None)
 
 
 def reasons(evidence: Any, *wanted: str) -> list[str]:
@@ -278,6 +281,8 @@ def test_a_past_failure_is_not_judged_by_a_later_attempt(scripted: ScriptedServe
     assert reasons(evidence) == ["Scheduled: Successfully assigned runai-team-a/train-1-0 to "
                                  "gpu-1", "OOMKilling: attempt 1"]
     assert evidence.bundle["pods"] == [] and evidence.bundle["logs"] == ""
+    # later attempts replaced its pods: Kubernetes is not even asked
+    assert not [s for s in scripted.seen if s.path.startswith("/api/v1/namespaces/")]
     # Run:ai's pod is attempt 3's (gpu-9); this attempt's own Scheduled event names its node
     assert (evidence.pod, evidence.node) == ("train-1-0", "gpu-1")
     assert not evidence.logs_available and any("moved on" in g for g in evidence.gaps)
@@ -293,7 +298,7 @@ def test_a_past_degraded_spell_reads_the_crash_it_left_in_its_pod(
                                             last=_terminated(1, 12), restarts=4))
     script_attempts(scripted, [recovered])
     evidence = gather(WORKLOAD, runai, kube, deadline=time.monotonic() + 10,
-                      episode=episode(10, "degraded", current=False))
+                      episode=episode(10, "degraded", current=False, attempts=2))
     [pod] = evidence.bundle["pods"]
     [cs] = pod["status"]["containerStatuses"]
     assert cs["state"] == {} and cs["lastState"]["terminated"]["exitCode"] == 1
@@ -313,7 +318,7 @@ def test_a_past_crash_outside_the_episode_is_not_its_evidence(
                                                 last=_terminated(1, 19), restarts=5))
     script_attempts(scripted, [crashed_later])
     evidence = gather(WORKLOAD, runai, kube, deadline=time.monotonic() + 10,
-                      episode=episode(10, "degraded", current=False))
+                      episode=episode(10, "degraded", current=False, attempts=2))
     assert evidence.bundle["pods"] == [] and evidence.bundle["logs"] == ""
     assert not scripted.requests_to("/api/v1/namespaces/runai-team-a/pods/train-1-0/log")
 
