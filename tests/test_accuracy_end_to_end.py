@@ -26,7 +26,6 @@ from typing import Any
 import httpx
 import pytest
 
-from exporter.attempts import ENDING_PHASES
 from exporter.dbfile import connect
 from exporter.detect import EPISODE_KINDS, parse_time
 from tests.fixtures_processes import Processes
@@ -40,7 +39,8 @@ STEP_S = (60, 540)  # every failed/degraded phase lasts >= 10 min: a step never 
 # unknown was only ever in the lost logs: a CUDA OOM or a full disk behind "exited with code
 # 1", which crash loop's traceback it was.
 BACKFILLED_BAR = 0.86
-KIND_OF_PHASE = {phase: kind for phase, kind in EPISODE_KINDS.items()}
+# Run:ai phases after which the next phase update is a new attempt (resubmission, resume).
+ENDED = ("Failed", "Completed", "Stopped")
 
 Key = tuple[str, str]  # (workload_id, episode timestamp ISO UTC)
 
@@ -70,7 +70,7 @@ class Api:
         while True:
             page = self._get("/api/v1/workloads", offset=offset, limit=500)
             for w in page["workloads"]:
-                kind = KIND_OF_PHASE.get(w.get("phase"))
+                kind = EPISODE_KINDS.get(w.get("phase"))
                 if kind is not None and w.get("phaseUpdatedAt"):
                     found[(w["id"], _iso(w["phaseUpdatedAt"]))] = kind
             if len(page["workloads"]) < 500:
@@ -85,7 +85,7 @@ class Api:
             for r in records if r["meta"]["type"] == "PhaseUpdate"
         )
         starts = [updates[0][0]] + [
-            updates[i + 1][0] for i in range(len(updates) - 1) if updates[i][1] in ENDING_PHASES
+            updates[i + 1][0] for i in range(len(updates) - 1) if updates[i][1] in ENDED
         ]
         assert all(s is not None for s in starts)
         begun = [s for s in starts if s is not None and s <= at]
