@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -208,6 +209,7 @@ class Monitor:
         if partial:
             log.info("%d of %d new episode(s) recorded with incomplete evidence (see "
                      "details.evidence_gaps)", partial, len(recorded))
+            _log_unexpected_gaps(recorded)
         return recorded
 
     def _classify_safely(self, evidence: Evidence) -> Classification:
@@ -314,3 +316,21 @@ class Monitor:
             )
         if len(failures) > _LOGGED_FAILURES:
             log.info("... and %d more new episode(s)", len(failures) - _LOGGED_FAILURES)
+
+
+# Gaps that are the design, not a fault: a past episode's pods are gone, or no cluster access
+# was configured (said once at start-up).
+_EXPECTED_GAPS = ("logs: the workload has moved on", "logs: no Kubernetes access")
+
+
+def _log_unexpected_gaps(recorded: list[FailureRecord], most: int = 5) -> None:
+    """Say once per cycle why evidence was missing (a 401 from Kubernetes, a timeout), so an
+    operator need not dig through details.evidence_gaps to find a misconfigured RBAC."""
+    reasons = Counter(
+        gap
+        for record in recorded
+        for gap in record.details.get("evidence_gaps", ())
+        if not gap.startswith(_EXPECTED_GAPS)
+    )
+    for reason, count in reasons.most_common(most):
+        log.warning("Evidence gap in %d episode(s): %s", count, reason)

@@ -7,8 +7,10 @@ as a whole, and the metrics count what was recorded.
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
+import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -510,3 +512,30 @@ def test_each_episode_is_judged_by_its_own_attempt(
             assert at is not None and begin <= at.timestamp() < end, (failure.episode_id, event)
         checked += bool(later)
     assert checked >= 3  # resubmitted workloads were among them
+
+
+def test_a_rejected_kubernetes_token_is_said_once_per_cycle(
+    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sim = make_simulator(scale=SCALE)
+    wrong = types.SimpleNamespace(url=sim.url, client_id=sim.client_id,
+                                  client_secret=sim.client_secret, k8s_token="not-the-token",
+                                  admin=sim.admin)
+    with caplog.at_level(logging.WARNING, logger="exporter.monitor"):
+        report = sidecar(wrong).monitor.run_cycle()
+    assert report.ok and report.failures  # recorded from Run:ai evidence all the same
+    gaps = [r.getMessage() for r in caplog.records if "Evidence gap" in r.getMessage()]
+    assert gaps and any("401" in message for message in gaps), gaps
+    assert len(gaps) == len(set(gaps)) <= 5  # distinct reasons, bounded, not one per episode
+    assert not any("not-the-token" in r.getMessage() for r in caplog.records)
+
+
+def test_expected_gaps_are_not_warned_about(
+    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sim = make_simulator(scale=SCALE)
+    with caplog.at_level(logging.WARNING, logger="exporter.monitor"):
+        assert sidecar(sim, kube=False).monitor.run_cycle().ok
+    assert not [r for r in caplog.records if "Evidence gap" in r.getMessage()]
