@@ -16,11 +16,13 @@ RUN python -m venv /opt/venv
 WORKDIR /src
 # Dependencies first, from the metadata alone, so code edits do not re-download them.
 COPY pyproject.toml README.md ./
-RUN mkdir exporter agent simulator \
-    && touch exporter/__init__.py agent/__init__.py simulator/__init__.py \
+RUN mkdir common history exporter agent simulator \
+    && touch common/__init__.py history/__init__.py exporter/__init__.py agent/__init__.py simulator/__init__.py \
     && /opt/venv/bin/pip install --no-cache-dir . \
     && /opt/venv/bin/pip uninstall --yes runai-failure-analysis \
-    && rm -rf build ./*.egg-info exporter agent simulator
+    && rm -rf build ./*.egg-info common history exporter agent simulator
+COPY common ./common
+COPY history ./history
 COPY exporter ./exporter
 COPY agent ./agent
 COPY simulator ./simulator

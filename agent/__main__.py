@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from exporter.entry import run_quietly_on_closed_pipe
+from common.entry import run_quietly_on_closed_pipe
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -12,15 +12,15 @@ def main(argv: list[str] | None = None) -> int:
     command = args[0] if args and not args[0].startswith("-") else "serve"
     rest = args[1:] if args and args[0] == command else args
     if command == "ask":
-        from agent.ask_cli import main as ask_main
+        from agent.cli.ask import main as ask_main
 
         return ask_main(rest)
     if command == "eval":
-        from agent.eval_cli import main as eval_main
+        from agent.cli.run_evals import main as eval_main
 
         return eval_main(rest)
     if command == "serve":
-        from agent.serve_cli import main as serve_main
+        from agent.cli.serve import main as serve_main
 
         return serve_main(rest)
     print(f"ERROR: unknown command {command!r}; use serve, ask or eval", file=sys.stderr)

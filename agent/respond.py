@@ -11,11 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from agent.llm import EventSink, LLMUnavailable, answer_with_llm
-from agent.llm_settings import LLMSettings
-from agent.planner import answer_deterministic
-from agent.sql_tool import SQL_TOOL
-from agent.tools import TOOLS
+from agent.answer.planner import answer_deterministic
+from agent.llm.loop import EventSink, LLMUnavailable, answer_with_llm
+from agent.llm.settings import LLMSettings
+from agent.tools.catalog import TOOLS
+from agent.tools.sql import SQL_TOOL
 from agent.types import Answer, ToolContext, ToolSpec
 
 LLM_TOOLS: tuple[ToolSpec, ...] = (*TOOLS, SQL_TOOL)

@@ -26,12 +26,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from agent.answer.planner import answer_deterministic
 from agent.evals.seed import create_schema
-from agent.planner import answer_deterministic
 from agent.types import ToolContext
 from benchmarks.report import Figure, emit, exit_code
-from exporter.categories import CATEGORIES
-from exporter.dbfile import connect
+from history.categories import CATEGORIES
+from history.connection import connect
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 SPAN_S = 90 * 86400

@@ -26,12 +26,12 @@ from pathlib import Path
 import duckdb
 import httpx
 
-from agent.llm_settings import LLMSettings
+from agent.llm.settings import LLMSettings
 from agent.respond import respond
 from agent.types import ToolContext
 from benchmarks.report import Figure, emit, exit_code
-from exporter.categories import CATEGORIES
-from exporter.schema import MIGRATIONS
+from history.categories import CATEGORIES
+from history.schema import MIGRATIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ("Show me failure statistics", "Analyze failures from the last 7 days")

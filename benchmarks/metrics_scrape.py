@@ -19,9 +19,9 @@ import time
 import httpx
 
 from benchmarks.report import Figure, emit, exit_code
-from exporter.categories import CATEGORIES, KINDS, WORKLOAD_TYPES
 from exporter.metrics import PHASES, MetricsState
 from exporter.server import BackgroundServer, make_app
+from history.categories import CATEGORIES, KINDS, WORKLOAD_TYPES
 
 PROJECTS = 50
 SCRAPES = 200

@@ -90,11 +90,11 @@ def child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
 # -- inside the child processes ----------------------------------------------------------
 def _build(url: str, db: str, history_per_cycle: int | None = None) -> tuple[Any, Any, Any]:
     from exporter.http_retry import RetryPolicy
-    from exporter.k8s_client import KubeClient, discover, make_http
+    from exporter.kube.client import KubeClient, discover, make_http
     from exporter.metrics import MetricsState
     from exporter.monitor import Monitor, Settings
-    from exporter.runai_client import RunaiClient
-    from exporter.store import HistoryStore
+    from exporter.runai.client import RunaiClient
+    from history.store import HistoryStore
 
     state = MetricsState()
     policy = RetryPolicy(timeout_s=30)

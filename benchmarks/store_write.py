@@ -25,9 +25,9 @@ from pathlib import Path
 import duckdb
 
 from benchmarks.report import Figure, emit, exit_code
-from exporter import dbfile, store_rows
-from exporter.model import FailureRecord, RunRecord
-from exporter.store import HistoryStore
+from history import connection, row_codec
+from history.records import FailureRecord, RunRecord
+from history.store import HistoryStore
 
 RUNS = 10_000
 FAILURES = 1_000
@@ -58,7 +58,7 @@ def records() -> tuple[list[FailureRecord], list[RunRecord]]:
     for i in range(RUNS):
         finished = START + timedelta(seconds=i)
         runs.append(RunRecord(
-            run_id=store_rows.run_id(f"wl-{i}", finished), workload_id=f"wl-{i}",
+            run_id=row_codec.run_id(f"wl-{i}", finished), workload_id=f"wl-{i}",
             workload_name=f"train-{i}", project=f"team-{i % 20}", department="research",
             workload_type="training", phase="Failed" if i < FAILURES else "Completed",
             finished_at=finished, created_at=finished - timedelta(hours=2),
@@ -67,7 +67,7 @@ def records() -> tuple[list[FailureRecord], list[RunRecord]]:
     for i in range(FAILURES):
         at = START + timedelta(seconds=i)
         failures.append(FailureRecord(
-            episode_id=store_rows.episode_id(f"wl-{i}", at), timestamp=at, workload_id=f"wl-{i}",
+            episode_id=row_codec.episode_id(f"wl-{i}", at), timestamp=at, workload_id=f"wl-{i}",
             workload_name=f"train-{i}", project=f"team-{i % 20}", department="research",
             workload_type="training", kind="failed", category="gpu_oom", confidence=0.95,
             summary="The trainer ran out of GPU memory.",
@@ -86,10 +86,10 @@ def timed(action: Callable[[], object]) -> tuple[float, object]:
     return time.perf_counter() - started, result
 
 
-Writer = Callable[[duckdb.DuckDBPyConnection, store_rows.Table, list[str]], None]
+Writer = Callable[[duckdb.DuckDBPyConnection, row_codec.Table, list[str]], None]
 
 
-def _values(table: store_rows.Table, rows: list[str]) -> list[list[object]]:
+def _values(table: row_codec.Table, rows: list[str]) -> list[list[object]]:
     """Encoded rows as parameter lists in column order; JSON columns as text."""
     out = []
     for row in rows:
@@ -101,13 +101,13 @@ def _values(table: store_rows.Table, rows: list[str]) -> list[list[object]]:
     return out
 
 
-def executemany(conn: duckdb.DuckDBPyConnection, table: store_rows.Table, rows: list[str]) -> None:
+def executemany(conn: duckdb.DuckDBPyConnection, table: row_codec.Table, rows: list[str]) -> None:
     marks = ", ".join("?" for _ in table.columns)
     conn.executemany(f"INSERT INTO {table.name} VALUES ({marks})", _values(table, rows))
 
 
 def values_chunks(
-    conn: duckdb.DuckDBPyConnection, table: store_rows.Table, rows: list[str]
+    conn: duckdb.DuckDBPyConnection, table: row_codec.Table, rows: list[str]
 ) -> None:
     values = _values(table, rows)
     one = "(" + ", ".join("?" for _ in table.columns) + ")"
@@ -121,7 +121,7 @@ def values_chunks(
 
 
 def from_json_param(
-    conn: duckdb.DuckDBPyConnection, table: store_rows.Table, rows: list[str]
+    conn: duckdb.DuckDBPyConnection, table: row_codec.Table, rows: list[str]
 ) -> None:
     struct = json.dumps(dict(table.columns))
     names = ", ".join(f'"{name}"' for name, _ in table.columns)
@@ -139,10 +139,10 @@ def write_once(folder: Path, writer: Writer, failures: list[str], runs: list[str
     HistoryStore(path).open()
 
     def write() -> None:
-        conn = dbfile.connect(path, read_only=False)
+        conn = connection.connect(path, read_only=False)
         conn.begin()
-        writer(conn, store_rows.FAILURE_EVENTS, failures)
-        writer(conn, store_rows.WORKLOAD_RUNS, runs)
+        writer(conn, row_codec.FAILURE_EVENTS, failures)
+        writer(conn, row_codec.WORKLOAD_RUNS, runs)
         conn.commit()
         conn.close()
 
@@ -155,8 +155,8 @@ def alternatives(
 ) -> dict[str, float]:
     """Median seconds of the other ways to write the same rows (executemany on a tenth, x10)."""
     now = datetime.now(UTC)
-    f_rows = [store_rows.encode_failure(f, now) for f in failures]
-    r_rows = [store_rows.encode_run(r, now) for r in runs]
+    f_rows = [row_codec.encode_failure(f, now) for f in failures]
+    r_rows = [row_codec.encode_run(r, now) for r in runs]
     tenth = (f_rows[: FAILURES // BASELINE_SHARE], r_rows[: RUNS // BASELINE_SHARE])
     return {
         "executemany": BASELINE_SHARE * statistics.median(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from exporter.entry import run_quietly_on_closed_pipe
+from common.entry import run_quietly_on_closed_pipe
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return classify_main(args[1:])
     if args and args[0] == "db":
-        from exporter.db_cli import main as db_main
+        from history.cli import main as db_main
 
         return db_main(args[1:])
     from exporter.cli import main as sidecar_main

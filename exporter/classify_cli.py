@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exporter.categories import CATEGORIES
 from exporter.classifier import RULES, classify
+from history.categories import CATEGORIES
 
 MAX_INPUT_BYTES = 64 * 1024 * 1024
 

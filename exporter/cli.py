@@ -19,13 +19,13 @@ from types import FrameType
 
 import httpx
 
+from common.errors import AuthError, ConfigError, StoreError, UpstreamError
 from exporter.config import Config, load_config
-from exporter.errors import AuthError, ConfigError, StoreError, UpstreamError
-from exporter.k8s_client import KubeAccess, KubeClient, discover, make_http
+from exporter.kube.client import KubeAccess, KubeClient, discover, make_http
 from exporter.logging_setup import SCRUBBER, setup_logging
 from exporter.metrics import MetricsState
 from exporter.monitor import Monitor, Settings
-from exporter.runai_client import RunaiClient
+from exporter.runai.client import RunaiClient
 from exporter.server import BackgroundServer, make_app
 
 log = logging.getLogger("exporter")
@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     SCRUBBER.add(config.client_secret)
     setup_logging(config.log_format)
 
-    from exporter.store import HistoryStore  # imported late: `--help` needs no DuckDB
+    from history.store import HistoryStore  # imported late: `--help` needs no DuckDB
 
     store = HistoryStore(config.db_path)
     try:

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from exporter.errors import ConfigError
+from common.errors import ConfigError
 
 DEFAULT_DB_PATH = "/data/runai_failure_history.db"
 DEFAULT_LISTEN = "0.0.0.0:9108"

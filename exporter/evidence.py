@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from exporter.attempts import Window, phase_updates, timeline_events, window_of
-from exporter.detect import Episode, parse_time
-from exporter.errors import UpstreamError
-from exporter.k8s_client import KubeClient
-from exporter.runai_client import RunaiClient
+from common.errors import UpstreamError
+from exporter.detect.attempts import AttemptWindow, phase_updates, timeline_events, window_of
+from exporter.detect.episodes import Episode, parse_time
+from exporter.kube.client import KubeClient
+from exporter.runai.client import RunaiClient
 
 LOG_TAIL_LINES = 300  # per container read, and the bound of the bundle's whole log text
 MAX_LOG_PODS = 3  # distributed workloads: read the logs of at most this many failing pods
@@ -85,7 +85,7 @@ def gather(
     Kubernetes gave no pods: Kubernetes names pods and nodes too.
 
     With `episode` (whose `current` then counts), only that episode's own evidence is kept
-    (exporter.attempts): events dated within its attempt, pods created in it and, once the
+    (exporter.detect.attempts): events dated within its attempt, pods created in it and, once the
     workload has moved on, only container terminations dated within the episode, with their
     logs. A past episode skips Kubernetes when a later attempt has replaced its pods, or when
     its timeline cannot tell.
@@ -93,7 +93,7 @@ def gather(
     wid = str(workload.get("id"))
     gaps: list[str] = []
     none: list[dict[str, Any]] = []
-    window: Window | None = None
+    window: AttemptWindow | None = None
     history_events: list[dict[str, Any]] = []
     if episode is not None:
         current = episode.current
@@ -172,7 +172,7 @@ class _Found:
 def _from_kubernetes(
     kube: KubeClient,
     workload: dict[str, Any],
-    window: Window | None,
+    window: AttemptWindow | None,
     current: bool,
     deadline: float,
     tail_lines: int,
@@ -306,7 +306,7 @@ def _k8s_pod(pod: dict[str, Any]) -> dict[str, Any]:
 
 
 def attempt_pods(
-    k8s_pods: list[dict[str, Any]], window: Window, *, current: bool
+    k8s_pods: list[dict[str, Any]], window: AttemptWindow, *, current: bool
 ) -> list[dict[str, Any]]:
     """The pods that belong to the episode's attempt (created within it). For a past episode
     the status shows the present, so a pod is kept only for its container terminations dated
@@ -338,7 +338,7 @@ def attempt_pods(
     return kept
 
 
-def _ended_within(cs: dict[str, Any], window: Window) -> dict[str, Any] | None:
+def _ended_within(cs: dict[str, Any], window: AttemptWindow) -> dict[str, Any] | None:
     """The container status with only its terminations dated within `window`; None if none."""
     def ended(state: Any) -> dict[str, Any]:
         terminated = (state or {}).get("terminated") if isinstance(state, dict) else None

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from exporter.errors import UpstreamError
+from common.errors import UpstreamError
 
 Observer = Callable[[str, str], None]  # (endpoint template, code) per attempt
 

@@ -2,7 +2,7 @@
 
 The monitor updates a `MetricsState` (in-memory counters under one lock); `StateCollector`
 turns a snapshot of it into metric families on each scrape. Labels are bounded: projects,
-workload types (exporter.categories.label_workload_type), categories, kinds, phases, endpoint
+workload types (history.categories.label_workload_type), categories, kinds, phases, endpoint
 templates and status codes, never workload, pod or node names. Counters count what this process
 recorded since it started; they never replay history from the database.
 """
@@ -24,7 +24,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from exporter.categories import CATEGORIES, KINDS, WORKLOAD_TYPES
+from history.categories import CATEGORIES, KINDS, WORKLOAD_TYPES
 
 PHASES: tuple[str, ...] = (
     "Creating", "Initializing", "Resuming", "Pending", "Deleting", "Running", "Updating",

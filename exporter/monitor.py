@@ -19,17 +19,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from exporter.categories import label_workload_type
-from exporter.detect import Detection, Episode
-from exporter.errors import StoreError, UpstreamError
+from common.errors import StoreError, UpstreamError
+from exporter.detect.episodes import Detection, Episode
+from exporter.detect.nodes import nodes_of
+from exporter.detect.timelines import Timelines, control_plane_now
 from exporter.evidence import Evidence, from_listing, gather
-from exporter.k8s_client import KubeClient
+from exporter.kube.client import KubeClient
 from exporter.metrics import MetricsState
-from exporter.model import Classification, FailureRecord, RunRecord
-from exporter.nodes import nodes_of
+from exporter.model import Classification
 from exporter.records import failure_record, run_record
-from exporter.runai_client import RunaiClient
-from exporter.timelines import Timelines, control_plane_now
+from exporter.runai.client import RunaiClient
+from history.categories import label_workload_type
+from history.records import FailureRecord, RunRecord
 
 log = logging.getLogger("exporter.monitor")
 Classifier = Callable[[dict[str, Any]], Classification]
@@ -44,7 +45,7 @@ class FlushOutcome(Protocol):
 
 
 class Store(Protocol):
-    """The writer side of the history file (exporter.store.HistoryStore)."""
+    """The writer side of the history file (history.store.HistoryStore)."""
 
     def known_episode_ids(self) -> set[str]: ...
     def known_run_ids(self) -> set[str]: ...
@@ -66,7 +67,7 @@ class Settings:
     evidence_workers: int = 8
     per_failure_budget_s: float = 20.0
     cycle_budget_s: float | None = None  # None: the larger of 60 s and the poll interval
-    bulk_node_lookup_share: float = 0.04  # exporter.nodes: when one paged pod listing pays
+    bulk_node_lookup_share: float = 0.04  # exporter.detect.nodes: when one paged pod listing pays
     history_per_cycle: int = 2000  # timelines read per cycle; a backlog continues next cycle
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.categories import label_workload_type
-from exporter.detect import Episode, FinishedRun, parse_time
+from exporter.detect.episodes import Episode, FinishedRun, parse_time
 from exporter.evidence import Evidence
-from exporter.model import Classification, FailureRecord, RunRecord
+from exporter.model import Classification
+from history.categories import label_workload_type
+from history.records import FailureRecord, RunRecord
 
 
 def gpus_requested(workload: dict[str, Any]) -> float | None:

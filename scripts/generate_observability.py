@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from observability.render import outputs
+from observability.outputs import KUSTOMIZATION_FILE, kustomization, outputs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,7 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     stale = []
-    for relative, text in outputs().items():
+    files = outputs()
+    listing = args.root / KUSTOMIZATION_FILE
+    if listing.exists():
+        files[KUSTOMIZATION_FILE] = kustomization(listing.read_text(encoding="utf-8"))
+    for relative, text in files.items():
         path = args.root / relative
         current = path.read_text(encoding="utf-8") if path.exists() else None
         if current == text:

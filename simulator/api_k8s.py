@@ -13,7 +13,7 @@ from simulator.clock import iso
 from simulator.errors import BadRequest, NotFound
 from simulator.evidence import EventOut, container_name, pod_names, pod_uid
 from simulator.guard import guarded
-from simulator.render import k8s_pod
+from simulator.payloads import k8s_pod
 from simulator.responses import json_response, k8s_status
 from simulator.state import Sim
 from simulator.world import World

@@ -25,7 +25,7 @@ from simulator.filters import (
 )
 from simulator.generator import CLUSTER_ID
 from simulator.guard import guarded
-from simulator.render import TERMINAL, pending_messages, runai_pods
+from simulator.payloads import TERMINAL, pending_messages, runai_pods
 from simulator.responses import (
     json_response,
     oauth_error,

@@ -21,7 +21,7 @@ from simulator.config import SimulatorConfig
 from simulator.evidence import EventOut, Evidence, PodState, container_name, pod_names, render
 from simulator.generator import extra_workload, generate
 from simulator.model import WorkloadSpec
-from simulator.render import (
+from simulator.payloads import (
     TERMINAL,
     filter_fields,
     normal_pod_state,

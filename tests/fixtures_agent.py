@@ -1,6 +1,6 @@
 """A seeded history DuckDB file with known rows, for the agent's tests.
 
-`agent_history` builds the file through the real schema (exporter.schema.MIGRATIONS) in a
+`agent_history` builds the file through the real schema (history.schema.MIGRATIONS) in a
 temporary folder and hands back the path, the clock the rows are relative to, the rows
 themselves, a ToolContext and `sql()` for independent counts in assertions.
 """

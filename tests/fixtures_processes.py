@@ -35,8 +35,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.dbfile import connect
-from exporter.detect import parse_time
+from exporter.detect.episodes import parse_time
+from history.connection import connect
 from simulator.kubeconfig import write_kubeconfig
 
 REPO = Path(__file__).resolve().parent.parent
@@ -197,8 +197,8 @@ def sidecar_env(sim: Any, folder: Path, secret: str | None = None, **extra: str)
 READER = r"""
 import json, sys, time
 import duckdb
-from exporter.dbfile import connect
-from exporter.errors import StoreLocked
+from history.connection import connect
+from common.errors import StoreLocked
 path, seconds = sys.argv[1], float(sys.argv[2])
 QUERIES = [
     "SELECT category, count(*) FROM failure_events GROUP BY ALL ORDER BY 2 DESC",

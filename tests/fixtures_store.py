@@ -4,7 +4,7 @@
 KNOWN_FAILURES and KNOWN_RUNS, closed so any process may open it:
 
     def test_something(history_db):
-        conn = exporter.dbfile.connect(history_db, read_only=True)
+        conn = history.connection.connect(history_db, read_only=True)
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from exporter.model import FailureRecord, RunRecord
-from exporter.store import HistoryStore
+from history.records import FailureRecord, RunRecord
+from history.store import HistoryStore
 
 BASE_TIME = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
@@ -132,16 +132,16 @@ def unprivileged(command: list[str]) -> list[str]:
 COMMIT_THEN_DIE = """
 import os, signal, sys
 from pathlib import Path
-from exporter import dbfile, store_rows
+from history import connection, row_codec
 from tests.fixtures_store import KNOWN_FAILURES, KNOWN_RUNS, BASE_TIME
 
-conn = dbfile.connect(sys.argv[1], read_only=False)
+conn = connection.connect(sys.argv[1], read_only=False)
 conn.begin()
 db = Path(sys.argv[1])
-failures = [store_rows.encode_failure(f, BASE_TIME) for f in KNOWN_FAILURES]
-runs = [store_rows.encode_run(r, BASE_TIME) for r in KNOWN_RUNS]
-store_rows.insert(conn, store_rows.FAILURE_EVENTS, failures, database=db)
-store_rows.insert(conn, store_rows.WORKLOAD_RUNS, runs, database=db)
+failures = [row_codec.encode_failure(f, BASE_TIME) for f in KNOWN_FAILURES]
+runs = [row_codec.encode_run(r, BASE_TIME) for r in KNOWN_RUNS]
+row_codec.insert(conn, row_codec.FAILURE_EVENTS, failures, database=db)
+row_codec.insert(conn, row_codec.WORKLOAD_RUNS, runs, database=db)
 conn.commit()
 os.kill(os.getpid(), signal.SIGKILL)  # committed to the WAL, never checkpointed or closed
 """

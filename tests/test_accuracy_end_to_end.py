@@ -26,8 +26,8 @@ from typing import Any
 import httpx
 import pytest
 
-from exporter.dbfile import connect
-from exporter.detect import EPISODE_KINDS, parse_time
+from exporter.detect.episodes import EPISODE_KINDS, parse_time
+from history.connection import connect
 from tests.fixtures_processes import Processes
 
 SCALE = 1500  # workloads created over the scenario's week: ~9 an hour keep arriving

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agent.tools import run_tool
+from agent.tools.catalog import run_tool
 from agent.types import ToolResult
 from tests.fixtures_agent import AgentHistory, make_agent_history
 

@@ -10,10 +10,10 @@ import httpx
 import openai
 import pytest
 
-from agent.api import create_api_app
-from agent.api_http import ApiSettings
-from agent.api_openai import MODEL_ID
-from agent.llm_settings import LLMSettings
+from agent.api.app import create_api_app
+from agent.api.edges import ApiSettings
+from agent.api.openai_compat import MODEL_ID
+from agent.llm.settings import LLMSettings
 from tests.fixtures_agent import AgentHistory, make_agent_history
 from tests.fixtures_llm import ServerThread, answer, call, error
 

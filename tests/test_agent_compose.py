@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.compose import chart, example, trend_sentence
+from agent.answer.compose import chart, example, trend_sentence
 
 
 def _trend(direction: str, before: float | None, now: float | None) -> dict[str, Any]:

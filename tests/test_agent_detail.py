@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agent import detail
-from agent.history import run_query
+from agent.tools import detail
+from agent.tools.reading import run_query
 from tests.fixtures_agent import AgentHistory
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.eval_cli import main
+from agent.answer.planner import answer_deterministic
+from agent.cli.run_evals import main
 from agent.evals.runner import CASES_DIR, check, load_case, load_cases, run_cases
-from agent.planner import answer_deterministic
 from agent.types import Answer, ToolContext
 from tests.fixtures_llm import ScriptedLLM, answer, call
 

@@ -13,10 +13,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from agent import history, stats
-from agent.history import Filters, run_query
+from agent.time_windows import Window, resolve_window
+from agent.tools import reading, stats
+from agent.tools.reading import run_query
 from agent.types import ToolContext, ToolResult
-from agent.windows import Window, resolve_window
+from history import reader
+from history.reader import Filters
 from tests.fixtures_agent import AgentHistory
 
 
@@ -32,8 +34,8 @@ def week_stats(h: AgentHistory) -> ToolResult:
 
 
 def test_match_names_finds_only_known_names(agent_history: AgentHistory) -> None:
-    with history.open_history(agent_history.ctx) as conn:
-        found = history.match_names(
+    with reading.open_history(agent_history.ctx) as conn:
+        found = reader.match_names(
             conn, ["train-llama-7b", "team-a", "node-gpu-03", "why", "ghcr.io/acme/resnet:1.2"]
         )
     assert found == {
@@ -63,7 +65,7 @@ def test_zero_byte_file_is_no_data(tmp_path: Path, agent_history: AgentHistory) 
 def test_schema_without_rows_is_no_data(agent_empty_history: AgentHistory) -> None:
     result = week_stats(agent_empty_history)
     assert result.status == "no_data"
-    assert result.message == history.NO_HISTORY
+    assert result.message == reader.NO_HISTORY
 
 
 def test_corrupt_file_is_a_one_line_error(tmp_path: Path, agent_history: AgentHistory) -> None:
@@ -130,12 +132,12 @@ def test_file_without_tables_is_no_data(tmp_path: Path, agent_history: AgentHist
 
 def test_one_connection_is_shared_within_a_turn(agent_history: AgentHistory) -> None:
     seen = []
-    with history.one_connection(agent_history.ctx):
+    with reading.one_connection(agent_history.ctx):
         for _ in range(2):
-            with history.open_history(agent_history.ctx) as conn:
+            with reading.open_history(agent_history.ctx) as conn:
                 seen.append(conn)
     assert seen[0] is seen[1]
-    with history.open_history(agent_history.ctx) as conn:  # outside the turn: its own
+    with reading.open_history(agent_history.ctx) as conn:  # outside the turn: its own
         assert conn is not seen[0]
 
 
@@ -143,7 +145,7 @@ _WRITER = """
 import sys
 from datetime import UTC, datetime
 from agent.evals.seed import rows_from_spec
-from exporter.store import HistoryStore
+from history.store import HistoryStore
 
 now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 store = HistoryStore(sys.argv[1], lock_timeout_s=20)
@@ -163,10 +165,10 @@ print("done", flush=True)
 
 @pytest.mark.slow
 def test_answers_stay_true_while_the_real_sidecar_store_writes(tmp_path: Path) -> None:
-    """The sidecar (exporter.store.HistoryStore in another process) flushes one failure at a
+    """The sidecar (history.store.HistoryStore in another process) flushes one failure at a
     time while the agent answers: every answer is a status, never a crash, and counts only grow
     to the number written."""
-    from agent.planner import answer_deterministic
+    from agent.answer.planner import answer_deterministic
     from tests.fixtures_agent import AGENT_NOW
 
     path = tmp_path / "runai_failure_history.db"

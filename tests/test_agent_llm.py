@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agent.llm import LLMUnavailable, answer_with_llm, openai_tools
-from agent.llm_mask import NameMask
-from agent.llm_settings import LLMSettings
-from agent.sql_tool import SQL_TOOL
-from agent.tools import TOOLS
+from agent.llm.loop import LLMUnavailable, answer_with_llm, openai_tools
+from agent.llm.mask import NameMask
+from agent.llm.settings import LLMSettings
+from agent.tools.catalog import TOOLS
+from agent.tools.sql import SQL_TOOL
 from tests.fixtures_llm import answer, call, error, slow
 
 KEY = "sk-TEST-9f8e7d6c5b4a-NEVER-SHOW"
@@ -206,7 +206,7 @@ def test_sql_tool_is_offered_and_runs_read_only(scripted_llm, agent_history, set
 
 
 def test_huge_tool_results_are_cut_with_a_note_not_silently():
-    from agent.llm import MAX_TOOL_RESULT_CHARS, tool_message
+    from agent.llm.loop import MAX_TOOL_RESULT_CHARS, tool_message
     from agent.types import ToolCall, ToolResult
 
     big = ToolCall("list_failures", {}, ToolResult("ok", {"rows": ["x" * 100] * 1000}, "1000 rows"))

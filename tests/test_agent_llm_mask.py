@@ -2,8 +2,8 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from agent.llm_mask import NameMask
-from exporter.schema import MIGRATIONS
+from agent.llm.mask import NameMask
+from history.schema import MIGRATIONS
 
 MASK = NameMask.from_names(
     {

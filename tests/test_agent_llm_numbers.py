@@ -1,6 +1,6 @@
 import pytest
 
-from agent.llm_numbers import check_numbers, find_claims, flag_unsupported, source_numbers
+from agent.llm.numbers import check_numbers, find_claims, flag_unsupported, source_numbers
 
 RESULTS = [
     {

@@ -2,13 +2,13 @@ import re
 
 import pytest
 
-from agent.llm_settings import (
+from agent.llm.settings import (
     NVIDIA_BASE_URL,
     NVIDIA_DEFAULT_MODEL,
     OPENAI_BASE_URL,
     LLMSettings,
 )
-from exporter.errors import ConfigError
+from common.errors import ConfigError
 
 KEY = "nvapi-SECRET-1234567890"
 

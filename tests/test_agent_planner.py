@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from agent.planner import CAPABILITIES, answer_deterministic, make_plan
+from agent.answer.planner import CAPABILITIES, answer_deterministic, make_plan
+from agent.time_windows import resolve_window
 from agent.types import Answer
-from agent.windows import resolve_window
 from tests.fixtures_agent import AGENT_SPEC, AgentHistory, make_agent_history
 
 # ------------------------------------------------------------------ helpers

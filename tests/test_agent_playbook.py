@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agent.playbook import PLAYBOOK, first_action, plain_name
-from exporter.categories import CATEGORIES
+from agent.answer.playbook import PLAYBOOK, first_action, plain_name
+from history.categories import CATEGORIES
 
 
 def test_every_category_has_a_row() -> None:

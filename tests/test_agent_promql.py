@@ -16,11 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agent import promql
-from agent.planner import answer_deterministic
-from agent.tools import run_tool
+from agent.answer.planner import answer_deterministic
+from agent.time_windows import Window
+from agent.tools import promql
+from agent.tools.catalog import run_tool
 from agent.types import ToolContext
-from agent.windows import Window
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.render import code, code_block, count, pct, plain, plural, points, table, when
+from agent.answer.markdown import code, code_block, count, pct, plain, plural, points, table, when
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from agent.llm_settings import LLMSettings
-from agent.planner import answer_deterministic
+from agent.answer.planner import answer_deterministic
+from agent.llm.settings import LLMSettings
 from agent.respond import LLM_TOOLS, respond
 from tests.fixtures_llm import answer, call, error, slow
 

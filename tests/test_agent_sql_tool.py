@@ -4,9 +4,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from agent.sql_tool import SQL_TOOL, SqlRejected, check_select, run_sql
+from agent.tools.sql import SQL_TOOL, SqlRejected, check_select, run_sql
 from agent.types import ToolContext
-from exporter.schema import MIGRATIONS
+from history.schema import MIGRATIONS
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 

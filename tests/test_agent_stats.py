@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from agent import stats
-from agent.history import Filters, run_query
+from agent.time_windows import Window, resolve_window
+from agent.tools import stats
+from agent.tools.reading import run_query
 from agent.types import ToolResult
-from agent.windows import Window, resolve_window
+from history.reader import Filters
 from tests.fixtures_agent import AGENT_NOW, AgentHistory, make_agent_history
 
 

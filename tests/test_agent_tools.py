@@ -8,7 +8,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from agent.tools import TOOLS, find_tool, run_tool, validate_arguments, window_from_args
+from agent.tools.catalog import TOOLS, find_tool, run_tool, validate_arguments, window_from_args
 from tests.fixtures_agent import AgentHistory
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agent.api import create_api_app
-from agent.api_http import ApiSettings
-from agent.llm_settings import LLMSettings
+from agent.api.app import create_api_app
+from agent.api.edges import ApiSettings
+from agent.llm.settings import LLMSettings
 from agent.web import create_ui_app
 from tests.fixtures_agent import AGENT_SPEC, AgentHistory, make_agent_history
 from tests.fixtures_llm import ServerThread, answer, call

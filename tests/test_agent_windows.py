@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from agent.windows import Window, all_time, find_window, resolve_window
+from agent.time_windows import Window, all_time, find_window, resolve_window
 
 NOW = datetime(2026, 11, 26, 12, 30, tzinfo=UTC)  # Thursday
 TODAY = datetime(2026, 11, 26, tzinfo=UTC)

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from exporter.attempts import (
+from exporter.detect.attempts import (
     AFTER_FAILURE,
     CLOCK_SLACK,
-    Window,
+    AttemptWindow,
     phase_updates,
     timeline_events,
     window_of,
@@ -62,28 +62,28 @@ def test_phase_updates_are_ordered_and_events_kept_apart() -> None:
     ("episode_at", "kind", "expected"),
     [
         # the first attempt: from submission to shortly after the failure
-        (60, "failed", Window(at(0), at(60) + AFTER_FAILURE, latest=False)),
+        (60, "failed", AttemptWindow(at(0), at(60) + AFTER_FAILURE, latest=False)),
         # a Degraded spell inside the second attempt: until the workload recovered
-        (150, "degraded", Window(at(90), at(170), latest=False)),
+        (150, "degraded", AttemptWindow(at(90), at(170), latest=False)),
         # the second attempt's failure: the same attempt, not the first one's events
-        (200, "failed", Window(at(90), at(200) + AFTER_FAILURE, latest=False)),
+        (200, "failed", AttemptWindow(at(90), at(200) + AFTER_FAILURE, latest=False)),
         # still pending, in the latest attempt (its pods are the present ones)
-        (300.1, "pending", Window(at(300), None, latest=True)),
+        (300.1, "pending", AttemptWindow(at(300), None, latest=True)),
     ],
 )
-def test_window_of(episode_at: float, kind: str, expected: Window) -> None:
+def test_window_of(episode_at: float, kind: str, expected: AttemptWindow) -> None:
     assert window_of(UPDATES, at(episode_at), kind) == expected
 
 
 def test_a_failure_resubmitted_at_once_ends_its_window_at_the_resubmission() -> None:
     updates = phase_updates([phase(0, "Running"), phase(10, "Failed"), phase(12, "Creating")])
-    assert window_of(updates, at(10), "failed") == Window(at(0), at(12), latest=False)
+    assert window_of(updates, at(10), "failed") == AttemptWindow(at(0), at(12), latest=False)
 
 
 def test_an_attempt_that_ended_without_a_successor_is_still_the_latest() -> None:
     updates = phase_updates([phase(0, "Running"), phase(5, "Degraded"), phase(8, "Running"),
                              phase(30, "Completed")])
-    assert window_of(updates, at(5), "degraded") == Window(at(0), at(8), latest=True)
+    assert window_of(updates, at(5), "degraded") == AttemptWindow(at(0), at(8), latest=True)
 
 
 def test_an_episode_missing_from_the_timeline_has_no_window() -> None:
@@ -92,13 +92,13 @@ def test_an_episode_missing_from_the_timeline_has_no_window() -> None:
 
 
 def test_window_bounds() -> None:
-    window = Window(at(90), at(170))
+    window = AttemptWindow(at(90), at(170))
     assert window.holds(at(90)) and window.holds(at(170)) and window.holds(at(120))
     assert not window.holds(at(89.9)) and not window.holds(at(170.1)) and not window.holds(None)
     # a pod stamped a little before the attempt's first phase update is still its own
     assert window.holds_pod(at(90) - CLOCK_SLACK) and not window.holds_pod(at(88))
     assert not window.holds_pod(at(171)) and not window.holds_pod(None)
-    assert Window(at(300), None).holds(at(10_000))
+    assert AttemptWindow(at(300), None).holds(at(10_000))
 
 
 def test_hostile_records_are_ignored() -> None:

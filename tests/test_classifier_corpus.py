@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter.categories import CATEGORIES
 from exporter.classifier import classify
+from history.categories import CATEGORIES
 
 DATA = Path(__file__).parent / "data"
 CASES = sorted((DATA / "corpus").glob("*.json")) + sorted((DATA / "cases").glob("*.json"))

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from exporter.categories import CATEGORIES
 from exporter.classifier import classify
 from exporter.classifier.facts import LOG_TAIL_LINES, MAX_EVENTS
+from history.categories import CATEGORIES
 
 BOUND_S = 2.0  # generous for a loaded CI machine; typical cases take milliseconds
 

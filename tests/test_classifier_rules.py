@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from exporter.categories import CATEGORIES
 from exporter.classifier import RULES, classify
 from exporter.classifier.engine import evaluate
 from exporter.classifier.facts import LOG, read
 from exporter.classifier.rules import TERMINAL_ERROR
+from history.categories import CATEGORIES
 
 
 def event(reason: str, message: str = "") -> dict[str, Any]:

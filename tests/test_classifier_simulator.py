@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from exporter.classifier import classify
-from simulator import evidence, render
+from simulator import evidence, payloads
 from simulator.evidence import container_name, pod_names
 from simulator.generator import generate
 from simulator.model import Episode
@@ -30,8 +30,8 @@ def episode_bundles(scale: int, seed: int) -> Iterator[tuple[Episode, dict[str, 
         for ep in spec.episodes:
             if ep.at > START:
                 continue
-            workload = render.workload(spec, ep.step, None)
-            workload["pendingSchedulingMessages"] = render.pending_messages(
+            workload = payloads.workload(spec, ep.step, None)
+            workload["pendingSchedulingMessages"] = payloads.pending_messages(
                 spec, spec.steps[ep.step]
             )
             ev = evidence.render(spec, ep, seed)

@@ -123,7 +123,7 @@ users: [{{name: sim, user: {{token: "{token}"}}}}]
 
 
 def file_counts(db: Path) -> tuple[int, int]:
-    from exporter.dbfile import connect
+    from history.connection import connect
 
     conn = connect(str(db), read_only=True)
     try:
@@ -280,7 +280,7 @@ def test_retention_prunes_old_history(
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from exporter.store import HistoryStore
+    from history.store import HistoryStore
     from tests.fixtures_store import make_failure, make_run
 
     db = tmp_path / "h.db"
@@ -292,7 +292,7 @@ def test_retention_prunes_old_history(
     sim = make_simulator(scale=40, client_secret=SECRET)
     done = run(["--once", "--db", str(db), "--retention-days", "30"], sim_env(sim, tmp_path))
     assert done.returncode == 0, done.stderr
-    from exporter.dbfile import connect
+    from history.connection import connect
 
     conn = connect(str(db), read_only=True)
     try:
@@ -305,8 +305,8 @@ def test_retention_prunes_old_history(
 
 READER = """
 import sys, time
-from exporter.dbfile import connect
-from exporter.errors import StoreLocked
+from history.connection import connect
+from common.errors import StoreLocked
 reads = locked = 0
 end = time.monotonic() + float(sys.argv[2])
 while time.monotonic() < end:

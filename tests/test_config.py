@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from common.errors import ConfigError
 from exporter.config import DEFAULT_DB_PATH, load_config, parse_base_url, parse_listen
-from exporter.errors import ConfigError
 
 ENV = {
     "RUNAI_BASE_URL": "https://runai.example.com/",

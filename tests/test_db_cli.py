@@ -12,16 +12,16 @@ import duckdb
 import pytest
 from freezegun import freeze_time
 
-from exporter import dbfile
-from exporter.db_cli import main
-from exporter.schema import SCHEMA_VERSION
+from history import connection
+from history.cli import main
+from history.schema import SCHEMA_VERSION
 from tests.fixtures_store import BASE_TIME, KNOWN_FAILURES, KNOWN_RUNS, unprivileged
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def count(path: Path, table: str) -> int:
-    conn = dbfile.connect(path, read_only=True, timeout_s=5)
+    conn = connection.connect(path, read_only=True, timeout_s=5)
     try:
         row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
         assert row is not None

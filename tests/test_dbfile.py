@@ -1,4 +1,4 @@
-"""exporter.dbfile.connect against a lock held by another real process."""
+"""history.connection.connect against a lock held by another real process."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from exporter import dbfile
-from exporter.errors import StoreLocked
+from common.errors import StoreLocked
+from history import connection
 
 HOLD = """
 import sys, time, duckdb
@@ -56,7 +56,7 @@ def test_gives_up_with_store_locked_after_the_timeout(db: Path) -> None:
     with held(db, "rw", 10):
         started = time.monotonic()
         with pytest.raises(StoreLocked, match=r"stayed locked by another process for 0\.4s"):
-            dbfile.connect(db, read_only=True, timeout_s=0.4)
+            connection.connect(db, read_only=True, timeout_s=0.4)
         waited = time.monotonic() - started
     assert 0.2 <= waited < 1.5
 
@@ -64,7 +64,7 @@ def test_gives_up_with_store_locked_after_the_timeout(db: Path) -> None:
 def test_waits_for_a_writer_to_let_go(db: Path) -> None:
     with held(db, "rw", 0.5):
         started = time.monotonic()
-        conn = dbfile.connect(db, read_only=True, timeout_s=10)
+        conn = connection.connect(db, read_only=True, timeout_s=10)
         waited = time.monotonic() - started
         conn.close()
     assert 0.2 <= waited < 5
@@ -73,18 +73,18 @@ def test_waits_for_a_writer_to_let_go(db: Path) -> None:
 def test_readers_share_the_file(db: Path) -> None:
     with held(db, "ro", 10):
         started = time.monotonic()
-        conn = dbfile.connect(db, read_only=True, timeout_s=2)
+        conn = connection.connect(db, read_only=True, timeout_s=2)
         assert time.monotonic() - started < 1
         conn.close()
 
 
 def test_a_reader_blocks_a_writer(db: Path) -> None:
     with held(db, "ro", 10), pytest.raises(StoreLocked):
-        dbfile.connect(db, read_only=False, timeout_s=0.3)
+        connection.connect(db, read_only=False, timeout_s=0.3)
 
 
 def test_timestamps_come_back_in_utc(db: Path) -> None:
-    conn = dbfile.connect(db, read_only=True)
+    conn = connection.connect(db, read_only=True)
     try:
         row = conn.execute("SELECT seen FROM t").fetchone()
     finally:
@@ -98,7 +98,7 @@ def test_other_errors_are_not_retried(tmp_path: Path) -> None:
     not_db.write_text("hello\n" * 1000)
     started = time.monotonic()
     with pytest.raises(duckdb.IOException, match="not a valid DuckDB database"):
-        dbfile.connect(not_db, read_only=True, timeout_s=5)
+        connection.connect(not_db, read_only=True, timeout_s=5)
     assert time.monotonic() - started < 1
 
 
@@ -107,6 +107,6 @@ def test_a_sqlite_file_triggers_no_extension_download(tmp_path: Path) -> None:
     sqlite_file.write_bytes(b"SQLite format 3\x00" + b"\x00" * 4000)
     started = time.monotonic()
     with pytest.raises(duckdb.Error, match=r"(?i)sqlite") as caught:
-        dbfile.connect(sqlite_file, read_only=True, timeout_s=5)
+        connection.connect(sqlite_file, read_only=True, timeout_s=5)
     assert "download" not in str(caught.value).lower()
     assert time.monotonic() - started < 1

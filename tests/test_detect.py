@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from exporter.detect import detect, episode_of, parse_time, run_of
+from exporter.detect.episodes import detect, episode_of, parse_time, run_of
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 THRESHOLD = timedelta(minutes=30)
@@ -96,7 +96,7 @@ def test_parse_time_is_utc(text: Any, expected: datetime | None) -> None:
 
 
 def test_timeline_episodes_know_whether_they_are_the_present_one() -> None:
-    from exporter.detect import from_history
+    from exporter.detect.episodes import from_history
 
     def update(at: str, phase: str) -> dict[str, Any]:
         return {"meta": {"creationTimestamp": at, "type": "PhaseUpdate"},

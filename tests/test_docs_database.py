@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from exporter import dbfile
+from history import connection
 from simulator.kubeconfig import write_kubeconfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,7 +126,7 @@ def test_db_commands_and_queries_work_while_the_sidecar_writes(
 
     # The guide's queries, read-only, as the duckdb CLI would run them, while writes go on.
     for sql in blocks("sql"):
-        conn = dbfile.connect(str(data / DB_NAME), read_only=True)
+        conn = connection.connect(str(data / DB_NAME), read_only=True)
         try:
             conn.execute("SET TimeZone = 'UTC'")
             rows = conn.execute(sql).fetchall()
@@ -137,7 +137,7 @@ def test_db_commands_and_queries_work_while_the_sidecar_writes(
     cli_line = next(line for block in blocks("sh") for line in block.splitlines()
                     if line.startswith("duckdb -readonly"))
     query = shlex.split(cli_line)[shlex.split(cli_line).index("-c") + 1]
-    conn = dbfile.connect(str(data / DB_NAME), read_only=True)
+    conn = connection.connect(str(data / DB_NAME), read_only=True)
     try:
         assert conn.execute(query).fetchall()
     finally:

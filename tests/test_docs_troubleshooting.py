@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter import errors
+from common import errors
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "troubleshooting.md"

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from exporter.detect import Episode, parse_time
+from exporter.detect.episodes import Episode, parse_time
 from exporter.evidence import (
     _merge_events,
     _targets,
@@ -20,8 +20,8 @@ from exporter.evidence import (
     placement,
 )
 from exporter.http_retry import RetryPolicy
-from exporter.k8s_client import KubeAccess, KubeClient
-from exporter.runai_client import RunaiClient
+from exporter.kube.client import KubeAccess, KubeClient
+from exporter.runai.client import RunaiClient
 from tests.fixtures_exporter import Answer, ScriptedServer
 
 FAST = RetryPolicy(attempts=2, base_delay_s=0.001, max_delay_s=0.002, timeout_s=2.0)
@@ -184,7 +184,7 @@ def test_from_listing() -> None:
     assert not evidence.logs_available
 
 
-# ---- one episode's own evidence (exporter.attempts) ------------------------------------------
+# ---- one episode's own evidence (exporter.detect.attempts) -----------------------------------
 def _at(minute: int) -> str:
     return f"2026-01-01T00:{minute:02d}:00Z"
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from exporter.store import HistoryStore
-from exporter.store_rows import scratch_files
+from history.row_codec import scratch_files
+from history.store import HistoryStore
 from tests.fixtures_processes import (
     Processes,
     Sidecar,

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from exporter.errors import RunaiApiError
+from common.errors import RunaiApiError
 from exporter.http_retry import Reply, RetryPolicy, backoff_delay, retry_after_s, send
 from tests.fixtures_exporter import Answer, ScriptedServer
 

@@ -12,9 +12,9 @@ import httpx
 import pytest
 import yaml
 
-from exporter.errors import ConfigError, KubernetesError
+from common.errors import ConfigError, KubernetesError
 from exporter.http_retry import RetryPolicy
-from exporter.k8s_client import KubeAccess, KubeClient, discover, from_kubeconfig
+from exporter.kube.client import KubeAccess, KubeClient, discover, from_kubeconfig
 from tests.fixtures_exporter import Answer, ScriptedServer
 
 FAST = RetryPolicy(attempts=2, base_delay_s=0.001, max_delay_s=0.002, timeout_s=2.0)

@@ -8,8 +8,8 @@ import subprocess
 import pytest
 from prometheus_client import generate_latest
 
-from exporter.categories import CATEGORIES, KINDS, WORKLOAD_TYPES
 from exporter.metrics import METRICS, PHASES, MetricsState, make_registry
+from history.categories import CATEGORIES, KINDS, WORKLOAD_TYPES
 
 
 def exposed_families(state: MetricsState) -> dict[str, str]:

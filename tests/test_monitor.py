@@ -21,14 +21,14 @@ import httpx
 import pytest
 from freezegun import freeze_time
 
-from exporter.dbfile import connect
-from exporter.detect import parse_time
+from exporter.detect.episodes import parse_time
 from exporter.http_retry import RetryPolicy
-from exporter.k8s_client import KubeAccess, KubeClient
+from exporter.kube.client import KubeAccess, KubeClient
 from exporter.metrics import MetricsState, make_registry
 from exporter.monitor import Monitor, Settings
-from exporter.runai_client import RunaiClient
-from exporter.store import HistoryStore
+from exporter.runai.client import RunaiClient
+from history.connection import connect
+from history.store import HistoryStore
 
 FAST = RetryPolicy(attempts=4, base_delay_s=0.01, max_delay_s=0.05, retry_after_cap_s=1.0,
                    timeout_s=10.0)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from exporter.nodes import node_of
+from exporter.detect.nodes import node_of
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,9 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from exporter.errors import AuthError, RunaiApiError
+from common.errors import AuthError, RunaiApiError
 from exporter.http_retry import RetryPolicy
-from exporter.runai_client import RunaiClient
+from exporter.runai.client import RunaiClient
 from tests.fixtures_exporter import Answer, ScriptedServer
 
 FAST = RetryPolicy(attempts=3, base_delay_s=0.001, max_delay_s=0.002, timeout_s=2.0)

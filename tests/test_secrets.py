@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from exporter.dbfile import connect
+from history.connection import connect
 from simulator.kubeconfig import write_kubeconfig
 from tests.fixtures_llm import ScriptedLLM, answer, call, error
 from tests.fixtures_processes import Processes, child_env, sidecar_env, sim_start

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from exporter.categories import CATEGORIES, KINDS
+from history.categories import CATEGORIES, KINDS
 from simulator.config import SimulatorConfig
 from simulator.generator import generate
 from simulator.scenarios import get_scenario

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from exporter.categories import CATEGORIES, KINDS
+from history.categories import CATEGORIES, KINDS
 from simulator.evidence import render
 from simulator.generator import POOLS, PROJECTS
 from simulator.model import Episode, Step, WorkloadSpec

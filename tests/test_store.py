@@ -14,15 +14,15 @@ import duckdb
 import pytest
 from freezegun import freeze_time
 
-from exporter import dbfile
-from exporter.errors import StoreCorrupt, StoreError, StoreForeign
-from exporter.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
-from exporter.store import FlushResult, HistoryStore
+from common.errors import StoreCorrupt, StoreError, StoreForeign
+from history import connection
+from history.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
+from history.store import FlushResult, HistoryStore
 from tests.fixtures_store import BASE_TIME, KNOWN_FAILURES, KNOWN_RUNS, make_failure, make_run
 
 
 def rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
-    conn = dbfile.connect(path, read_only=True, timeout_s=5)
+    conn = connection.connect(path, read_only=True, timeout_s=5)
     try:
         return conn.execute(sql).fetchall()
     finally:

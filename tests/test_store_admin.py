@@ -12,10 +12,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from exporter import dbfile
-from exporter.errors import StoreError, StoreLocked
-from exporter.schema import APPLICATION_ID, MIGRATIONS
-from exporter.store import HistoryStore, backup, read_stats
+from common.errors import StoreError, StoreLocked
+from history import connection
+from history.schema import APPLICATION_ID, MIGRATIONS
+from history.store import HistoryStore, backup, read_stats
 from tests.fixtures_store import COMMIT_THEN_DIE, KNOWN_FAILURES, KNOWN_RUNS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,7 +38,7 @@ def test_backup_includes_rows_still_in_the_write_ahead_log(
     dest = tmp_path / "backup" / "copy.db"
     dest.parent.mkdir()
     backup(history_path, dest)
-    conn = dbfile.connect(dest, read_only=True)
+    conn = connection.connect(dest, read_only=True)
     try:
         counts = conn.execute(
             "SELECT (SELECT count(*) FROM failure_events), (SELECT count(*) FROM workload_runs)"

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter import dbfile, store_rows
-from exporter.store import HistoryStore
+from history import connection, row_codec
+from history.store import HistoryStore
 from tests.fixtures_store import COMMIT_THEN_DIE, KNOWN_FAILURES, KNOWN_RUNS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,7 +29,7 @@ FAILURES_PER_BATCH = 100
 WRITER = """
 import sys
 from datetime import timedelta
-from exporter.store import HistoryStore
+from history.store import HistoryStore
 from tests.fixtures_store import BASE_TIME, make_failure, make_run
 
 path, first, runs, failures = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
@@ -52,7 +52,7 @@ while True:
 
 
 def counts(path: Path) -> tuple[int, int, int, int]:
-    conn = dbfile.connect(path, read_only=True, timeout_s=10)
+    conn = connection.connect(path, read_only=True, timeout_s=10)
     try:
         row = conn.execute(
             "SELECT (SELECT count(*) FROM workload_runs), "
@@ -67,7 +67,7 @@ def counts(path: Path) -> tuple[int, int, int, int]:
 
 
 def batches_in(path: Path) -> set[int]:
-    conn = dbfile.connect(path, read_only=True, timeout_s=10)
+    conn = connection.connect(path, read_only=True, timeout_s=10)
     try:
         rows = conn.execute(
             "SELECT split_part(run_id, '-', 1), count(*) FROM workload_runs GROUP BY 1"
@@ -123,7 +123,7 @@ def test_kill_9_during_flush_keeps_every_committed_batch_exactly_once(tmp_path: 
         committed, in_flight, inside = kill_mid_flush(path, first, rng)
         killed_inside_a_flush += inside
         HistoryStore(path).open()  # replays the WAL; must not refuse the file
-        assert store_rows.scratch_files(path) == []  # a killed flush's scratch file is cleared
+        assert row_codec.scratch_files(path) == []  # a killed flush's scratch file is cleared
         found = batches_in(path)
         expected |= committed
         assert expected <= found, f"committed batches lost: {sorted(expected - found)}"
@@ -168,7 +168,7 @@ def test_wal_replay_after_kill_9_restores_rows_once(history_path: Path) -> None:
 SIGTERM_WRITER = """
 import signal, sys
 from datetime import timedelta
-from exporter.store import HistoryStore
+from history.store import HistoryStore
 from tests.fixtures_store import BASE_TIME, make_failure, make_run
 
 # The sidecar's pattern: SIGTERM only sets a flag; the loop finishes its write and exits 0.

@@ -16,19 +16,19 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from exporter import dbfile, store_file
-from exporter.errors import StoreCorrupt, StoreError, StorePermissionError
-from exporter.schema import SCHEMA_VERSION
-from exporter.store import HistoryStore
-from exporter.store_file import store_error
+from common.errors import StoreCorrupt, StoreError, StorePermissionError
+from history import connection, lifecycle
+from history.lifecycle import store_error
+from history.schema import SCHEMA_VERSION
+from history.store import HistoryStore
 from tests.fixtures_store import unprivileged
 
 REPO = Path(__file__).resolve().parent.parent
 
 OPEN_STORE = """
 import sys
-from exporter.errors import StoreError
-from exporter.store import HistoryStore
+from common.errors import StoreError
+from history.store import HistoryStore
 try:
     HistoryStore(sys.argv[1], lock_timeout_s=1).open()
 except StoreError as exc:
@@ -149,7 +149,7 @@ def test_processes_racing_to_create_the_file_all_open_one_history(history_path: 
     ]
     outputs = [child.communicate(timeout=60) for child in children]
     assert [out.strip() for out, _ in outputs] == ["opened"] * 3, outputs
-    conn = dbfile.connect(history_path, read_only=True)
+    conn = connection.connect(history_path, read_only=True)
     try:
         versions = conn.execute("SELECT version FROM schema_info ORDER BY version").fetchall()
     finally:
@@ -164,7 +164,7 @@ def test_creation_falls_back_to_rename_where_hard_links_are_refused(
     def refuse(source: object, target: object) -> None:
         raise PermissionError(1, "Operation not permitted")  # as on volumes without hard links
 
-    monkeypatch.setattr(store_file.os, "link", refuse)
+    monkeypatch.setattr(lifecycle.os, "link", refuse)
     HistoryStore(history_path).open()
-    assert store_file.read_version(history_path, timeout_s=5) == SCHEMA_VERSION
+    assert lifecycle.read_version(history_path, timeout_s=5) == SCHEMA_VERSION
     assert [p.name for p in history_path.parent.iterdir()] == [history_path.name]

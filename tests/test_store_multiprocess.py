@@ -1,7 +1,7 @@
 """The sidecar and its readers as separate processes on one file, as in the pod.
 
 A writer process flushes batches in a loop with HistoryStore; two reader processes open the same
-file read-only through exporter.dbfile.connect and count rows, all at once. Nobody may see an
+file read-only through history.connection.connect and count rows, all at once. Nobody may see an
 error at the end, no row may be lost or doubled, and no reader may see counts go backwards or a
 batch written in part.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter import dbfile
-from exporter.store import HistoryStore
+from history import connection
+from history.store import HistoryStore
 
 REPO = Path(__file__).resolve().parent.parent
 BATCHES = 20
@@ -26,7 +26,7 @@ FAILURES_PER_BATCH = 10
 WRITER = """
 import json, sys, time
 from datetime import timedelta
-from exporter.store import HistoryStore
+from history.store import HistoryStore
 from tests.fixtures_store import BASE_TIME, make_failure, make_run
 
 path, batches, runs, failures = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
@@ -54,13 +54,13 @@ print(json.dumps({"postponed": postponed, "pending": store.pending, "written": w
 
 READER = """
 import json, os, sys, time
-from exporter import dbfile
+from history import connection
 
 path, stop = sys.argv[1], sys.argv[2]
 seen, errors = [], []
 while not os.path.exists(stop) or not seen:
     try:
-        conn = dbfile.connect(path, read_only=True, timeout_s=10)
+        conn = connection.connect(path, read_only=True, timeout_s=10)
         try:
             seen.append(conn.execute(
                 "SELECT (SELECT count(*) FROM failure_events), (SELECT count(*) FROM workload_runs)"
@@ -108,7 +108,7 @@ def test_writer_and_two_readers_share_one_file(tmp_path: Path) -> None:
     assert summary["pending"] == 0
     assert summary["written"] == [total_failures, total_runs]
 
-    conn = dbfile.connect(path, read_only=True, timeout_s=10)
+    conn = connection.connect(path, read_only=True, timeout_s=10)
     try:
         final = (
             conn.execute(

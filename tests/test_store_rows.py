@@ -10,17 +10,17 @@ from typing import Any
 import duckdb
 import pytest
 
-from exporter import dbfile, store_rows
-from exporter.store import HistoryStore
+from history import connection, row_codec
+from history.store import HistoryStore
 from tests.fixtures_store import BASE_TIME, make_failure, make_run
 
 NOW = datetime(2026, 11, 26, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("table", [store_rows.FAILURE_EVENTS, store_rows.WORKLOAD_RUNS])
-def test_tables_match_the_schema(history_path: Path, table: store_rows.Table) -> None:
+@pytest.mark.parametrize("table", [row_codec.FAILURE_EVENTS, row_codec.WORKLOAD_RUNS])
+def test_tables_match_the_schema(history_path: Path, table: row_codec.Table) -> None:
     HistoryStore(history_path).open()
-    conn = dbfile.connect(history_path, read_only=True)
+    conn = connection.connect(history_path, read_only=True)
     try:
         described = conn.execute(
             "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
@@ -37,14 +37,14 @@ def test_tables_match_the_schema(history_path: Path, table: store_rows.Table) ->
 def test_ids_are_built_from_the_utc_instant() -> None:
     paris = timezone(timedelta(hours=1))
     at = datetime(2026, 11, 20, 9, 30, tzinfo=paris)
-    assert store_rows.episode_id("wl-1", at) == "wl-1@2026-11-20T08:30:00+00:00"
-    assert store_rows.run_id("wl-1", at) == "wl-1@2026-11-20T08:30:00+00:00"
+    assert row_codec.episode_id("wl-1", at) == "wl-1@2026-11-20T08:30:00+00:00"
+    assert row_codec.run_id("wl-1", at) == "wl-1@2026-11-20T08:30:00+00:00"
 
 
 def test_a_timestamp_with_another_offset_is_stored_as_utc() -> None:
     at = datetime(2026, 11, 20, 9, 30, tzinfo=timezone(timedelta(hours=1)))
-    record = make_failure("wl-1", at, episode_id=store_rows.episode_id("wl-1", at))
-    assert '"timestamp": "2026-11-20T08:30:00+00:00"' in store_rows.encode_failure(record, NOW)
+    record = make_failure("wl-1", at, episode_id=row_codec.episode_id("wl-1", at))
+    assert '"timestamp": "2026-11-20T08:30:00+00:00"' in row_codec.encode_failure(record, NOW)
 
 
 @pytest.mark.parametrize(
@@ -63,7 +63,7 @@ def test_a_row_duckdb_would_reject_fails_at_encoding(
     override: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(ValueError, match=message) as caught:
-        store_rows.encode_failure(make_failure(**override), NOW)
+        row_codec.encode_failure(make_failure(**override), NOW)
     assert str(caught.value).startswith(f"wl-1@{BASE_TIME.isoformat()}: ")
 
 
@@ -78,19 +78,19 @@ def test_optional_fields_may_be_missing(history_path: Path) -> None:
     conn = duckdb.connect(str(history_path))
     try:
         assert (
-            store_rows.insert(
+            row_codec.insert(
                 conn,
-                store_rows.FAILURE_EVENTS,
-                [store_rows.encode_failure(failure, NOW)],
+                row_codec.FAILURE_EVENTS,
+                [row_codec.encode_failure(failure, NOW)],
                 database=history_path,
             )
             == 1
         )
         assert (
-            store_rows.insert(
+            row_codec.insert(
                 conn,
-                store_rows.WORKLOAD_RUNS,
-                [store_rows.encode_run(run, NOW)],
+                row_codec.WORKLOAD_RUNS,
+                [row_codec.encode_run(run, NOW)],
                 database=history_path,
             )
             == 1
@@ -105,26 +105,26 @@ def test_optional_fields_may_be_missing(history_path: Path) -> None:
 
 def test_insert_counts_only_new_rows(history_path: Path) -> None:
     HistoryStore(history_path).open()
-    rows = [store_rows.encode_run(make_run(f"wl-{i}"), NOW) for i in range(5)]
+    rows = [row_codec.encode_run(make_run(f"wl-{i}"), NOW) for i in range(5)]
     conn = duckdb.connect(str(history_path))
     try:
-        runs = store_rows.WORKLOAD_RUNS
-        assert store_rows.insert(conn, runs, rows[:3], database=history_path) == 3
-        assert store_rows.insert(conn, runs, rows, database=history_path) == 2
-        assert store_rows.insert(conn, runs, [], database=history_path) == 0
+        runs = row_codec.WORKLOAD_RUNS
+        assert row_codec.insert(conn, runs, rows[:3], database=history_path) == 3
+        assert row_codec.insert(conn, runs, rows, database=history_path) == 2
+        assert row_codec.insert(conn, runs, [], database=history_path) == 0
     finally:
         conn.close()
-    assert store_rows.scratch_files(history_path) == []
+    assert row_codec.scratch_files(history_path) == []
     assert sorted(p.name for p in history_path.parent.iterdir()) == [history_path.name]
 
 
 def test_a_record_larger_than_read_jsons_default_limit(history_path: Path) -> None:
     HistoryStore(history_path).open()
     huge_log = "x" * (20 * 1024 * 1024)  # 20 MB on one line; read_json's default cap is 16 MB
-    row = store_rows.encode_failure(make_failure(bundle={"logs": huge_log}), NOW)
+    row = row_codec.encode_failure(make_failure(bundle={"logs": huge_log}), NOW)
     conn = duckdb.connect(str(history_path))
     try:
-        assert store_rows.insert(conn, store_rows.FAILURE_EVENTS, [row], database=history_path) == 1
+        assert row_codec.insert(conn, row_codec.FAILURE_EVENTS, [row], database=history_path) == 1
         stored = conn.execute("SELECT length(bundle->>'$.logs') FROM failure_events").fetchone()
     finally:
         conn.close()
@@ -134,10 +134,10 @@ def test_a_record_larger_than_read_jsons_default_limit(history_path: Path) -> No
 def test_open_removes_scratch_files_of_a_killed_writer(history_path: Path) -> None:
     HistoryStore(history_path).open()
     leftover = history_path.with_name(
-        f".{history_path.name}.workload_runs.abc{store_rows.SCRATCH_SUFFIX}"
+        f".{history_path.name}.workload_runs.abc{row_codec.SCRATCH_SUFFIX}"
     )
     leftover.write_text('{"run_id": "half"}')
-    unrelated = history_path.with_name(".other.db.workload_runs.abc" + store_rows.SCRATCH_SUFFIX)
+    unrelated = history_path.with_name(".other.db.workload_runs.abc" + row_codec.SCRATCH_SUFFIX)
     unrelated.write_text("{}")
     HistoryStore(history_path).open()
     assert not leftover.exists() and unrelated.exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exporter.sync_state import SyncState, load, path_for, save
+from exporter.detect.sync_state import SyncState, load, path_for, save
 
 
 def test_round_trip(tmp_path: Path) -> None:

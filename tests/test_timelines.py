@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from exporter.runai_client import RunaiClient
-from exporter.timelines import Timelines, control_plane_now, marker
+from exporter.detect.timelines import Timelines, control_plane_now, marker
+from exporter.runai.client import RunaiClient
 from tests.fixtures_exporter import Answer, ScriptedServer
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)

@@ -2,8 +2,8 @@
 
 Used by the eval cases and by the tests' history fixture.
 
-The rows go through the sidecar's own writer (exporter.store.HistoryStore), so the file has
-the real schema (exporter.schema.MIGRATIONS) and the agent reads exactly what the sidecar writes.
+The rows go through the sidecar's own writer (history.store.HistoryStore), so the file has
+the real schema (history.schema.MIGRATIONS) and the agent reads exactly what the sidecar writes.
 
 A spec is JSON-shaped:
     {"failures": [{"workload_name": "train-llama-7b", "project": "team-a",
@@ -24,9 +24,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from exporter.errors import StoreError
-from exporter.model import FailureRecord, RunRecord
-from exporter.store import HistoryStore
+from common.errors import StoreError
+from history.records import FailureRecord, RunRecord
+from history.store import HistoryStore
 
 # Plausible evidence per category, so seeded rows read like real ones.
 EXAMPLE_EVIDENCE: dict[str, tuple[str, str]] = {
@@ -171,8 +171,8 @@ def write_history(
     failures: Iterable[FailureRecord],
     runs: Iterable[RunRecord] = (),
 ) -> None:
-    """Write the rows with the sidecar's own writer (exporter.store.HistoryStore), which creates
-    the file through exporter.schema.MIGRATIONS when it is new."""
+    """Write the rows with the sidecar's own writer (history.store.HistoryStore), which creates
+    the file through history.schema.MIGRATIONS when it is new."""
     store = HistoryStore(path)
     store.open()
     store.enqueue(failures, runs)

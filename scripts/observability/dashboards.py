@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from observability import rules
+from observability import alert_rules
 from observability.config import (
     DASHBOARD_TAGS,
     EXPORTER_SELECTOR,
@@ -38,9 +38,9 @@ RAW_FAILURES = (
     f"runai_workload_failures_total{{{EXPORTER_SELECTOR}, {_PROJECT}, {_TYPE}, {_CATEGORY}}}"
 )
 RAW_FINISHED = f"runai_workloads_finished_total{{{EXPORTER_SELECTOR}, {_PROJECT}, {_TYPE}}}"
-FAILURE_RATE = f"{rules.FAILURE_RATE}{{{_PROJECT}, {_TYPE}, {_CATEGORY}}}"
-FINISHED_RATE = f"{rules.FINISHED_RATE}{{{_PROJECT}, {_TYPE}}}"
-EPISODE_RATE = f'{rules.EPISODE_RATE}{{{_PROJECT}, {_TYPE}, kind=~"degraded|pending"}}'
+FAILURE_RATE = f"{alert_rules.FAILURE_RATE}{{{_PROJECT}, {_TYPE}, {_CATEGORY}}}"
+FINISHED_RATE = f"{alert_rules.FINISHED_RATE}{{{_PROJECT}, {_TYPE}}}"
+EPISODE_RATE = f'{alert_rules.EPISODE_RATE}{{{_PROJECT}, {_TYPE}, kind=~"degraded|pending"}}'
 _OOM = "|".join(OOM_CATEGORIES)
 
 
@@ -117,7 +117,7 @@ def failures_dashboard() -> Json:
         timeseries(
             "Failures by category",
             "Failure rate by root-cause category, stacked; the classifier's category of each"
-            f" Failed workload. Rate over {rules.SHORT_WINDOW}, per hour.",
+            f" Failed workload. Rate over {alert_rules.SHORT_WINDOW}, per hour.",
             Query(f"3600 * sum by (category) ({FAILURE_RATE})", "{{category}}"),
             unit=PER_HOUR,
             stacked=True,
@@ -145,8 +145,8 @@ def failures_dashboard() -> Json:
             " the dashed line is the alert threshold. Gaps mean nothing finished. The category"
             " filter does not apply.",
             Query(
-                f"sum by (project) ({rules.FAILURE_RATE_LONG}{{{_PROJECT}, {_TYPE}}})"
-                f" / sum by (project) ({rules.FINISHED_RATE_LONG}{{{_PROJECT}, {_TYPE}}})",
+                f"sum by (project) ({alert_rules.FAILURE_RATE_LONG}{{{_PROJECT}, {_TYPE}}})"
+                f" / sum by (project) ({alert_rules.FINISHED_RATE_LONG}{{{_PROJECT}, {_TYPE}}})",
                 "{{project}}",
             ),
             unit="percentunit",
@@ -223,7 +223,8 @@ def failures_dashboard() -> Json:
             " history database, then drain it. The workload type and category filters do not"
             " apply.",
             Query(
-                f'{rules.CATEGORY_INCREASE}{{{_PROJECT}, category="gpu_hardware"}}', "{{project}}"
+                f'{alert_rules.CATEGORY_INCREASE}{{{_PROJECT}, category="gpu_hardware"}}',
+                "{{project}}",
             ),
             line_at=1,
         ),
@@ -233,7 +234,7 @@ def failures_dashboard() -> Json:
             "; the dashed line is the RunaiOOMKillsRecurring threshold. The workload type and"
             " category filters do not apply.",
             Query(
-                f'{rules.CATEGORY_INCREASE}{{{_PROJECT}, category=~"{_OOM}"}}',
+                f'{alert_rules.CATEGORY_INCREASE}{{{_PROJECT}, category=~"{_OOM}"}}',
                 "{{project}} {{category}}",
             ),
             line_at=T.oom_failures,

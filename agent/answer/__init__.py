@@ -1,0 +1,1 @@
+"""Writing answers: the deterministic planner, tool results to markdown, the playbook."""

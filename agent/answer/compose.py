@@ -1,0 +1,349 @@
+"""Tool results -> markdown sections of a deterministic answer.
+
+Every number printed here comes straight from a ToolResult of the same turn; nothing is
+estimated. Stored text (evidence, summaries, log lines, names) is quoted with render.code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.answer.markdown import (
+    bullets,
+    code,
+    code_block,
+    count,
+    numbered,
+    pct,
+    plain,
+    plural,
+    points,
+    table,
+    when,
+)
+from agent.answer.playbook import plain_name
+from agent.types import ToolResult
+
+_GROUP_TITLES = {
+    "category": "Cause",
+    "project": "Project",
+    "workload_type": "Type",
+    "node": "Node",
+    "image": "Image",
+    "kind": "Kind",
+    "workload_name": "Workload",
+    "department": "Department",
+}
+
+
+def window_line(data: dict[str, Any]) -> str:
+    window = data["window"]
+    return (
+        f"_Window: {window['label']} ({when(window['start'])} to {when(window['end'])} UTC)"
+        + (f"; filters: {_filters(data.get('filters') or {})}" if data.get("filters") else "")
+        + "_"
+    )
+
+
+def _filters(filters: dict[str, str]) -> str:
+    return ", ".join(f"{k} = {code(v)}" for k, v in filters.items())
+
+
+def status_note(result: ToolResult) -> str:
+    """A no_data or error result as one friendly line."""
+    if result.status == "error":
+        return f"> **Could not answer:** {plain(result.message)}"
+    return f"> {plain(result.message)}"
+
+
+def _group_cell(group_by: str, key: str) -> str:
+    if group_by == "category":
+        return f"{code(key)} ({plain_name(key)})"
+    return code(key)
+
+
+def example(found: dict[str, Any] | None) -> str:
+    """The newest quoted evidence of a cause, with the workload it came from."""
+    if not found or not found.get("evidence"):
+        return "_no evidence recorded_"
+    return f"{code(found['evidence'], 120)} ({code(found['workload_name'])})"
+
+
+def statistics_section(result: ToolResult, headline: bool = True) -> str:
+    data = result.data
+    group_by = data["group_by"]
+    kinds = data["by_kind"]
+    parts = []
+    if headline:
+        rate = data["failure_rate"]
+        rate_text = (
+            f"; failure rate {pct(rate)} ({count(data['failed_runs'])} failed of "
+            f"{count(data['finished_runs'])} finished runs)"
+            if rate is not None
+            else f"; {count(data['finished_runs'])} finished runs"
+        )
+        parts.append(
+            f"**{plural(data['total_failures'], 'failure')}** "
+            f"({count(kinds['failed'])} failed, {count(kinds['degraded'])} degraded, "
+            f"{count(kinds['pending'])} stuck pending){rate_text}."
+        )
+    title = _GROUP_TITLES[group_by]
+    if group_by in ("category", "kind"):
+        headers = [title, "Failures", "Share", "Rate of finished runs"]
+        rows = [
+            [_group_cell(group_by, g["key"]), count(g["failures"]), pct(g["share"]),
+             pct(g["failure_rate"])]
+            for g in data["groups"]
+        ]  # fmt: skip
+        if group_by == "category":  # every cause with its proof
+            headers.append("Latest evidence")
+            for row, group in zip(rows, data["groups"], strict=True):
+                row.append(example(group.get("example")))
+    elif data["filters"].get("category") or data["filters"].get("kind"):
+        headers = [title, "Failures", "Share", "Finished runs", "Rate of finished runs"]
+        rows = [
+            [_group_cell(group_by, g["key"]), count(g["failures"]), pct(g["share"]),
+             count(g["finished_runs"]), pct(g["failure_rate"])]
+            for g in data["groups"]
+        ]  # fmt: skip
+    else:
+        headers = [title, "Failures", "Share", "Failed runs", "Finished runs", "Failure rate"]
+        rows = [
+            [_group_cell(group_by, g["key"]), count(g["failures"]), pct(g["share"]),
+             count(g["failed_runs"]), count(g["finished_runs"]), pct(g["failure_rate"])]
+            for g in data["groups"]
+        ]  # fmt: skip
+    numeric = [i for i, h in enumerate(headers) if i and h != "Latest evidence"]
+    parts.append(f"**By {title.lower()}**\n\n" + table(headers, rows, numeric=numeric))
+    if data["other_groups"]:
+        parts.append(
+            f"_…and {count(data['other_groups'])} more {title.lower()} values with "
+            f"{count(data['other_failures'])} failures._"
+        )
+    return "\n\n".join(parts)
+
+
+def trend_sentence(data: dict[str, Any], subject: str = "The failure rate") -> str:
+    now, before, trend = data["current"], data["previous"], data["trend"]
+    verb = {"up": "went **up**", "down": "went **down**", "flat": "stayed **flat**"}[
+        trend["direction"]
+    ]
+    if trend["judged_by"] == "failure rate":
+        return (
+            f"{subject} {verb}: {pct(before['failure_rate'])} in the previous window → "
+            f"{pct(now['failure_rate'])} now ({points(trend['failure_rate_change'])}); "
+            f"failures {count(before['failures'])} → {count(now['failures'])}."
+        )
+    why = (
+        "no finished runs recorded to compute a rate"
+        if not (now["finished_runs"] and before["finished_runs"])
+        else "degraded and pending episodes have no failure rate"
+    )
+    return (
+        f"Failures {verb}: {count(before['failures'])} in the previous window → "
+        f"{count(now['failures'])} now ({why})."
+    )
+
+
+def analysis_section(result: ToolResult, parts_wanted: tuple[str, ...] = ()) -> str:
+    """The whole analysis, or the named parts: trend, causes, nodes, repeats, peaks, actions."""
+    data = result.data
+    want = set(parts_wanted) or {"trend", "causes", "nodes", "repeats", "peaks", "actions"}
+    now, before = data["current"], data["previous"]
+    out = []
+    if "trend" in want:
+        out.append(
+            "**Trend against the previous window**\n\n"
+            + table(
+                ["Window", "Failures", "Failed runs", "Finished runs", "Failure rate"],
+                [
+                    [
+                        plain(data["previous_window"]["label"]),
+                        count(before["failures"]),
+                        count(before["failed_runs"]),
+                        count(before["finished_runs"]),
+                        pct(before["failure_rate"]),
+                    ],
+                    [
+                        plain(data["window"]["label"]),
+                        count(now["failures"]),
+                        count(now["failed_runs"]),
+                        count(now["finished_runs"]),
+                        pct(now["failure_rate"]),
+                    ],
+                ],
+                numeric=(1, 2, 3, 4),
+            )
+        )
+    if "causes" in want:
+        rows = [
+            [f"{code(c['category'])} ({plain_name(c['category'])})", count(c["failures"]),
+             pct(c["share"]), count(c["previous_failures"]), count(c["workloads"]),
+             example(c.get("example"))]
+            for c in data["top_causes"]
+        ]  # fmt: skip
+        out.append(
+            "**Top causes**\n\n"
+            + table(
+                ["Cause", "Failures", "Share", "Previous window", "Workloads", "Latest evidence"],
+                rows,
+                (1, 2, 3, 4),
+            )
+        )
+    if "nodes" in want:
+        rows = [
+            [code(n["node"]), count(n["failures"]), count(n["failed_runs"]),
+             count(n["finished_runs"]), pct(n["failure_rate"]), code(n["top_category"])]
+            for n in data["hot_nodes"]
+        ]  # fmt: skip
+        out.append(
+            "**Hot nodes** (failure rate over all runs on the node)\n\n"
+            + table(
+                ["Node", "Failures", "Failed runs", "Finished runs", "Failure rate", "Main cause"],
+                rows,
+                (1, 2, 3, 4),
+            )
+        )
+    if "repeats" in want:
+        workloads = [
+            [code(w["workload_name"]), code(w["project"]), count(w["failures"]),
+             code(w["top_category"]), when(w["last_failure"])]
+            for w in data["repeating_workloads"]
+        ]  # fmt: skip
+        images = [
+            [code(i["image"]), count(i["failures"]), count(i["workloads"]), code(i["top_category"])]
+            for i in data["repeating_images"]
+        ]
+        out.append(
+            "**Repeatedly failing workloads**\n\n"
+            + table(
+                ["Workload", "Project", "Failures", "Main cause", "Last failure"], workloads, (2,)
+            )
+            + "\n\n**Repeatedly failing images**\n\n"
+            + table(["Image", "Failures", "Workloads", "Main cause"], images, (1, 2))
+        )
+    if "peaks" in want and data["peak_hours_utc"]:
+        hours = ", ".join(
+            f"{h['hour_utc']:02d}:00 ({count(h['failures'])})" for h in data["peak_hours_utc"]
+        )
+        out.append(f"**Peak hours (UTC):** {hours}")
+    if "actions" in want and data["actions"]:
+        items = [
+            f"**{a['title']}** ({plural(a['failures'], 'failure')}, "
+            f"{plural(a['gpus_requested'], 'GPU')} requested): {a['action']}"
+            + (
+                f" {a['targets_label']}: {', '.join(code(t) for t in a['targets'])}."
+                if a["targets"]
+                else ""
+            )
+            for a in data["actions"]
+        ]
+        out.append("**What to do first** (ranked by GPUs affected)\n\n" + numbered(items))
+    return "\n\n".join(out)
+
+
+def chart(data: dict[str, Any]) -> dict[str, Any]:
+    """Failures per day by category, for the UI's chart."""
+    days = sorted({row["day"] for row in data["daily"]})
+    categories = sorted({row["category"] for row in data["daily"]})
+    series = {c: [0] * len(days) for c in categories}
+    for row in data["daily"]:
+        series[row["category"]][days.index(row["day"])] = row["failures"]
+    return {"type": "failures_per_day", "days": days, "series": series}
+
+
+def detail_section(result: ToolResult) -> str:
+    data = result.data
+    f = data["failure"]
+    confidence = f"{100 * float(f['confidence']):.0f}%"
+    lines = [
+        f"{code(f['workload_name'])} (project {code(f['project'])}) last failed at "
+        f"{when(f['timestamp'])} UTC: **{plain_name(f['category'])}** ({code(f['category'])}, "
+        f"confidence {confidence}).",
+        f"**Evidence** (from {plain(f['evidence_source'])}):\n\n"
+        + (code_block(f["evidence"]) if f["evidence"] else "_no decisive evidence was found_"),
+        f"**Summary:** {code(f['summary'])}",
+        f"**Recommendation:** {plain(f['recommendation'])}",
+        table(
+            ["Node", "Pod", "Image", "GPUs", "Exit code", "Kind"],
+            [
+                [
+                    code(f["node"]),
+                    code(f["pod"]),
+                    code(f["image"]),
+                    count(f["gpus_requested"]),
+                    count(f["exit_code"]),
+                    code(f["kind"]),
+                ]
+            ],
+        ),
+    ]
+    if data["same_name_in_projects"]:
+        others = ", ".join(code(p) for p in data["same_name_in_projects"])
+        lines.append(f"_A workload of the same name also failed in: {others}._")
+    history = [
+        [code(h["category"]), count(h["failures"]), when(h["last"])]
+        for h in data["failures_by_category"]
+    ]
+    lines.append(
+        f"**All recorded failures of this workload** ({count(data['failed_runs'])} failed of "
+        f"{count(data['finished_runs'])} finished runs)\n\n"
+        + table(["Cause", "Failures", "Last"], history, (1,))
+    )
+    timeline = [
+        [when(t["at"]), t["what"], code(t["detail"]) if t["detail"] else ""]
+        for t in data["timeline"]
+    ]
+    lines.append("**Timeline (UTC)**\n\n" + table(["Time", "What", "Detail"], timeline))
+    return "\n\n".join(lines)
+
+
+def list_section(result: ToolResult) -> str:
+    data = result.data
+    rows = [
+        [when(r["timestamp"]), code(r["workload_name"]), code(r["project"]),
+         code(r["category"]), code(r["node"]), code(r["evidence"], 160)]
+        for r in data["failures"]
+    ]  # fmt: skip
+    head = (
+        f"**{plural(data['total'], 'failure')}** matched; the newest {count(data['shown'])}:"
+        if data["total"] > data["shown"]
+        else f"**{plural(data['total'], 'failure')}** matched:"
+    )
+    return (
+        head
+        + "\n\n"
+        + table(["Time (UTC)", "Workload", "Project", "Cause", "Node", "Evidence"], rows)
+    )
+
+
+def promql_section(result: ToolResult) -> str:
+    data = result.data
+    rows = []
+    for s in data["series"]:
+        labels = ", ".join(f"{k}={v}" for k, v in sorted(s["labels"].items()))
+        if "points" in s:
+            rows.append([code(labels or "{}"), count(s["points"]), _num(s["min"]), _num(s["max"]),
+                         _num(s["last"])])  # fmt: skip
+        else:
+            rows.append([code(labels or "{}"), _num(s["last"])])
+    headers = (
+        ["Series", "Points", "Min", "Max", "Last"]
+        if data["series"] and "points" in data["series"][0]
+        else ["Series", "Value"]
+    )
+    note = (
+        f"\n\n_{count(data['series_total'])} series matched; the top "
+        f"{count(data['series_shown'])} by last value are shown._"
+        if data["truncated"]
+        else ""
+    )
+    return f"PromQL {code(data['query'])}:\n\n" + table(headers, rows) + note
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.6g}"
+
+
+def capabilities_section(capabilities: tuple[str, ...]) -> str:
+    return "I can answer questions like these:\n\n" + bullets(capabilities)

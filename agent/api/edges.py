@@ -1,0 +1,245 @@
+"""HTTP edges of the agent's API: settings, JSON errors, bearer auth, body limits, SSE framing.
+
+Every refusal is a JSON body with a one-line `error` and the right 4xx status; the handlers
+below make sure no request can turn into a 500 with a stack trace.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from agent.llm.settings import LLMSettings
+from agent.types import Answer, ToolContext
+
+log = logging.getLogger("agent.api.app")
+
+DEFAULT_DB_PATH = "/data/runai_failure_history.db"
+MAX_BODY_BYTES = 64 * 1024
+MAX_QUESTION_CHARS = 4000
+OPEN_PATHS = frozenset({"/healthz"})  # probes must work without the token
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    db_path: str = DEFAULT_DB_PATH
+    prometheus_url: str | None = None
+    llm: LLMSettings = field(default_factory=LLMSettings)
+    api_token: str | None = field(default=None, repr=False)
+    max_body_bytes: int = MAX_BODY_BYTES
+    clock: Callable[[], datetime] = _utc_now  # injected in tests so answers are reproducible
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ApiSettings:
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {
+            "db_path": env.get("RUNAI_FAILURE_DB_PATH", "").strip() or DEFAULT_DB_PATH,
+            "prometheus_url": env.get("PROMETHEUS_URL", "").strip() or None,
+            "llm": LLMSettings.from_env(env),
+            "api_token": env.get("AGENT_API_TOKEN", "").strip() or None,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def context(self) -> ToolContext:
+        return ToolContext(db_path=self.db_path, prometheus_url=self.prometheus_url,
+                           now=self.clock())  # fmt: skip
+
+    def secrets(self) -> tuple[str, ...]:
+        return (*self.llm.secrets(), *((self.api_token,) if self.api_token else ()))
+
+
+class ApiError(Exception):
+    """A client mistake: becomes `{"error": message}` with `status`."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def error_response(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
+    return JSONResponse({"error": message}, status_code=status, headers=dict(headers or {}))
+
+
+async def api_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.message)
+
+
+INTERNAL_ERROR = "internal error while answering; see the agent's log"
+
+
+class CatchAllMiddleware:
+    """A bug, not a bad request: one log record with the traceback, one JSON line to the client.
+
+    It sits inside Starlette's own error middleware and does not re-raise, so the server keeps
+    the connection and never prints a second traceback.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("%s %s failed", scope.get("method", ""), scope.get("path", ""))
+            if scope["type"] == "http" and not started:
+                await error_response(500, INTERNAL_ERROR)(scope, receive, send)
+
+
+_HTTP_MESSAGES = {
+    404: "no such endpoint: {path}",
+    405: "method {method} not allowed on {path}",
+}
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    template = _HTTP_MESSAGES.get(exc.status_code)
+    message = (
+        template.format(path=request.url.path, method=request.method)
+        if template
+        else str(exc.detail)
+    )
+    return error_response(exc.status_code, message, exc.headers)
+
+
+async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
+    """The body as a JSON object; 413 past `limit` bytes (chunked bodies are counted too)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise ApiError(413, f"request body larger than {limit} bytes")
+    if not body:
+        raise ApiError(400, "empty body; send a JSON object")
+    try:
+        value = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(400, f"body is not valid JSON: {getattr(exc, 'msg', exc)}") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "body must be a JSON object")
+    return value
+
+
+class GuardMiddleware:
+    """Bearer-token auth (when a token is set) and an early 413 on a declared oversize body."""
+
+    def __init__(self, app: ASGIApp, token: str | None, max_body_bytes: int) -> None:
+        self.app = app
+        self.token = token.encode() if token else None
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v for k, v in scope.get("headers", [])}
+        if self.token and scope["path"] not in OPEN_PATHS and not self._authorised(headers):
+            response = error_response(
+                401,
+                "missing or wrong bearer token: send 'Authorization: Bearer <AGENT_API_TOKEN>'",
+                {"WWW-Authenticate": "Bearer"},
+            )
+            await response(scope, receive, send)
+            return
+        declared = headers.get("content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            response = error_response(413, f"request body larger than {self.max_body_bytes} bytes")
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _authorised(self, headers: Mapping[str, bytes]) -> bool:
+        scheme, _, value = headers.get("authorization", b"").partition(b" ")
+        assert self.token is not None
+        return scheme.lower() == b"bearer" and hmac.compare_digest(value.strip(), self.token)
+
+
+def sse(event: str, data: Any) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
+
+
+def answer_to_dict(answer: Answer) -> dict[str, Any]:
+    return {
+        "markdown": answer.markdown,
+        "mode": answer.mode,
+        "note": answer.note,
+        "tool_calls": [
+            {"name": c.name, "arguments": dict(c.arguments), **c.result.to_dict()}
+            for c in answer.tool_calls
+        ],
+        "chart": dict(answer.chart) if answer.chart else None,
+    }
+
+
+def redact(text: str, secrets: tuple[str, ...]) -> str:
+    """Belt and braces: no configured secret survives into anything shown to a person."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+def parse_chat_body(body: Mapping[str, Any]) -> tuple[str, list[dict[str, str]]]:
+    """`{"question": str}` or `{"messages": [{"role", "content"}, ...]}` ending with the user."""
+    if "question" in body:
+        question = body["question"]
+        if not isinstance(question, str):
+            raise ApiError(400, "'question' must be a string")
+        return check_question(question), []
+    if "messages" in body:
+        return split_messages(body["messages"])
+    raise ApiError(400, "missing 'question' (or 'messages'): send {\"question\": \"...\"}")
+
+
+def split_messages(messages: Any) -> tuple[str, list[dict[str, str]]]:
+    if not isinstance(messages, list) or not messages:
+        raise ApiError(400, "'messages' must be a non-empty list")
+    turns: list[dict[str, str]] = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise ApiError(400, f"messages[{i}] must be an object")
+        role, content = message.get("role"), message.get("content")
+        if role not in ("system", "user", "assistant"):
+            raise ApiError(400, f"messages[{i}].role must be user, assistant or system")
+        if not isinstance(content, str):
+            raise ApiError(400, f"messages[{i}].content must be a string")
+        if role != "system":  # the agent's own system prompt stays in charge
+            turns.append({"role": role, "content": content})
+    if not turns or turns[-1]["role"] != "user":
+        raise ApiError(400, "the last message must come from the user")
+    return check_question(turns[-1]["content"]), turns[:-1][-10:]
+
+
+def check_question(question: str) -> str:
+    question = question.strip()
+    if not question:
+        raise ApiError(400, "the question is empty")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise ApiError(400, f"the question is longer than {MAX_QUESTION_CHARS} characters")
+    return question

@@ -1,0 +1,1 @@
+"""The agent's command lines: serve, ask, eval."""

@@ -1,0 +1,304 @@
+"""Analysis of a time window: trend against the previous window, top causes, hot nodes,
+repeat offenders, peak hours, failures per day, and what to do first.
+
+Each part is one aggregate query; the current and previous windows are read in the same scan.
+A hot node is ranked by its failure rate over all runs on it (failed runs / finished runs),
+never over failed runs only.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import duckdb
+
+from agent.answer.playbook import first_action, plain_name
+from agent.time_windows import Window
+from agent.tools.stats import latest_evidence
+from agent.types import ToolResult
+from history.reader import Filters, empty_window_message, iso, ratio
+
+TOP_N = 5
+_EPOCH_DAY = date(1970, 1, 1)
+HOT_NODE_MIN_RUNS = 3  # fewer finished runs than this: ranked after the nodes with enough
+REPEAT_MIN = 2  # a workload or image failing at least this often in the window is a repeater
+
+
+def _both_windows(window: Window) -> list[Any]:
+    return [window.start - window.duration, window.end, window.start]
+
+
+def _totals(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -> dict[str, Any]:
+    where, params = filters.sql()
+    rows = conn.execute(
+        f"""SELECT "timestamp" >= $3 AS current, count(*), count(*) FILTER (WHERE kind='failed')
+        FROM failure_events WHERE "timestamp" >= $1 AND "timestamp" < $2{_dollar(where, 4)}
+        GROUP BY ALL""",
+        [*_both_windows(window), *params],
+    ).fetchall()
+    failures = {bool(r[0]): (int(r[1]), int(r[2])) for r in rows}
+    run_where, run_params = filters.sql(runs=True)
+    rows = conn.execute(
+        f"""SELECT finished_at >= $3 AS current, count(*), count(*) FILTER (WHERE phase='Failed')
+        FROM workload_runs WHERE finished_at >= $1 AND finished_at < $2
+        AND phase IN ('Completed', 'Failed'){_dollar(run_where, 4)} GROUP BY ALL""",
+        [*_both_windows(window), *run_params],
+    ).fetchall()
+    runs = {bool(r[0]): (int(r[1]), int(r[2])) for r in rows}
+    out: dict[str, Any] = {}
+    for name, is_current in (("current", True), ("previous", False)):
+        total, failed_kind = failures.get(is_current, (0, 0))
+        finished, failed_runs = runs.get(is_current, (0, 0))
+        # With a category filter, the numerator is that category's failed episodes.
+        numerator = failed_runs if filters.applies_to_runs() else failed_kind
+        out[name] = {
+            "failures": total,
+            "finished_runs": finished,
+            "failed_runs": failed_runs if filters.applies_to_runs() else None,
+            "failure_rate": ratio(numerator, finished) if filters.has_rate() else None,
+        }
+    return out
+
+
+def _dollar(where: str, first: int) -> str:
+    """Turn `?` placeholders of a Filters clause into $n, numbered from `first`."""
+    parts = where.split("?")
+    return "".join(f"{p}${first + i}" for i, p in enumerate(parts[:-1])) + parts[-1]
+
+
+def _trend(totals: dict[str, Any]) -> dict[str, Any]:
+    now, before = totals["current"], totals["previous"]
+    change = now["failures"] - before["failures"]
+    rate_now, rate_before = now["failure_rate"], before["failure_rate"]
+    rate_change = (
+        round(rate_now - rate_before, 6)
+        if rate_now is not None and rate_before is not None
+        else None
+    )
+    # Judge by rate when both windows had runs; by counts otherwise.
+    basis = rate_change if rate_change is not None else change
+    direction = "up" if basis > 0 else "down" if basis < 0 else "flat"
+    return {
+        "failures_change": change,
+        "failures_change_pct": (
+            round(100 * change / before["failures"], 1) if before["failures"] else None
+        ),
+        "failure_rate_change": rate_change,
+        "direction": direction,
+        "judged_by": "failure rate" if rate_change is not None else "failure count",
+    }
+
+
+def _causes(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -> list[dict]:
+    where, params = filters.sql()
+    rows = conn.execute(
+        f"""SELECT category,
+               count(*) FILTER (WHERE "timestamp" >= $3) AS current,
+               count(*) FILTER (WHERE "timestamp" < $3) AS previous,
+               sum(coalesce(gpus_requested, 0)) FILTER (WHERE "timestamp" >= $3) AS gpus
+        FROM failure_events WHERE "timestamp" >= $1 AND "timestamp" < $2{_dollar(where, 4)}
+        GROUP BY category""",
+        [*_both_windows(window), *params],
+    ).fetchall()
+    # Distinct workloads in their own query: a DISTINCT under FILTER costs more than a rescan.
+    workloads = dict(
+        conn.execute(
+            f"""SELECT category, count(DISTINCT workload_id) FROM failure_events
+            WHERE "timestamp" >= ? AND "timestamp" < ?{where} GROUP BY category""",
+            [window.start, window.end, *params],
+        ).fetchall()
+    )
+    total = sum(int(r[1]) for r in rows)
+    causes = [
+        {
+            "category": category,
+            "failures": int(current),
+            "previous_failures": int(previous),
+            "share": ratio(int(current), total),
+            "gpus_requested": float(gpus or 0),
+            "workloads": int(workloads.get(category, 0)),
+        }
+        for category, current, previous, gpus in rows
+        if current
+    ]
+    examples = latest_evidence(conn, window, filters)
+    for cause in causes:
+        cause["example"] = examples.get(cause["category"])
+    causes.sort(key=lambda c: (-c["failures"], c["category"]))
+    return causes
+
+
+def _hot_nodes(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -> list[dict]:
+    where, params = filters.sql()
+    run_where, run_params = filters.sql(runs=True)
+    n = 3 + len(params)
+    rows = conn.execute(
+        f"""WITH f AS (
+            SELECT node, count(*) AS failures, count(*) FILTER (WHERE kind = 'failed') AS failed,
+                   mode(category) AS top_category
+            FROM failure_events
+            WHERE "timestamp" >= $1 AND "timestamp" < $2 AND node IS NOT NULL{_dollar(where, 3)}
+            GROUP BY node),
+        r AS (
+            SELECT node, count(*) AS runs, count(*) FILTER (WHERE phase = 'Failed') AS failed_runs
+            FROM workload_runs
+            WHERE finished_at >= $1 AND finished_at < $2 AND node IS NOT NULL
+              AND phase IN ('Completed', 'Failed'){_dollar(run_where, n)}
+            GROUP BY node)
+        SELECT f.node, f.failures, f.failed, f.top_category,
+               coalesce(r.runs, 0), coalesce(r.failed_runs, 0)
+        FROM f LEFT JOIN r USING (node)""",
+        [window.start, window.end, *params, *run_params],
+    ).fetchall()
+    nodes = []
+    for node, failures, failed, top_category, runs, failed_runs in rows:
+        numerator = failed_runs if filters.applies_to_runs() else failed
+        rate = ratio(int(numerator), int(runs)) if filters.has_rate() else None
+        nodes.append(
+            {
+                "node": node,
+                "failures": int(failures),
+                "finished_runs": int(runs),
+                "failed_runs": int(failed_runs),
+                "failure_rate": rate,
+                "top_category": top_category,
+            }
+        )
+    # Rate first, but a node with a handful of runs cannot outrank one with enough to judge.
+    nodes.sort(
+        key=lambda n: (
+            n["finished_runs"] < HOT_NODE_MIN_RUNS,
+            -(n["failure_rate"] or 0),
+            -n["failures"],
+            n["node"],
+        )
+    )
+    return nodes[:TOP_N]
+
+
+def _repeaters(
+    conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters, column: str
+) -> list[dict]:
+    """The most often failing values of `column`: ranked first, then described (main cause,
+    workloads, project) for those few only, which keeps the heavy aggregates off the long tail."""
+    where, params = filters.sql()
+    scope = f'"timestamp" >= $1 AND "timestamp" < $2 AND {column} IS NOT NULL{_dollar(where, 3)}'
+    rows = conn.execute(
+        f"""WITH top AS (
+            SELECT {column} AS name, count(*) AS failures, max("timestamp") AS last
+            FROM failure_events WHERE {scope}
+            GROUP BY {column} HAVING count(*) >= {REPEAT_MIN}
+            ORDER BY failures DESC, name LIMIT {TOP_N})
+        SELECT top.name, top.failures, mode(f.category), count(DISTINCT f.workload_id),
+               min(f.project), top.last
+        FROM top JOIN (SELECT * FROM failure_events WHERE {scope}) AS f
+          ON f.{column} = top.name
+        GROUP BY top.name, top.failures, top.last
+        ORDER BY top.failures DESC, top.name""",
+        [window.start, window.end, *params],
+    ).fetchall()
+    return [
+        {
+            column: name,
+            "failures": int(failures),
+            "top_category": category,
+            "workloads": int(workloads),
+            "project": project,
+            "last_failure": iso(last),
+        }
+        for name, failures, category, workloads, project, last in rows
+    ]
+
+
+# Hours and days from epoch seconds: plain integer arithmetic, UTC by definition.
+_HOUR = '(epoch("timestamp")::BIGINT % 86400) // 3600'
+_DAY = 'epoch("timestamp")::BIGINT // 86400'
+
+
+def _peak_hours(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -> list[dict]:
+    where, params = filters.sql()
+    rows = conn.execute(
+        f"""SELECT {_HOUR} AS h, count(*) AS failures FROM failure_events
+        WHERE "timestamp" >= ? AND "timestamp" < ?{where}
+        GROUP BY h ORDER BY failures DESC, h LIMIT 3""",
+        [window.start, window.end, *params],
+    ).fetchall()
+    return [{"hour_utc": int(h), "failures": int(n)} for h, n in rows]
+
+
+def _daily(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -> list[dict]:
+    where, params = filters.sql()
+    rows = conn.execute(
+        f"""SELECT {_DAY} AS day, category, count(*) FROM failure_events
+        WHERE "timestamp" >= ? AND "timestamp" < ?{where}
+        GROUP BY ALL ORDER BY day, category""",
+        [window.start, window.end, *params],
+    ).fetchall()
+    return [
+        {
+            "day": (_EPOCH_DAY + timedelta(days=int(d))).isoformat(),
+            "category": c,
+            "failures": int(n),
+        }
+        for d, c, n in rows
+    ]
+
+
+def _actions(causes: list[dict], nodes: list[dict], workloads: list[dict]) -> list[dict]:
+    """What to do first: one action per cause, ranked by GPUs affected, then failures."""
+    ranked = sorted(causes, key=lambda c: (-c["gpus_requested"], -c["failures"], c["category"]))
+    actions = []
+    for cause in ranked[:TOP_N]:
+        category = cause["category"]
+        targets: list[str] = []
+        label = ""
+        if category in ("gpu_hardware", "node_failure", "evicted"):
+            targets = [n["node"] for n in nodes if n["top_category"] == category]
+            label = "Nodes first"
+        elif category != "unknown":
+            targets = [w["workload_name"] for w in workloads if w["top_category"] == category][:3]
+            label = "Repeating workloads"
+        actions.append(
+            {
+                "category": category,
+                "title": plain_name(category),
+                "failures": cause["failures"],
+                "gpus_requested": cause["gpus_requested"],
+                "action": first_action(category),
+                "targets": targets,
+                "targets_label": label,
+            }
+        )
+    return actions
+
+
+def analyze(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -> ToolResult:
+    totals = _totals(conn, window, filters)
+    causes = _causes(conn, window, filters)
+    nodes = _hot_nodes(conn, window, filters)
+    workloads = _repeaters(conn, window, filters, "workload_name")
+    data = {
+        "window": window.to_dict(),
+        "previous_window": window.previous().to_dict(),
+        "filters": filters.active(),
+        "current": totals["current"],
+        "previous": totals["previous"],
+        "trend": _trend(totals),
+        "top_causes": causes,
+        "hot_nodes": nodes,
+        "repeating_workloads": workloads,
+        "repeating_images": _repeaters(conn, window, filters, "image"),
+        "peak_hours_utc": _peak_hours(conn, window, filters),
+        "daily": _daily(conn, window, filters),
+        "actions": _actions(causes, nodes, workloads),
+    }
+    current = totals["current"]
+    if current["failures"] == 0 and current["finished_runs"] == 0:
+        message = empty_window_message(conn, window.label, "no failures or finished runs")
+        return ToolResult("no_data", data, message)
+    return ToolResult(
+        "ok",
+        data,
+        f"{current['failures']} failures in {window.label}, trend {data['trend']['direction']}",
+    )

@@ -1,0 +1,167 @@
+"""Which workloads are new failure episodes or new finished runs: pure functions of one listing.
+
+An episode is a workload in Failed, Degraded, or Pending past a threshold; its identity is the
+workload id plus the time it entered that phase (phaseUpdatedAt), so the same episode seen on
+every cycle, or after a restart, is recorded once, and a resubmitted workload that fails again
+is a new one. A run is a workload that reached Completed or Failed: the denominator of rates.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Set
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+TERMINAL_PHASES = ("Completed", "Failed")
+EPISODE_KINDS = {"Failed": "failed", "Degraded": "degraded", "Pending": "pending"}
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO-8601 timestamp from the API as a tz-aware UTC datetime; None if absent/invalid."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def make_id(workload_id: str, when: datetime) -> str:
+    return f"{workload_id}@{when.isoformat()}"
+
+
+@dataclass(frozen=True)
+class Episode:
+    episode_id: str
+    kind: str  # "failed" | "degraded" | "pending"
+    timestamp: datetime  # when the workload entered the phase (UTC)
+    workload: dict[str, Any] = field(compare=False, repr=False)  # as it was then
+    current: bool = True  # False: the workload has moved on (found in its timeline)
+    # The workload's phase timeline when it was read this cycle (exporter.detect.attempts tells this
+    # episode's attempt from it); None: not read, the evidence gatherer reads it if it can.
+    timeline: tuple[dict[str, Any], ...] | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    run_id: str
+    phase: str  # "Completed" | "Failed"
+    finished_at: datetime
+    workload: dict[str, Any] = field(compare=False, repr=False)
+
+
+@dataclass
+class Detection:
+    episodes: list[Episode] = field(default_factory=list)
+    runs: list[FinishedRun] = field(default_factory=list)
+    phases: Counter[tuple[str, str]] = field(default_factory=Counter)  # (project, phase) -> n
+    unparsable: int = 0  # workloads in a relevant phase without a usable timestamp
+
+
+def episode_of(
+    workload: dict[str, Any], now: datetime, pending_threshold: timedelta
+) -> Episode | None:
+    kind = EPISODE_KINDS.get(str(workload.get("phase")))
+    if kind is None:
+        return None
+    since = parse_time(workload.get("phaseUpdatedAt"))
+    wid = workload.get("id")
+    if since is None or not isinstance(wid, str):
+        return None
+    if kind == "pending" and now - since <= pending_threshold:
+        return None
+    return Episode(make_id(wid, since), kind, since, workload)
+
+
+def run_of(workload: dict[str, Any]) -> FinishedRun | None:
+    phase = workload.get("phase")
+    wid = workload.get("id")
+    if phase not in TERMINAL_PHASES or not isinstance(wid, str):
+        return None
+    finished = parse_time(workload.get("completedAt")) or parse_time(workload.get("phaseUpdatedAt"))
+    if finished is None:
+        return None
+    return FinishedRun(make_id(wid, finished), str(phase), finished, workload)
+
+
+def detect(
+    workloads: Iterable[dict[str, Any]],
+    *,
+    now: datetime,
+    pending_threshold: timedelta,
+    known_episodes: Set[str],
+    known_runs: Set[str],
+) -> Detection:
+    """New episodes and runs in one listing, plus the per-(project, phase) counts."""
+    result = Detection()
+    for workload in workloads:
+        phase = str(workload.get("phase") or "Unknown")
+        result.phases[(str(workload.get("projectName") or ""), phase)] += 1
+        relevant = phase in EPISODE_KINDS or phase in TERMINAL_PHASES
+        episode = episode_of(workload, now, pending_threshold)
+        run = run_of(workload)
+        if relevant and episode is None and run is None and phase != "Pending":
+            result.unparsable += 1
+        if episode is not None and episode.episode_id not in known_episodes:
+            result.episodes.append(episode)
+        if run is not None and run.run_id not in known_runs:
+            result.runs.append(run)
+    return result
+
+
+def from_history(
+    workload: dict[str, Any],
+    records: Iterable[dict[str, Any]],
+    *,
+    now: datetime,
+    pending_threshold: timedelta,
+) -> tuple[list[Episode], list[FinishedRun]]:
+    """Every episode and run in a workload's phase timeline (GET .../history), so phases it
+    passed through between two polls, or before the monitor started, are not lost."""
+    wid = workload.get("id")
+    if not isinstance(wid, str):
+        return [], []
+    timeline = tuple(records)
+    updates: list[tuple[datetime, str, str]] = []
+    for record in timeline:
+        meta = record.get("meta") or {}
+        update = (record.get("spec") or {}).get("phaseUpdate") or {}
+        at = parse_time(meta.get("creationTimestamp"))
+        if meta.get("type") == "PhaseUpdate" and at is not None and update.get("phase"):
+            updates.append((at, str(update["phase"]), str(update.get("phaseMessage") or "")))
+    updates.sort(key=lambda u: u[0])
+    episodes: list[Episode] = []
+    runs: list[FinishedRun] = []
+    for i, (at, phase, message) in enumerate(updates):
+        as_then = past_state(workload, phase, message, at)
+        kind = EPISODE_KINDS.get(phase)
+        if kind == "pending":
+            until = updates[i + 1][0] if i + 1 < len(updates) else now
+            if until - at <= pending_threshold:
+                kind = None
+        if kind is not None:
+            episodes.append(Episode(
+                make_id(wid, at), kind, at, as_then, as_then is workload, timeline
+            ))
+        if phase in TERMINAL_PHASES:
+            runs.append(FinishedRun(make_id(wid, at), phase, at, as_then))
+    return episodes, runs
+
+
+def past_state(workload: dict[str, Any], phase: str, message: str, at: datetime) -> dict[str, Any]:
+    """The workload as it was when it entered `phase` (the listing shows only its present)."""
+    if workload.get("phase") == phase and parse_time(workload.get("phaseUpdatedAt")) == at:
+        return workload
+    then = {k: v for k, v in workload.items() if k not in ("phaseReason", "conditions")}
+    stamp = at.isoformat().replace("+00:00", "Z")
+    then.update(phase=phase, phaseMessage=message, phaseUpdatedAt=stamp)
+    then["completedAt"] = stamp if phase in TERMINAL_PHASES else None
+    return then

@@ -1,0 +1,173 @@
+"""What changed since the last cycle, and what the changed workloads went through meanwhile.
+
+The listing shows each workload's present phase only. A workload that failed, was resubmitted
+and is Running again between two polls (or before the sidecar started) shows none of it; its
+timeline (GET /workloads/{id}/history) does. Reading every timeline each cycle would cost a
+request per workload, so a marker per workload (phase and phaseUpdatedAt when its timeline was
+last read) says which changed: only those are read, at most `per_cycle` a cycle (a first start
+on a large cluster works through its backlog over a few cycles). The markers are saved beside
+the history file (exporter.detect.sync_state) so a restart reads nothing it already recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Set
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from common.errors import UpstreamError
+from exporter.detect import sync_state
+from exporter.detect.episodes import Detection, detect, from_history, parse_time
+from exporter.runai.client import RunaiClient
+
+log = logging.getLogger("exporter.detect.timelines")
+
+
+def marker(workload: dict[str, Any]) -> str:
+    return f"{workload.get('phase')}@{workload.get('phaseUpdatedAt')}"
+
+
+def control_plane_now(local: datetime, workloads: list[dict[str, Any]]) -> datetime:
+    """Our clock, unless the API already reported a later instant: the control plane cannot
+    have stamped its own future, so its newest phaseUpdatedAt is a lower bound of its now.
+    Corrects a local clock that runs behind (and the demo's accelerated simulator)."""
+    stamps = [s for w in workloads if isinstance(s := w.get("phaseUpdatedAt"), str)]
+    newest = parse_time(max(stamps)) if stamps else None  # ISO-8601 UTC sorts as text
+    return max(local, newest) if newest is not None else local
+
+
+class Timelines:
+    def __init__(
+        self, runai: RunaiClient, *, per_cycle: int = 2000, workers: int = 8,
+        sync_path: str | None = None,
+    ) -> None:
+        self.runai = runai
+        self.per_cycle = per_cycle
+        self.workers = workers
+        self.sync_path = sync_path
+        self.synced: dict[str, str] = {}  # workload id -> marker its timeline was read at
+        self.deleted_mark: str | None = None  # newest deletedAt seen: list deletions since
+        self._next: dict[str, str] = {}
+        self._next_mark: str | None = None
+
+    def load(self, history_rows: int) -> None:
+        if self.sync_path is not None:
+            saved = sync_state.load(self.sync_path, history_rows)
+            self.synced, self.deleted_mark = saved.markers, saved.deleted_mark
+
+    def detect(
+        self,
+        live: list[dict[str, Any]],
+        gone: list[dict[str, Any]],
+        *,
+        now: datetime,
+        pending_threshold: timedelta,
+        retention: timedelta,
+        known_episodes: Set[str],
+        known_runs: Set[str],
+        stop: threading.Event | None = None,
+    ) -> Detection:
+        """New episodes and runs: from each changed workload's present phase and timeline.
+
+        A workload seen exactly so by the last committed cycle has nothing new to say, unless
+        it is Pending and may now cross the threshold; skipping the rest keeps a steady cycle
+        over 10,000 workloads close to the bare fetch.
+        """
+        before = self.synced
+        synced: dict[str, str] = {}
+        changed: list[dict[str, Any]] = []
+        for workload in (*live, *gone):
+            wid, mark = str(workload.get("id")), marker(workload)
+            if before.get(wid) == mark:
+                synced[wid] = mark
+                if workload.get("phase") != "Pending":
+                    continue
+            changed.append(workload)
+        found = detect(changed, now=now, pending_threshold=pending_threshold,
+                       known_episodes=known_episodes, known_runs=known_runs)
+        found.phases = Counter(
+            (str(w.get("projectName") or ""), str(w.get("phase") or "Unknown")) for w in live
+        )
+        stale = [w for w in changed if str(w.get("id")) not in synced]
+        stale.sort(key=lambda w: str(w.get("id")) not in before)  # changed ones first
+        todo = stale[: self.per_cycle]
+        position = {e.episode_id: i for i, e in enumerate(found.episodes)}
+        run_ids = {r.run_id for r in found.runs}
+        for workload, records in zip(todo, self._read(todo, stop), strict=True):
+            if records is None:
+                continue  # not synced: read again next cycle
+            synced[str(workload.get("id"))] = marker(workload)
+            episodes, runs = from_history(
+                workload, records, now=now, pending_threshold=pending_threshold
+            )
+            for e in episodes:
+                if e.episode_id in known_episodes:
+                    continue
+                if e.episode_id in position:  # seen in the listing: keep it, with its timeline
+                    listed = found.episodes[position[e.episode_id]]
+                    found.episodes[position[e.episode_id]] = replace(listed, timeline=e.timeline)
+                else:
+                    position[e.episode_id] = len(found.episodes)
+                    found.episodes.append(e)
+            for r in runs:
+                if r.run_id not in known_runs and r.run_id not in run_ids:
+                    run_ids.add(r.run_id)
+                    found.runs.append(r)
+        # Nothing older than the retention window: it would be pruned, and after a prune and a
+        # restart it must not come back from a timeline.
+        horizon = now - retention
+        found.episodes = [e for e in found.episodes if e.timestamp >= horizon]
+        found.runs = [r for r in found.runs if r.finished_at >= horizon]
+        self._next = synced
+        marks = [str(w["deletedAt"]) for w in gone if w.get("deletedAt")]
+        self._next_mark = (
+            max([*marks, self.deleted_mark or ""], key=_instant) if marks else self.deleted_mark
+        )
+        return found
+
+    def forget(self, workload_ids: Set[str]) -> None:
+        """Look at these workloads afresh next cycle (their records were not all made)."""
+        for wid in workload_ids:
+            self._next.pop(wid, None)
+
+    def commit(self, *, save: bool) -> None:
+        """The cycle's records are queued: adopt its markers; `save` once they are in the file
+        (only what the file holds may be called synced)."""
+        changed = (self._next, self._next_mark) != (self.synced, self.deleted_mark)
+        self.synced, self.deleted_mark = self._next, self._next_mark
+        if save and changed and self.sync_path is not None:
+            sync_state.save(self.sync_path, sync_state.SyncState(self.synced, self.deleted_mark))
+
+    def _read(
+        self, todo: list[dict[str, Any]], stop: threading.Event | None
+    ) -> list[list[dict[str, Any]] | None]:
+        if not todo:
+            return []
+        errors: list[str] = []
+
+        def one(workload: dict[str, Any]) -> list[dict[str, Any]] | None:
+            if stop is not None and stop.is_set():
+                return None  # stopping: not synced, read after the restart
+            try:
+                return self.runai.history(str(workload.get("id")))
+            except UpstreamError as exc:
+                errors.append(str(exc))  # list.append is atomic: safe from pool threads
+                return None
+
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="timelines") as pool:
+            results = list(pool.map(one, todo))
+        if errors:  # one line per cycle, however many failed
+            log.warning(
+                "%d workload timeline(s) not read, retried next cycle (first error: %s)",
+                len(errors), errors[0],
+            )
+        return results
+
+
+def _instant(text: str) -> datetime:
+    return parse_time(text) or datetime.min.replace(tzinfo=UTC)

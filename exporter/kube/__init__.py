@@ -1,0 +1,1 @@
+"""The cluster's Kubernetes API client: pod statuses, events and log tails."""

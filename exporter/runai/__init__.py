@@ -1,0 +1,1 @@
+"""The Run:ai control-plane API client."""

@@ -1,0 +1,1 @@
+"""The failure history: the DuckDB file both containers share (schema, records, writer, reader)."""

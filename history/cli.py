@@ -1,0 +1,134 @@
+"""`python -m exporter db stats|prune|backup PATH`: the history file, for operators.
+
+Every command opens the file through the same lock-retrying connect as the sidecar, so it can
+run while the sidecar is up. Errors are one line on stderr (`ERROR: ...`) and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, NoReturn
+
+from common.errors import StoreError
+from history.lifecycle import store_error
+from history.store import HistoryStore, backup, read_stats
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (StoreError, ValueError) as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+    except OSError as exc:
+        print(f"ERROR: {store_error(args.path, exc)}", file=sys.stderr)
+    return 1
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes are one `ERROR:` line too, not argparse's two-line usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"ERROR: {message} (see {self.prog} --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long to wait for the sidecar to release the file (default 10)",
+    )
+    parser = _Parser(
+        prog="python -m exporter db", description="Inspect and maintain the failure history file."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    stats = commands.add_parser(
+        "stats", parents=[common], help="schema version, row counts, time range, categories"
+    )
+    stats.add_argument("path", type=Path)
+    stats.add_argument("--json", action="store_true", help="print one JSON object")
+    stats.set_defaults(run=_stats)
+
+    prune = commands.add_parser("prune", parents=[common], help="delete rows older than N days")
+    prune.add_argument("path", type=Path)
+    days = prune.add_mutually_exclusive_group(required=True)
+    days.add_argument("--older-than-days", type=_positive_days, dest="days", metavar="N")
+    days.add_argument("--retention-days", type=_positive_days, dest="days", metavar="N")
+    prune.set_defaults(run=_prune)
+
+    copy = commands.add_parser(
+        "backup", parents=[common], help="consistent copy; never overwrites DEST"
+    )
+    copy.add_argument("path", type=Path)
+    copy.add_argument("dest", type=Path)
+    copy.set_defaults(run=_backup)
+    return parser
+
+
+def _positive_days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of days: {text!r}") from None
+    if days < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 day, not {days}")
+    return days
+
+
+def _stats(args: argparse.Namespace) -> int:
+    stats = read_stats(args.path, timeout_s=args.lock_timeout)
+    print(json.dumps(stats, indent=2) if args.json else _render(stats))
+    return 0
+
+
+def _render(stats: dict[str, Any]) -> str:
+    lines = [
+        f"file            {stats['path']}",
+        f"schema version  {stats['schema_version']}",
+        f"size            {_bytes(stats['size_bytes'])} (+ {_bytes(stats['wal_bytes'])} WAL)",
+    ]
+    for table, info in stats["tables"].items():
+        span = f"  {info['first']} .. {info['last']}" if info["rows"] else ""
+        lines.append(f"{table:<15} {info['rows']:>9} rows{span}")
+    lines.append(f"last pruned     {stats['last_prune_at'] or 'never'}")
+    for title, counts in (("kinds", stats["kinds"]), ("categories", stats["categories"])):
+        lines.append(f"{title}:" + ("" if counts else " none"))
+        lines.extend(f"  {name:<22} {count:>9}" for name, count in counts.items())
+    return "\n".join(lines)
+
+
+def _bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def _prune(args: argparse.Namespace) -> int:
+    if not args.path.exists():
+        raise StoreError(f"No such file: {args.path}")
+    store = HistoryStore(args.path, lock_timeout_s=args.lock_timeout)
+    store.open()  # refuses a file that is not ours before anything is deleted
+    result = store.prune(datetime.now(UTC) - timedelta(days=args.days))
+    print(
+        f"deleted {result.failures_deleted} failure events and {result.runs_deleted} runs "
+        f"older than {result.cutoff.isoformat()}"
+    )
+    return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    backup(args.path, args.dest, timeout_s=args.lock_timeout)
+    print(f"backed up {args.path} to {args.dest}")
+    return 0

@@ -1,0 +1,183 @@
+"""The read side of the history file: the read-only connection, filters, names.
+
+The file is opened read-only for one question at a time (the sidecar needs it between its
+writes) through history.connection.connect, which retries a lock conflict. Every query of the
+agent's tools, the `db` commands and the benchmarks is an aggregate statement DuckDB runs
+column-wise; Python only shapes the few rows that come back. A missing or empty file is
+NoHistory ("no data"), never an error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from history.connection import connect
+
+NO_HISTORY = "no failures recorded yet; is the sidecar running?"
+
+# Group-by keys a caller may ask for -> SQL expression (nullable columns get a visible "(none)").
+GROUP_KEYS: dict[str, str] = {
+    "category": "category",
+    "project": "project",
+    "workload_type": "workload_type",
+    "node": "coalesce(node, '(none)')",
+    "image": "coalesce(image, '(none)')",
+    "kind": "kind",
+    "workload_name": "workload_name",
+    "department": "coalesce(department, '(none)')",
+}
+RUN_KEYS = {"project", "workload_type", "node", "image", "workload_name", "department"}
+
+
+class NoHistory(Exception):
+    """The file is missing, empty, or has no tables yet: nothing recorded, not an error."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Exact-match filters; None means "any". Names are data, always bound as parameters."""
+
+    project: str | None = None
+    workload_type: str | None = None
+    category: str | None = None
+    node: str | None = None
+    image: str | None = None
+    kind: str | None = None
+    workload_name: str | None = None
+    department: str | None = None
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Any]) -> Filters:
+        values = {f.name: args.get(f.name) for f in fields(cls)}
+        return cls(**{k: str(v) for k, v in values.items() if v not in (None, "")})
+
+    def active(self) -> dict[str, str]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
+
+    def sql(self, *, runs: bool = False) -> tuple[str, list[Any]]:
+        """` AND col = ?` clauses for failure_events (or, with runs, for workload_runs, whose
+        rows have no category or kind)."""
+        clauses, params = [], []
+        for name, value in self.active().items():
+            if runs and name not in RUN_KEYS:
+                continue
+            clauses.append(f" AND {name} = ?")
+            params.append(value)
+        return "".join(clauses), params
+
+    def applies_to_runs(self) -> bool:
+        return self.category is None and self.kind is None
+
+    def has_rate(self) -> bool:
+        """Degraded or pending episodes are not failed runs: no failure rate for them."""
+        return self.kind in (None, "failed")
+
+
+class _Shared:
+    """The connection shared by one answer's reads, opened on first use."""
+
+    def __init__(self, db_path: str) -> None:
+        self.db_path = db_path
+        self.conn: duckdb.DuckDBPyConnection | None = None
+
+
+# While one answer is composed, its reads share one read-only connection (opened on first use,
+# closed at its end), so the open cost is paid once per answer.
+_SHARED: ContextVar[_Shared | None] = ContextVar("history_reader_connection", default=None)
+
+
+def _connect(db_path: str, timeout_s: float) -> duckdb.DuckDBPyConnection:
+    if not os.path.exists(db_path) or os.path.getsize(db_path) == 0:
+        raise NoHistory(f"{NO_HISTORY} (no history file at {db_path})")
+    conn = connect(db_path, read_only=True, timeout_s=timeout_s)
+    conn.execute("SET TimeZone = 'UTC'")
+    return conn
+
+
+@contextmanager
+def open_history(db_path: str, *, timeout_s: float = 5.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection in UTC (the shared one inside one_connection); NoHistory when
+    there is nothing to read yet."""
+    shared = _SHARED.get()
+    if shared is not None and shared.db_path == db_path:
+        if shared.conn is None:
+            shared.conn = _connect(db_path, timeout_s)
+        yield shared.conn
+        return
+    conn = _connect(db_path, timeout_s)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+@contextmanager
+def one_connection(db_path: str) -> Iterator[None]:
+    """Share one read-only connection among the reads inside the block. It is opened by the
+    first read of the history (none for a PromQL-only answer) and closed here."""
+    shared = _Shared(db_path)
+    token = _SHARED.set(shared)
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+        if shared.conn is not None:
+            shared.conn.close()
+
+
+def is_empty(conn: duckdb.DuckDBPyConnection) -> bool:
+    row = conn.execute(
+        "SELECT NOT EXISTS (SELECT 1 FROM failure_events)"
+        " AND NOT EXISTS (SELECT 1 FROM workload_runs)"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def empty_window_message(conn: duckdb.DuckDBPyConnection, window_label: str, what: str) -> str:
+    """Why a window came back empty: nothing recorded at all, or where the data is."""
+    if is_empty(conn):
+        return NO_HISTORY
+    row = conn.execute('SELECT max("timestamp") FROM failure_events').fetchone()
+    latest = row[0] if row else None
+    hint = f"; the newest recorded failure is from {latest:%Y-%m-%d %H:%M} UTC" if latest else ""
+    return f"{what} in {window_label}{hint}"
+
+
+def iso(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def ratio(numerator: int, denominator: int) -> float | None:
+    return round(numerator / denominator, 6) if denominator else None
+
+
+# ---------------------------------------------------------------- names in questions
+
+_NAME_COLUMNS = ("workload_name", "project", "node", "image")
+
+
+def match_names(conn: duckdb.DuckDBPyConnection, candidates: list[str]) -> dict[str, list[str]]:
+    """Which candidate strings are known workload, project, node or image names."""
+    found: dict[str, list[str]] = {c: [] for c in _NAME_COLUMNS}
+    if not candidates:
+        return found
+    parts = []
+    for column in _NAME_COLUMNS:
+        for table in ("failure_events", "workload_runs"):
+            parts.append(
+                f"SELECT DISTINCT '{column}' AS kind, {column} AS name FROM {table}"
+                f" WHERE {column} IN (SELECT unnest($names))"
+            )
+    rows = conn.execute(" UNION ".join(parts), {"names": candidates}).fetchall()
+    for kind, name in sorted(rows, key=lambda r: (-len(r[1]), r[1])):
+        if name not in found[kind]:
+            found[kind].append(name)
+    return found
