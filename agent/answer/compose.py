@@ -21,8 +21,8 @@ from agent.answer.markdown import (
     table,
     when,
 )
-from agent.answer.playbook import plain_name
 from agent.types import ToolResult
+from history import categories
 
 _GROUP_TITLES = {
     "category": "Cause",
@@ -58,7 +58,7 @@ def status_note(result: ToolResult) -> str:
 
 def _group_cell(group_by: str, key: str) -> str:
     if group_by == "category":
-        return f"{code(key)} ({plain_name(key)})"
+        return f"{code(key)} ({categories.label(key)})"
     return code(key)
 
 
@@ -177,7 +177,8 @@ def analysis_section(result: ToolResult, parts_wanted: tuple[str, ...] = ()) -> 
         )
     if "causes" in want:
         rows = [
-            [f"{code(c['category'])} ({plain_name(c['category'])})", count(c["failures"]),
+            [f"{code(c['category'])} ({categories.label(c['category'])})",
+             count(c["failures"]),
              pct(c["share"]), count(c["previous_failures"]), count(c["workloads"]),
              example(c.get("example"))]
             for c in data["top_causes"]
@@ -245,8 +246,8 @@ def analysis_section(result: ToolResult, parts_wanted: tuple[str, ...] = ()) -> 
 def chart(data: dict[str, Any]) -> dict[str, Any]:
     """Failures per day by category, for the UI's chart."""
     days = sorted({row["day"] for row in data["daily"]})
-    categories = sorted({row["category"] for row in data["daily"]})
-    series = {c: [0] * len(days) for c in categories}
+    present = sorted({row["category"] for row in data["daily"]})
+    series = {c: [0] * len(days) for c in present}
     for row in data["daily"]:
         series[row["category"]][days.index(row["day"])] = row["failures"]
     return {"type": "failures_per_day", "days": days, "series": series}
@@ -258,8 +259,8 @@ def detail_section(result: ToolResult) -> str:
     confidence = f"{100 * float(f['confidence']):.0f}%"
     lines = [
         f"{code(f['workload_name'])} (project {code(f['project'])}) last failed at "
-        f"{when(f['timestamp'])} UTC: **{plain_name(f['category'])}** ({code(f['category'])}, "
-        f"confidence {confidence}).",
+        f"{when(f['timestamp'])} UTC: **{categories.label(f['category'])}** "
+        f"({code(f['category'])}, confidence {confidence}).",
         f"**Evidence** (from {plain(f['evidence_source'])}):\n\n"
         + (code_block(f["evidence"]) if f["evidence"] else "_no decisive evidence was found_"),
         f"**Summary:** {code(f['summary'])}",

@@ -40,6 +40,7 @@ from agent.respond import respond
 from agent.time_windows import Window
 from agent.tools.catalog import find_tool, validate_arguments, window_from_args
 from agent.types import Answer, ToolResult
+from history import categories
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ def create_api_app(settings: ApiSettings) -> Starlette:
         Route("/api/stats", api.stats, methods=["GET"]),
         Route("/api/failures", api.failures, methods=["GET"]),
         Route("/api/failures-per-day", api.per_day, methods=["GET"]),
+        Route("/api/categories", api.categories, methods=["GET"]),
         Route("/v1/models", openai_compat.models, methods=["GET"]),
         Route("/v1/chat/completions", api.completions, methods=["POST"]),
     ]
@@ -107,6 +109,10 @@ class _Api:
             )
         answer = await self.answer(question, history)
         return JSONResponse(openai_compat.completion(answer, self.settings.secrets()))
+
+    async def categories(self, request: Request) -> Response:
+        """What the product knows about each root-cause category (history.categories)."""
+        return JSONResponse({"categories": [c.to_dict() for c in categories.TABLE]})
 
     async def stats(self, request: Request) -> Response:
         args = self._query_args(

@@ -14,7 +14,7 @@ import duckdb
 from agent.time_windows import Window
 from agent.tools.reading import run_query
 from agent.types import ToolContext, ToolResult
-from history.categories import CATEGORIES
+from history.categories import BY_NAME, CATEGORIES
 
 MAX_DAYS = 92
 
@@ -53,6 +53,8 @@ def _shape(window: Window, days: list[str], rows: list[tuple[Any, ...]]) -> Tool
         "days": days,
         "categories": categories,
         "series": {c: series[c] for c in categories},
+        # The chart's colours come from the category table, as the dashboards' do.
+        "colours": {c: BY_NAME[c].colour for c in categories if c in BY_NAME},
         "total": sum(sum(v) for v in series.values()),
     }
     if not series:

@@ -13,10 +13,10 @@ from typing import Any
 
 import duckdb
 
-from agent.answer.playbook import first_action, plain_name
 from agent.time_windows import Window
 from agent.tools.stats import latest_evidence
 from agent.types import ToolResult
+from history import categories
 from history.reader import Filters, empty_window_message, iso, ratio
 
 TOP_N = 5
@@ -262,10 +262,10 @@ def _actions(causes: list[dict], nodes: list[dict], workloads: list[dict]) -> li
         actions.append(
             {
                 "category": category,
-                "title": plain_name(category),
+                "title": categories.label(category),
                 "failures": cause["failures"],
                 "gpus_requested": cause["gpus_requested"],
-                "action": first_action(category),
+                "action": categories.advice(category),
                 "targets": targets,
                 "targets_label": label,
             }

@@ -12,13 +12,9 @@ const EXAMPLES = [
   "Is the failure rate of team-a going up?",
 ];
 
-// One colour per root-cause category (exporter/categories.py), stable across refreshes.
-const COLOURS = {
-  gpu_hardware: "#d62728", node_failure: "#8c1c13", preempted: "#9467bd", evicted: "#c5b0d5",
-  unschedulable: "#7f7f7f", storage: "#8c564b", image_pull: "#e377c2", config_error: "#bcbd22",
-  cuda_driver: "#ff7f0e", oom_killed: "#ffbb78", gpu_oom: "#1f77b4", cuda_error: "#aec7e8",
-  nccl: "#17becf", timeout: "#98df8a", app_error: "#2ca02c", unknown: "#c7c7c7",
-};
+// Category colours come with the chart's data, from the product's one category table
+// (history/categories.py), so the chart and the Grafana dashboards agree.
+const FALLBACK_COLOUR = "#999";
 const SVG_NS = "http://www.w3.org/2000/svg";
 
 let token = sessionStorage.getItem("agentToken") || "";
@@ -304,6 +300,7 @@ function drawChart(data) {
   legend.textContent = "";
   const days = data.days || [];
   const categories = data.categories || [];
+  const colours = data.colours || {};
   const totals = days.map((_, d) => categories.reduce((s, c) => s + data.series[c][d], 0));
   const max = Math.max(1, ...totals);
   const W = 360, H = 200, left = 28, bottom = 30, top = 8;
@@ -324,7 +321,7 @@ function drawChart(data) {
       const rect = svg("rect", {
         x: (left + d * step + step * 0.15).toFixed(1), y: y.toFixed(1),
         width: (step * 0.7).toFixed(1), height: h.toFixed(1),
-        fill: COLOURS[category] || "#999", "data-category": category, "data-day": day,
+        fill: colours[category] || FALLBACK_COLOUR, "data-category": category, "data-day": day,
         "data-count": n, class: "bar",
       });
       rect.appendChild(svg("title", {}, `${day} ${category}: ${n}`));
@@ -339,7 +336,7 @@ function drawChart(data) {
   for (const category of categories) {
     const item = el("li");
     const swatch = el("span", "swatch");
-    swatch.style.background = COLOURS[category] || "#999";  // CSSOM: allowed by the CSP
+    swatch.style.background = colours[category] || FALLBACK_COLOUR;  // CSSOM: allowed by the CSP
     const total = data.series[category].reduce((a, b) => a + b, 0);
     item.append(swatch, document.createTextNode(`${category} (${total})`));
     legend.appendChild(item);

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from history.categories import alert_categories
+
 # The scrape job of the exporter; a ServiceMonitor must produce the same `job` label.
 EXPORTER_JOB = "runai-failure-exporter"
 EXPORTER_SELECTOR = f'job="{EXPORTER_JOB}"'
@@ -61,4 +63,5 @@ DASHBOARD_TAGS = ("runai", "gpu", "failures")
 # Grafana 12's dashboard JSON schema version.
 SCHEMA_VERSION = 41
 
-OOM_CATEGORIES = ("oom_killed", "gpu_oom")
+# The categories the OOM alert and panel read: from the product's one category table.
+OOM_CATEGORIES = alert_categories("oom")

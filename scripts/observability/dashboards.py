@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from history.categories import TABLE
 from observability import alert_rules
 from observability.config import (
     DASHBOARD_TAGS,
@@ -42,6 +43,8 @@ FAILURE_RATE = f"{alert_rules.FAILURE_RATE}{{{_PROJECT}, {_TYPE}, {_CATEGORY}}}"
 FINISHED_RATE = f"{alert_rules.FINISHED_RATE}{{{_PROJECT}, {_TYPE}}}"
 EPISODE_RATE = f'{alert_rules.EPISODE_RATE}{{{_PROJECT}, {_TYPE}, kind=~"degraded|pending"}}'
 _OOM = "|".join(OOM_CATEGORIES)
+# The same colour per category as the agent's web UI: both read the one category table.
+CATEGORY_COLOURS = {c.name: c.colour for c in TABLE}
 
 
 _JOB_FINISHED = f"runai_workloads_finished_total{{{EXPORTER_SELECTOR}}}"
@@ -121,6 +124,7 @@ def failures_dashboard() -> Json:
             Query(f"3600 * sum by (category) ({FAILURE_RATE})", "{{category}}"),
             unit=PER_HOUR,
             stacked=True,
+            colours=CATEGORY_COLOURS,
             width=24,
             height=9,
         ),
@@ -168,6 +172,7 @@ def failures_dashboard() -> Json:
             "Top categories",
             "The root causes with the most failures in the selected range.",
             Query(f"topk(10, {_in_range(RAW_FAILURES, 'category')})", "{{category}}"),
+            colours=CATEGORY_COLOURS,
         ),
         bar_gauge(
             "Top projects",

@@ -6,6 +6,7 @@ imports into any Grafana that has a Prometheus data source.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,14 +71,23 @@ def _panel(
     height: int,
     defaults: Json,
     options: Json,
+    colours: Mapping[str, str] | None = None,
 ) -> Panel:
+    # A series named like a key of `colours` (a category) gets that fixed colour.
+    overrides = [
+        {
+            "matcher": {"id": "byName", "options": name},
+            "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": colour}}],
+        }
+        for name, colour in (colours or {}).items()
+    ]
     body: Json = {
         "type": kind,
         "title": title,
         "description": description,
         "datasource": DATASOURCE,
         "targets": [target(q, chr(ord("A") + i)) for i, q in enumerate(queries)],
-        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "fieldConfig": {"defaults": defaults, "overrides": overrides},
         "options": options,
     }
     return Panel(body, width, height, queries)
@@ -94,6 +104,7 @@ def timeseries(
     max_value: float | None = None,
     width: int = 12,
     height: int = 8,
+    colours: Mapping[str, str] | None = None,
 ) -> Panel:
     """A time series; `line_at` draws a threshold (the alert's, usually) as a dashed red line."""
     custom: Json = {
@@ -136,6 +147,7 @@ def timeseries(
         height=height,
         defaults=defaults,
         options=options,
+        colours=colours,
     )
 
 
@@ -185,6 +197,7 @@ def bar_gauge(
     unit: str = "short",
     width: int = 8,
     height: int = 8,
+    colours: Mapping[str, str] | None = None,
 ) -> Panel:
     defaults: Json = {"unit": unit, "min": 0, "color": {"mode": "continuous-BlYlRd"}}
     defaults["thresholds"] = GREEN_ONLY
@@ -207,6 +220,7 @@ def bar_gauge(
         height=height,
         defaults=defaults,
         options=options,
+        colours=colours,
     )
 
 
