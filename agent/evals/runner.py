@@ -69,11 +69,15 @@ class StatedNumber:
     near: tuple[str, ...]
 
     def pattern(self) -> re.Pattern[str]:
-        # A whole number: not a piece of a date, a time, a node name or a longer number;
-        # "7" also matches "7.0" (a planner may print counts as floats).
-        return re.compile(
-            rf"(?<![\w.,:/-]){re.escape(self.number)}(?:\.0+)?(?![\w:/]|[.,]\d)", re.IGNORECASE
-        )
+        # A whole number: not a piece of a date, a time, a node name, a longer number, a window
+        # ("last 7 days", "top 3") or (unless the number itself is one) a percentage;
+        # "7" also matches "7.0", "50%" also "50.0 %".
+        before = r"(?<![\w.,:/-])(?<!top )"
+        if self.number.endswith("%"):
+            core = re.escape(self.number[:-1].strip())
+            return re.compile(rf"{before}{core}(?:\.0+)?\s*%", re.IGNORECASE)
+        after = r"(?![\w:/]|[.,]\d|\s*%|\s*(?:days?|hours?|weeks?|months?|minutes?|hrs?|pp)\b)"
+        return re.compile(rf"{before}{re.escape(self.number)}(?:\.0+)?{after}", re.IGNORECASE)
 
     def found_in(self, text: str) -> bool:
         words = [w.lower() for w in self.near]
