@@ -164,7 +164,8 @@ def load_case(path: Path) -> Case:
             tools=tuple(raw.get("tools", ())),
             forbidden_tools=tuple(raw.get("forbidden_tools", ())),
             must_contain_any=tuple(
-                tuple(str(a) for a in alternatives) for alternatives in raw.get("must_contain_any", ())
+                tuple(str(a) for a in alternatives)
+                for alternatives in raw.get("must_contain_any", ())
             ),
             must_match=tuple(_regex(r) for r in raw.get("must_match", ())),
             must_not_match=tuple(_regex(r) for r in raw.get("must_not_match", ())),
@@ -260,7 +261,9 @@ def derivation_problems(case: Case, db_path: Path) -> list[str]:
             row = conn.execute(derivation.sql).fetchone()
             got = None if row is None else row[0]
             if not _same_value(got, derivation.value):
-                problems.append(f"{derivation.sql!r} gives {got!r}, the case says {derivation.value!r}")
+                problems.append(
+                    f"{derivation.sql!r} gives {got!r}, the case says {derivation.value!r}"
+                )
     return problems
 
 
