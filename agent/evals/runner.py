@@ -39,6 +39,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from agent.evals.seed import load_history_spec, seed_history
 from agent.types import Answer, ToolContext
 
@@ -54,7 +56,7 @@ NEAR_CHARS = 60
 # intent tag, and each intent needs at least three phrasings.
 PHRASING_TAGS = frozenset(
     {"typo", "abbreviation", "nonexistent", "comparison", "offtopic", "or_filter", "synonym",
-     "project_name_form", "casual", "top_n", "time_expression", "legacy"}
+     "project_name_form", "casual", "top_n", "time_expression"}
 )  # fmt: skip
 DEFAULT_NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -253,8 +255,6 @@ def run_cases(
 
 def derivation_problems(case: Case, db_path: Path) -> list[str]:
     """Re-run each of the case's `derive` queries against its seeded history file."""
-    import duckdb  # only the tests and `eval --check-derivations` need it
-
     problems: list[str] = []
     with duckdb.connect(str(db_path), read_only=True) as conn:
         for derivation in case.derive:
