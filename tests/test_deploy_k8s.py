@@ -27,9 +27,15 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.37.0"
-RUNAI_VARS = {"RUNAI_PROJECT": "team-a", "RUNAI_JOB_NAME": "failure-analysis",
-              "IMAGE": "registry.example.com/runai-failure-analysis:0.1.0"}
-ENVSUBST_SHELL_FORMAT = "${RUNAI_PROJECT} ${RUNAI_JOB_NAME} ${IMAGE}"
+RUNAI_VARS = {"RUNAI_PROJECT": "team-a", "RUNAI_JOB_NAME": "runai-agent",
+              "IMAGE": "registry.example.com/runai-failure-analysis:0.1.0",
+              # The credentials the guide exports: they land in the Secret, nowhere else.
+              "RUNAI_BASE_URL": "https://mycompany.run.ai", "RUNAI_CLIENT_ID": "failure-monitor",
+              "RUNAI_CLIENT_SECRET": "client-secret-value", "NVIDIA_API_KEY": "nvapi-key-value"}
+ENVSUBST_SHELL_FORMAT = " ".join(f"${{{name}}}" for name in RUNAI_VARS)
+CREDENTIALS_SECRET = "runai-failure-analysis-credentials"
+# The agent's container: the Run:ai variant keeps the earlier agent's guide's name.
+AGENT_CONTAINER = {"kustomized": "agent", "runai": "nat-agent"}
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
 SECRET_NAME = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD|CLIENT_ID)", re.IGNORECASE)
 EVIDENCE_RESOURCES = {"pods", "pods/log", "events"}
@@ -57,9 +63,9 @@ def render_kustomize(path: Path = K8S) -> list[dict[str, Any]]:
 
 def render_envsubst(path: Path, variables: dict[str, str] = RUNAI_VARS) -> list[dict[str, Any]]:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **variables}
-    # A secret in the user's environment must never reach the manifest: substitute only the
-    # variables the guide names, as the guide does.
-    env["RUNAI_CLIENT_SECRET"] = "must-not-appear"
+    # Another variable of the user's environment never reaches the manifest: only the
+    # variables the files name are substituted.
+    env["OTHER_TOKEN"] = "must-not-appear"
     out = subprocess.run(
         ["envsubst", ENVSUBST_SHELL_FORMAT], input=path.read_text(), capture_output=True,
         text=True, check=True, env=env,
@@ -107,8 +113,13 @@ def pod_specs(objs: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]
 # ---- the policy checks: each returns the problems it finds, so each can be shown to fail ----
 
 
-def literal_secret_problems(objs: list[dict[str, Any]]) -> list[str]:
-    """Credentials only through secretKeyRef: no literal, no Secret or ConfigMap holding one."""
+def literal_secret_problems(
+    objs: list[dict[str, Any]], rendered_secrets: frozenset[str] = frozenset()
+) -> list[str]:
+    """Credentials only through secretKeyRef: no literal, no Secret or ConfigMap holding one.
+
+    `rendered_secrets` names Secrets whose values were filled in from the user's environment
+    at render time (their file holds only ${VAR} placeholders: template_secret_problems)."""
     problems = []
     for name, spec in pod_specs(objs):
         for c in spec.get("initContainers", []) + spec["containers"]:
@@ -122,11 +133,23 @@ def literal_secret_problems(objs: list[dict[str, Any]]) -> list[str]:
                 if re.search(r"(secret|token|api[-_]?key|password)=", arg, re.IGNORECASE):
                     problems.append(f"{name}/{c['name']}: credential on the command line: {arg}")
     for obj in objs:
-        if obj["kind"] == "Secret" and (obj.get("data") or obj.get("stringData")):
+        if (obj["kind"] == "Secret" and (obj.get("data") or obj.get("stringData"))
+                and obj["metadata"]["name"] not in rendered_secrets):
             problems.append(f"Secret {obj['metadata']['name']} carries values in the manifests")
         if obj["kind"] == "ConfigMap":
             problems += [f"ConfigMap {obj['metadata']['name']}: {key} looks like a credential"
                          for key in obj.get("data", {}) if SECRET_NAME.search(key)]
+    return problems
+
+
+def template_secret_problems(path: Path) -> list[str]:
+    """A Secret in a manifest file may hold only ${VAR} placeholders, each value one variable."""
+    problems = []
+    for doc in yaml.safe_load_all(path.read_text()):
+        if doc and doc["kind"] == "Secret":
+            for key, value in {**doc.get("data", {}), **doc.get("stringData", {})}.items():
+                if not re.fullmatch(r"\$\{\w+\}", str(value).strip()):
+                    problems.append(f"{path.name}: Secret key {key} holds a value, not a ${{VAR}}")
     return problems
 
 
@@ -185,7 +208,8 @@ def test_validation_is_strict_enough_to_catch_a_typo(kustomized: list[dict[str, 
 @pytest.mark.parametrize("variant", ["kustomized", "runai"])
 def test_no_credential_is_ever_a_literal(variant: str, request: pytest.FixtureRequest) -> None:
     objs = request.getfixturevalue(variant)
-    assert literal_secret_problems(objs) == []
+    rendered = frozenset({CREDENTIALS_SECRET}) if variant == "runai" else frozenset()
+    assert literal_secret_problems(objs, rendered) == []
     refs = {
         var["valueFrom"]["secretKeyRef"]["key"]
         for _, spec in pod_specs(objs)
@@ -244,7 +268,7 @@ def test_one_pod_two_containers_share_data(variant: str, request: pytest.Fixture
     assert deployment["spec"]["strategy"]["type"] == "Recreate"  # one writer on an RWO volume
     spec = deployment["spec"]["template"]["spec"]
     containers = {c["name"]: c for c in spec["containers"]}
-    assert set(containers) == {"agent", "monitor-sidecar"}
+    assert set(containers) == {AGENT_CONTAINER[variant], "monitor-sidecar"}
     volumes = {v["name"]: v for v in spec["volumes"]}
     for c in containers.values():
         mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
@@ -271,8 +295,9 @@ def test_probes_hit_the_health_endpoints(variant: str, request: pytest.FixtureRe
     # Not /readyz: pod readiness is every container's, so an upstream outage would remove the
     # agent's UI from the Service too.
     assert probe("monitor-sidecar", "readinessProbe") == ("/healthz", 9108)
-    assert probe("agent", "livenessProbe") == ("/healthz", 8000)
-    assert probe("agent", "readinessProbe") == ("/healthz", 8000)
+    agent = AGENT_CONTAINER[variant]
+    assert probe(agent, "livenessProbe") == ("/healthz", 8000)
+    assert probe(agent, "readinessProbe") == ("/healthz", 8000)
 
 
 @pytest.mark.parametrize("variant", ["kustomized", "runai"])
@@ -282,7 +307,8 @@ def test_commands_are_the_console_scripts_of_the_package(
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     spec = one(request.getfixturevalue(variant), "Deployment")["spec"]["template"]["spec"]
     commands = {c["name"]: c["command"][0] for c in spec["containers"]}
-    assert commands == {"agent": "runai-failure-agent", "monitor-sidecar": "runai-failure-exporter"}
+    assert commands == {AGENT_CONTAINER[variant]: "runai-failure-agent",
+                        "monitor-sidecar": "runai-failure-exporter"}
     assert set(commands.values()) <= set(scripts)
 
 
@@ -311,7 +337,7 @@ def test_only_the_sidecar_holds_a_kubernetes_token(
     volumes = {v["name"]: v for v in spec["volumes"]}
     mounts = {c["name"]: {m["mountPath"]: m for m in c["volumeMounts"]}
               for c in spec["containers"]}
-    assert SA_PATH not in mounts["agent"]
+    assert SA_PATH not in mounts[AGENT_CONTAINER[variant]]
     token_mount = mounts["monitor-sidecar"][SA_PATH]
     assert token_mount["readOnly"] is True
     sources = volumes[token_mount["name"]]["projected"]["sources"]

@@ -19,6 +19,7 @@ import kubernetes_validate
 import yaml
 
 from tests.test_deploy_k8s import (
+    CREDENTIALS_SECRET,
     KUBERNETES_VERSION,
     kubectl,
     literal_secret_problems,
@@ -41,12 +42,20 @@ def shell_lines(path: Path = GUIDE) -> list[str]:
     return lines
 
 
+# What the guide's `read -rs NAME && export NAME` lines would read from the keyboard.
+TYPED = {"RUNAI_CLIENT_SECRET": "client-secret-typed", "NVIDIA_API_KEY": "nvapi-typed"}
+
+
 def exported() -> dict[str, str]:
     env: dict[str, str] = {}
     for line in shell_lines():
         match = re.fullmatch(r"export (\w+)=(\S+)", line)
         if match:
             env[match.group(1)] = match.group(2)
+        match = re.fullmatch(r"read -rs (\w+) && export (\w+)", line)
+        if match:
+            assert match.group(1) == match.group(2), line
+            env[match.group(1)] = TYPED[match.group(1)]
     return env
 
 
@@ -58,36 +67,49 @@ def run_envsubst(line: str) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(out) if doc]
 
 
+def envsubst_lines() -> list[str]:
+    return [line for line in shell_lines() if line.startswith("envsubst ")]
+
+
+def runai_objects() -> list[dict[str, Any]]:
+    """The Run:ai variant's two steps, as the guide types them."""
+    return [obj for line in envsubst_lines() if "runai-ingress" not in line
+            for obj in run_envsubst(line)]
+
+
 def test_the_guide_sets_every_variable_its_envsubst_lines_use() -> None:
     env = exported()
-    assert {"RUNAI_PROJECT", "RUNAI_JOB_NAME", "IMAGE"} <= set(env)
-    lines = [line for line in shell_lines() if line.startswith("envsubst ")]
-    assert len(lines) == 2
+    assert {"RUNAI_PROJECT", "RUNAI_JOB_NAME", "IMAGE", "RUNAI_BASE_URL", "RUNAI_CLIENT_ID",
+            "RUNAI_CLIENT_SECRET", "NVIDIA_API_KEY", "UI_HOST", "INGRESS_CLASS"} <= set(env)
+    lines = envsubst_lines()
+    assert len(lines) == 3
     for line in lines:
-        named = set(re.findall(r"\$\{(\w+)\}", shlex.split(line)[1]))
-        assert named <= set(env), line
+        path = ROOT / shlex.split(line)[shlex.split(line).index("<") + 1]
+        body = "\n".join(x for x in path.read_text().splitlines() if not x.lstrip().startswith("#"))
+        assert set(re.findall(r"\$\{(\w+)\}", body)) <= set(env), line
 
 
 def test_the_runai_variant_applies_as_written() -> None:
-    objs = [obj for line in shell_lines() if line.startswith("envsubst ")
-            for obj in run_envsubst(line)]
+    objs = runai_objects()
     kinds = sorted(o["kind"] for o in objs)
-    assert kinds == ["Deployment", "PersistentVolumeClaim", "Role", "RoleBinding", "Service",
-                     "ServiceAccount"]
+    assert kinds == ["Deployment", "PersistentVolumeClaim", "Role", "RoleBinding", "Secret",
+                     "Service", "ServiceAccount"]
     project = exported()["RUNAI_PROJECT"]
     for obj in objs:
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
         assert obj["metadata"]["namespace"] == f"runai-{project}"
-    assert security_problems(objs) == [] and literal_secret_problems(objs) == []
+    assert security_problems(objs) == []
+    assert literal_secret_problems(objs, frozenset({CREDENTIALS_SECRET})) == []
 
 
 def test_the_secret_the_guide_creates_holds_every_required_key() -> None:
-    """Each secretKeyRef that is not optional names a key the guide's secret command sets."""
-    create = next(line for line in shell_lines()
-                  if "create secret generic" in line and "runai-$RUNAI_PROJECT" in line)
-    keys = set(re.findall(r"--from-literal=(\w+)=", create))
-    objs = [obj for line in shell_lines() if line.startswith("envsubst ")
-            for obj in run_envsubst(line)]
+    """Each secretKeyRef that is not optional names a key of the Secret the guide applies, and
+    the Secret holds exactly what the shell held."""
+    objs = runai_objects()
+    secret = next(o for o in objs if o["kind"] == "Secret")
+    assert secret["metadata"]["name"] == CREDENTIALS_SECRET
+    env = exported()
+    assert secret["stringData"] == {key: env[key] for key in secret["stringData"]}
     deployment = next(o for o in objs if o["kind"] == "Deployment")
     required = {
         var["valueFrom"]["secretKeyRef"]["key"]
@@ -96,7 +118,20 @@ def test_the_secret_the_guide_creates_holds_every_required_key() -> None:
         if "secretKeyRef" in var.get("valueFrom", {})
         and not var["valueFrom"]["secretKeyRef"].get("optional")
     }
-    assert required and required <= keys
+    assert required and required <= set(secret["stringData"])
+
+
+def test_the_runai_ingress_applies_as_written() -> None:
+    (line,) = [line for line in envsubst_lines() if "runai-ingress" in line]
+    (ingress,) = run_envsubst(line)
+    kubernetes_validate.validate(ingress, KUBERNETES_VERSION, strict=True)
+    env = exported()
+    service = next(o for o in runai_objects() if o["kind"] == "Service")
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+    assert ingress["spec"]["rules"][0]["host"] == env["UI_HOST"]
+    assert ingress["metadata"]["namespace"] == service["metadata"]["namespace"]
+    assert backend["name"] == service["metadata"]["name"]
+    assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
 
 
 def test_kubectl_kustomize_renders_as_written() -> None:
@@ -124,7 +159,7 @@ def _anchor(heading: str) -> str:
 
 # The guide's pages this project's deployment work writes (runbook.md and performance.md are
 # generated or written elsewhere and checked there).
-GUIDE_PAGES = ("README.md", "deployment.md", "configuration.md", "metrics.md",
+GUIDE_PAGES = ("README.md", "deployment.md", "coming-from-the-guide.md", "configuration.md", "metrics.md",
                "troubleshooting.md", "database.md", "sizing.md")
 
 
