@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.version import add_version_flag
 from exporter.classifier import RULES, classify
 from history.categories import CATEGORIES
 
@@ -42,6 +43,7 @@ def main(argv: list[str]) -> int:
         description="Classify an evidence bundle (a JSON file or - for stdin), or score every "
         "*.json case in a folder against its expected category.",
     )
+    add_version_flag(parser, "runai-failure-exporter classify")
     parser.add_argument("path", nargs="?", help="FILE.json, - (stdin) or a folder of case files")
     parser.add_argument(
         "--rules", action="store_true", help="list the rule table in order of precedence and exit"

@@ -20,6 +20,7 @@ from types import FrameType
 import httpx
 
 from common.errors import AuthError, ConfigError, StoreError, UpstreamError
+from common.version import product_version
 from exporter.config import Config, load_config
 from exporter.kube.client import KubeAccess, KubeClient, discover, make_http
 from exporter.logging_setup import SCRUBBER, setup_logging
@@ -46,6 +47,7 @@ def banner(
         k8s = f"{kube.server} via {kube.source}"
     lines = [
         "Run:AI Failure Monitor starting",
+        f"Version: {product_version()}",
         f"Poll interval: {config.poll_interval_s:g} seconds",
         f"Projects: {projects}",
         f"Database: {config.db_path}",
@@ -66,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         return _fail(str(exc))
     SCRUBBER.add(config.client_secret)
-    setup_logging(config.log_format)
+    setup_logging(config.log_format, level=config.log_level)
 
     from history.store import HistoryStore  # imported late: `--help` needs no DuckDB
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from common.errors import ConfigError
+from common.version import add_version_flag
 
 DEFAULT_DB_PATH = "/data/runai_failure_history.db"
 DEFAULT_LISTEN = "0.0.0.0:9108"
@@ -34,6 +35,7 @@ class Config:
     once: bool = False
     retention_days: int = DEFAULT_RETENTION_DAYS
     log_format: str = "text"
+    log_level: str = "info"
     pending_threshold_s: float = DEFAULT_PENDING_THRESHOLD_S
     kubeconfig: str | None = None  # KUBECONFIG; None: in-cluster service account when present
 
@@ -52,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Other commands: `python -m exporter classify --help`, `python -m exporter db --help`."
         ),
     )
+    add_version_flag(parser, "runai-failure-exporter")
     parser.add_argument(
         "--poll-interval", type=float, default=None, metavar="SECONDS",
         help=f"seconds between polls (default {DEFAULT_POLL_INTERVAL_S:g})",
@@ -79,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-format", choices=("text", "json"), default=None,
         help="text lines (default) or one JSON object per line",
+    )
+    parser.add_argument(
+        "--log-level", choices=("debug", "info", "warning", "error"), default=None,
+        help="info (default); debug adds a `Checking: <job> (project=..., phase=...)` line "
+        "per workload and poll",
     )
     parser.add_argument(
         "--pending-threshold", type=float, default=None, metavar="SECONDS",
@@ -168,6 +176,7 @@ def load_config(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         once=args.once,
         retention_days=retention,
         log_format=args.log_format or "text",
+        log_level=args.log_level or "info",
         pending_threshold_s=pending,
         kubeconfig=env.get("KUBECONFIG") or None,
     )

@@ -73,7 +73,9 @@ class JsonFormatter(logging.Formatter):
         return SCRUBBER.scrub(json.dumps(payload, default=str))
 
 
-def setup_logging(log_format: str = "text", stream: TextIO | None = None) -> logging.Handler:
+def setup_logging(
+    log_format: str = "text", stream: TextIO | None = None, level: str = "info"
+) -> logging.Handler:
     """Route the exporter's and libraries' logs to one handler on stdout; return the handler."""
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
@@ -82,7 +84,7 @@ def setup_logging(log_format: str = "text", stream: TextIO | None = None) -> log
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
-    logging.getLogger(LOGGER_NAME).setLevel(logging.INFO)
+    logging.getLogger(LOGGER_NAME).setLevel(level.upper())
     # httpx logs every request at INFO; uvicorn logs every scrape: keep both to warnings.
     for noisy in ("httpx", "httpcore", "uvicorn", "uvicorn.access", "uvicorn.error"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

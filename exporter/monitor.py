@@ -141,6 +141,10 @@ class Monitor:
             )
             report.workloads = len(live)
             log.info("Found %d workload(s)", len(live))
+            if log.isEnabledFor(logging.DEBUG):  # 50,000 workloads: no line built when off
+                for w in live:
+                    log.debug("Checking: %s (project=%s, phase=%s)", w.get("name"),
+                              w.get("projectName"), w.get("phase"))
             live_ids = {w.get("id") for w in live}
             gone = [w for w in gone if w.get("id") not in live_ids]
             found = self.timelines.detect(

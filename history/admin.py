@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +144,24 @@ def _size(path: Path) -> int:
 
 def _quote(path: Path) -> str:
     return str(path).replace("'", "''")
+
+
+BACKUP_PREFIX = "runai_failure_history-"
+
+
+def backup_into(
+    path: str | os.PathLike[str], folder: str | os.PathLike[str], *, keep: int | None,
+    timeout_s: float = 10.0, now: datetime | None = None,
+) -> tuple[Path, list[Path]]:
+    """A backup named by the UTC time in `folder`, then (with `keep`) the older ones beyond the
+    `keep` newest deleted. The names sort by time, so "newest" is the last by name."""
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    target = Path(folder) / f"{BACKUP_PREFIX}{moment:%Y%m%dT%H%M%SZ}.db"
+    backup(path, target, timeout_s=timeout_s)
+    removed: list[Path] = []
+    if keep is not None:
+        ours = sorted(p for p in Path(folder).glob(f"{BACKUP_PREFIX}*.db") if p.is_file())
+        for old in ours[:-keep]:
+            old.unlink(missing_ok=True)
+            removed.append(old)
+    return target, removed

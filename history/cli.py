@@ -1,4 +1,4 @@
-"""`python -m exporter db stats|prune|backup PATH`: the history file, for operators.
+"""`python -m exporter db stats|prune|backup|sql|import-sqlite`: the history file, for operators.
 
 Every command opens the file through the same lock-retrying connect as the sidecar, so it can
 run while the sidecar is up. Errors are one line on stderr (`ERROR: ...`) and exit 1.
@@ -8,19 +8,31 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
 from common.errors import StoreError
+from common.version import add_version_flag
+from history import seed_import, sql_query
+from history.admin import backup_into
 from history.lifecycle import store_error
 from history.store import HistoryStore, backup, read_stats
 
+DEFAULT_DB_PATH = "/data/runai_failure_history.db"
 
-def main(argv: Sequence[str] | None = None) -> int:
+
+def main(
+    argv: Sequence[str] | None = None,
+    classifier: Callable[[], seed_import.Classify] | None = None,
+) -> int:
+    """`classifier` gives `import-sqlite` the product's classifier (it lives in the exporter,
+    which history does not import)."""
     args = _parser().parse_args(argv)
+    args.classifier = classifier
     try:
         return int(args.run(args))
     except (StoreError, ValueError) as exc:
@@ -49,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m exporter db", description="Inspect and maintain the failure history file."
     )
+    add_version_flag(parser, "runai-failure-exporter db")
     commands = parser.add_subparsers(dest="command", required=True)
 
     stats = commands.add_parser(
@@ -69,9 +82,53 @@ def _parser() -> argparse.ArgumentParser:
         "backup", parents=[common], help="consistent copy; never overwrites DEST"
     )
     copy.add_argument("path", type=Path)
-    copy.add_argument("dest", type=Path)
+    copy.add_argument(
+        "dest", type=Path,
+        help="a new file, or an existing folder: then a file named by the UTC time goes in it",
+    )
+    copy.add_argument(
+        "--keep", type=_positive_count, metavar="N",
+        help="with a folder DEST: keep its N newest backups, delete older ones",
+    )
     copy.set_defaults(run=_backup)
+
+    # The file is the sidecar's ($RUNAI_FAILURE_DB_PATH) unless --db names another.
+    db_default = os.environ.get("RUNAI_FAILURE_DB_PATH") or DEFAULT_DB_PATH
+    sql = commands.add_parser(
+        "sql", parents=[common], help="run one read-only query (SELECT, WITH, DESCRIBE, ...)"
+    )
+    sql.add_argument("query", help='the query, e.g. "SELECT count(*) FROM failure_events"')
+    sql.add_argument("--db", dest="path", type=Path, default=Path(db_default), metavar="PATH",
+                     help=f"history file (default $RUNAI_FAILURE_DB_PATH or {DEFAULT_DB_PATH})")
+    sql.add_argument("--format", choices=sql_query.FORMATS, default="table",
+                     help="table (default), csv or json")
+    sql.add_argument("--max-rows", type=_positive_count, default=100, metavar="N",
+                     help="print at most N rows (default 100)")
+    sql.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                     help="stop a query that runs longer (default 30)")
+    sql.set_defaults(run=_sql)
+
+    seed = commands.add_parser(
+        "import-sqlite", parents=[common],
+        help="import the earlier agent's SQLite history (failure_events); safe to re-run",
+    )
+    seed.add_argument("sqlite_file", type=Path, metavar="FILE")
+    seed.add_argument("--db", dest="path", type=Path, default=Path(db_default), metavar="PATH",
+                      help=f"history file (default $RUNAI_FAILURE_DB_PATH or {DEFAULT_DB_PATH})")
+    seed.add_argument("--dry-run", action="store_true",
+                      help="read and classify, report, write nothing")
+    seed.set_defaults(run=_import_sqlite)
     return parser
+
+
+def _positive_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {count}")
+    return count
 
 
 def _positive_days(text: str) -> int:
@@ -129,6 +186,35 @@ def _prune(args: argparse.Namespace) -> int:
 
 
 def _backup(args: argparse.Namespace) -> int:
+    if args.dest.is_dir():
+        made, removed = backup_into(args.path, args.dest, keep=args.keep,
+                                    timeout_s=args.lock_timeout)
+        print(f"backed up {args.path} to {made}"
+              + (f"; removed {len(removed)} older backup(s)" if removed else ""))
+        return 0
+    if args.keep is not None:
+        raise ValueError(f"--keep needs a folder as DEST, and {args.dest} is not one")
     backup(args.path, args.dest, timeout_s=args.lock_timeout)
     print(f"backed up {args.path} to {args.dest}")
+    return 0
+
+
+def _sql(args: argparse.Namespace) -> int:
+    result = sql_query.run_query(args.path, args.query, max_rows=args.max_rows,
+                                 timeout_s=args.timeout, lock_timeout_s=args.lock_timeout)
+    print(sql_query.render(result, args.format))
+    shown = len(result.rows)
+    if result.truncated:
+        print(f"(first {shown} rows; --max-rows N for more)", file=sys.stderr)
+    elif args.format == "table":
+        print(f"({shown} row{'s' if shown != 1 else ''})")
+    return 0
+
+
+def _import_sqlite(args: argparse.Namespace) -> int:
+    if args.classifier is None:
+        raise ValueError("import-sqlite runs as `runai-failure-exporter db import-sqlite`")
+    report = seed_import.import_sqlite(args.sqlite_file, args.path, args.classifier(),
+                                       dry_run=args.dry_run, lock_timeout_s=args.lock_timeout)
+    print("\n".join(report.lines()))
     return 0

@@ -147,7 +147,11 @@ def _check_existing(path: Path) -> None:
         raise _os_error(path, exc) from exc
     # Checked before DuckDB sees the file: DuckDB would hand a SQLite file to its sqlite extension.
     if header.startswith(b"SQLite format 3\x00"):
-        raise StoreForeign(f"A SQLite file, not a failure history (left untouched): {path}")
+        raise StoreForeign(
+            f"A SQLite file, not a failure history (left untouched): {path}; if it is the earlier "
+            f"agent's history, move it aside and import it with `runai-failure-exporter db "
+            f"import-sqlite FILE` (docs/coming-from-the-guide.md)"
+        )
     if header[_MAGIC_OFFSET : _MAGIC_OFFSET + len(_DUCKDB_MAGIC)] != _DUCKDB_MAGIC:
         raise StoreCorrupt(f"Not a DuckDB file (left untouched): {path}")
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import uvicorn
 
+from common.version import add_version_flag
 from simulator.app import create_app
 from simulator.clock import parse_iso
 from simulator.config import (
@@ -29,6 +30,7 @@ from simulator.world import World
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m simulator",
                                 description="NVIDIA Run:ai control-plane API simulator")
+    add_version_flag(p, "runai-simulator")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8090, help="0 picks a free port")
     p.add_argument("--scenario", default="demo", choices=sorted(SCENARIOS))

@@ -17,6 +17,7 @@ from agent.llm.settings import LLMSettings
 from agent.respond import respond
 from agent.types import Answer, ToolContext
 from common.errors import ConfigError
+from common.version import add_version_flag
 
 DEFAULT_DB = "/data/runai_failure_history.db"
 
@@ -30,6 +31,7 @@ def _now(value: str | None) -> datetime:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m agent ask", description=__doc__)
+    add_version_flag(parser, "runai-failure-agent ask")
     parser.add_argument("question", nargs="+", help="the question, in plain words")
     parser.add_argument(
         "--db",

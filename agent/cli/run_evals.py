@@ -30,6 +30,7 @@ from agent.llm.settings import LLMSettings
 from agent.respond import respond
 from agent.types import Answer, ToolContext
 from common.errors import ConfigError
+from common.version import add_version_flag
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Part:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m agent eval", description=__doc__)
+    add_version_flag(parser, "runai-failure-agent eval")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--cases", type=Path, help="run only this folder of case files")
     which.add_argument("--dev", action="store_true", help="run only the development part")

@@ -23,6 +23,7 @@ from agent.api.app import create_api_app
 from agent.api.edges import ApiSettings
 from agent.web import create_ui_app
 from common.errors import ConfigError
+from common.version import add_version_flag
 
 log = logging.getLogger("agent.serve")
 
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m agent serve",
         description="Serve the failure-analysis agent: HTTP API and web chat UI.",
     )
+    add_version_flag(parser, "runai-failure-agent")
     parser.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
     parser.add_argument("--api-port", type=_port, default=8000, help="HTTP API port (8000)")
     parser.add_argument("--ui-port", type=_port, default=3000, help="web UI port (3000)")
