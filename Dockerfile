@@ -3,9 +3,12 @@
 #   runai-failure-exporter              the monitoring sidecar (metrics and health on :9108)
 #   runai-failure-agent serve           the agent (HTTP API :8000, web chat UI :3000)
 #   runai-simulator --scenario demo     the Run:ai API simulator (:8090), for demos and tests
-# Build:  docker build -t runai-failure-analysis:0.1.0 .
+# Build:  make image   (docker build --build-arg VERSION=<version> -t runai-failure-analysis:<version>,
+#                       the version read from pyproject.toml, its one source)
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# The default equals pyproject.toml's version (a test checks it); `make image` passes it anyway.
+ARG VERSION=0.1.0
 
 # ---- build: install the package and its dependencies into a self-contained virtualenv ----
 FROM ${PYTHON_IMAGE} AS build
@@ -34,9 +37,10 @@ RUN /opt/venv/bin/pip install --no-cache-dir --no-deps . \
 # ---- runtime: the virtualenv on a clean slim base, no compilers, no pip, no caches ----
 FROM ${PYTHON_IMAGE} AS runtime
 ARG APP_UID=10001
+ARG VERSION
 LABEL org.opencontainers.image.title="runai-failure-analysis" \
       org.opencontainers.image.description="Why NVIDIA Run:ai workloads fail: monitoring sidecar, agent and API simulator" \
-      org.opencontainers.image.version="0.1.0" \
+      org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="Apache-2.0"
 RUN groupadd --system --gid ${APP_UID} app \
     && useradd --system --uid ${APP_UID} --gid ${APP_UID} --home-dir /nonexistent \

@@ -3,8 +3,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The one version source: pyproject.toml. The image's tag and label are derived from it.
+VERSION := $(shell awk -F'"' '/^version = "/ { print $$2; exit }' pyproject.toml)
 
-.PHONY: demo test lint typecheck unit system-deps bench clean
+.PHONY: demo test lint typecheck unit system-deps bench image clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +36,10 @@ unit: $(STAMP)
 ## bench: the benchmark suite; tables on stdout, JSON under benchmarks/results/
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+## image: the container image, tagged and labelled with the version of pyproject.toml
+image:
+	docker build --build-arg VERSION=$(VERSION) -t runai-failure-analysis:$(VERSION) .
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo

@@ -83,8 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     copy.add_argument("path", type=Path)
     copy.add_argument(
-        "dest", type=Path,
-        help="a new file, or an existing folder: then a file named by the UTC time goes in it",
+        "dest",
+        help="a new file; or a folder (existing, or written with a trailing /): then a file "
+        "named by the UTC time goes in it",
     )
     copy.add_argument(
         "--keep", type=_positive_count, metavar="N",
@@ -186,16 +187,18 @@ def _prune(args: argparse.Namespace) -> int:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    if args.dest.is_dir():
-        made, removed = backup_into(args.path, args.dest, keep=args.keep,
+    dest = Path(args.dest)
+    if args.dest.endswith("/") or dest.is_dir():
+        dest.mkdir(exist_ok=True)  # its parent must exist: a typo makes no folder tree
+        made, removed = backup_into(args.path, dest, keep=args.keep,
                                     timeout_s=args.lock_timeout)
         print(f"backed up {args.path} to {made}"
               + (f"; removed {len(removed)} older backup(s)" if removed else ""))
         return 0
     if args.keep is not None:
-        raise ValueError(f"--keep needs a folder as DEST, and {args.dest} is not one")
-    backup(args.path, args.dest, timeout_s=args.lock_timeout)
-    print(f"backed up {args.path} to {args.dest}")
+        raise ValueError(f"--keep needs a folder as DEST (end it with /), not {dest}")
+    backup(args.path, dest, timeout_s=args.lock_timeout)
+    print(f"backed up {args.path} to {dest}")
     return 0
 
 

@@ -345,7 +345,10 @@ def test_the_installed_package_runs_every_role_from_its_own_files(
 def test_image_labels_match_the_package(dockerfile: tuple[dict[str, str], list[Stage]]) -> None:
     labels = dict(re.findall(r'([\w.]+)="([^"]*)"', " ".join(dockerfile[1][-1].args("LABEL"))))
     project = PYPROJECT["project"]
-    assert labels["org.opencontainers.image.version"] == project["version"]
+    # The label is the VERSION build argument, whose default is pyproject's version.
+    assert labels["org.opencontainers.image.version"] == "${VERSION}"
+    assert "VERSION" in dockerfile[1][-1].args("ARG")
+    assert dockerfile[0]["VERSION"] == project["version"]
     license_ = project["license"]  # an SPDX string, or the older {"text": ...} table
     spdx = license_ if isinstance(license_, str) else license_["text"]
     assert labels["org.opencontainers.image.licenses"] == spdx

@@ -108,6 +108,8 @@ def pod_specs(objs: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]
             yield obj["metadata"]["name"], obj["spec"]["template"]["spec"]
         elif obj["kind"] == "Pod":
             yield obj["metadata"]["name"], obj["spec"]
+        elif obj["kind"] == "CronJob":
+            yield obj["metadata"]["name"], obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
 
 
 # ---- the policy checks: each returns the problems it finds, so each can be shown to fail ----
