@@ -17,8 +17,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "configuration.md"
 COMMANDS = [
-    ["exporter"], ["exporter", "db", "stats"], ["exporter", "db", "prune"],
-    ["exporter", "db", "backup"], ["exporter", "classify"],
+    ["exporter"], ["exporter", "db"], ["exporter", "db", "stats"], ["exporter", "db", "prune"],
+    ["exporter", "db", "backup"], ["exporter", "db", "sql"], ["exporter", "db", "import-sqlite"],
+    ["exporter", "classify"],
     ["agent", "serve"], ["agent", "ask"], ["agent", "eval"], ["simulator"],
 ]
 ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]{3,}")

@@ -135,7 +135,7 @@ def test_db_commands_and_queries_work_while_the_sidecar_writes(
         if "my-training-job" not in sql and "HAVING" not in sql:
             assert rows, sql
     cli_line = next(line for block in blocks("sh") for line in block.splitlines()
-                    if line.startswith("duckdb -readonly"))
+                    if "duckdb -readonly" in line)
     query = shlex.split(cli_line)[shlex.split(cli_line).index("-c") + 1]
     conn = connection.connect(str(data / DB_NAME), read_only=True)
     try:
