@@ -8,10 +8,10 @@ import os
 import socket
 import sys
 from datetime import UTC, datetime
+from importlib import metadata
 
 import uvicorn
 
-from common.version import add_version_flag
 from simulator.app import create_app
 from simulator.clock import parse_iso
 from simulator.config import (
@@ -30,7 +30,10 @@ from simulator.world import World
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m simulator",
                                 description="NVIDIA Run:ai control-plane API simulator")
-    add_version_flag(p, "runai-simulator")
+    # The product's version (pyproject.toml, via the installed metadata); the simulator stands
+    # in for an outside system and imports none of the product's packages.
+    p.add_argument("--version", action="version", help="print the version and exit",
+                   version=f"runai-simulator {metadata.version('runai-failure-analysis')}")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8090, help="0 picks a free port")
     p.add_argument("--scenario", default="demo", choices=sorted(SCENARIOS))

@@ -10,6 +10,7 @@ run against a real history file. deploy/k8s/deploy.sh is run in its render-only 
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shlex
@@ -312,7 +313,7 @@ def check_kubectl(words: list[str], guide: list[dict[str, Any]], env: dict[str, 
     labels = template["metadata"]["labels"]
     inside = words[words.index("--") + 1:] if "--" in words else []
     outside = words[: len(words) - len(inside) - (1 if inside else 0)]
-    for flag, value in zip(outside, outside[1:], strict=False):
+    for flag, value in itertools.pairwise(outside):
         if flag in ("-c", "--container"):
             assert value in containers, f"no container {value}"
         if flag == "-l":

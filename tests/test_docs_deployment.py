@@ -159,8 +159,8 @@ def _anchor(heading: str) -> str:
 
 # The guide's pages this project's deployment work writes (runbook.md and performance.md are
 # generated or written elsewhere and checked there).
-GUIDE_PAGES = ("README.md", "deployment.md", "coming-from-the-guide.md", "configuration.md", "metrics.md",
-               "troubleshooting.md", "database.md", "sizing.md")
+GUIDE_PAGES = ("README.md", "deployment.md", "coming-from-the-guide.md", "configuration.md",
+               "metrics.md", "troubleshooting.md", "database.md", "sizing.md")
 
 
 def test_every_link_file_and_anchor_in_the_guide_exists() -> None:

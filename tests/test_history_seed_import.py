@@ -182,7 +182,8 @@ def test_import_classifies_what_the_rows_say_and_keeps_the_phase(
         assert row["timestamp"] == datetime.strptime(ts, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
     # The earlier agent's placeholders are not carried over as facts.
     assert rows["llm-pretrain"]["node"] is None and rows["llm-pretrain"]["pod"] is None
-    assert rows["vit-finetune"]["node"] == "dgx-07" and rows["etl-nightly"]["gpus_requested"] is None
+    assert rows["vit-finetune"]["node"] == "dgx-07"
+    assert rows["etl-nightly"]["gpus_requested"] is None
     assert "OOMKilled" in rows["etl-nightly"]["summary"]
     assert hashlib.sha256(seed_file.read_bytes()).hexdigest() == before  # source untouched
 
