@@ -1,8 +1,9 @@
 """The product's one version: `version` in pyproject.toml, read from the installed metadata.
 
-Every `--version`, the sidecar's banner and the agent's health answer print this; the image's
-tag and label, the kustomization's tag and deploy.sh's default IMAGE are checked against the
-same pyproject value by tests (tests/test_versioning.py).
+Every `--version` and the sidecar's banner print this (the simulator, which imports none of the
+product's packages, reads the same metadata itself). The image's tag and label, the
+kustomization's tag and deploy.sh's default IMAGE are checked against the same pyproject value
+by tests (tests/test_versioning.py).
 """
 
 from __future__ import annotations

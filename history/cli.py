@@ -122,24 +122,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive_count(text: str) -> int:
+def _positive_count(text: str, unit: str = "") -> int:
     try:
         count = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not a whole number{unit and ' of ' + unit + 's'}: "
+                                         f"{text!r}") from None
     if count < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {count}")
+        raise argparse.ArgumentTypeError(f"must be at least 1{unit and ' ' + unit}, not {count}")
     return count
 
 
 def _positive_days(text: str) -> int:
-    try:
-        days = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number of days: {text!r}") from None
-    if days < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 day, not {days}")
-    return days
+    return _positive_count(text, "day")
 
 
 def _stats(args: argparse.Namespace) -> int:
