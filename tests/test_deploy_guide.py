@@ -475,8 +475,9 @@ def test_the_backup_cronjob_validates_and_can_only_exec(variant: str) -> None:
     product = (run_guide() if variant == "runai" else subprocess_kustomize())
     deployment = one(product, "Deployment")
     assert deployment["metadata"]["name"] == variables["DEPLOYMENT"]
-    assert argv[:2] == ["kubectl", "exec"]
-    assert argv[2] == f"deploy/{deployment['metadata']['name']}"
+    assert argv[:3] == ["kubectl", "exec", f"--namespace={variables['NAMESPACE']}"]
+    assert argv[3] == f"deploy/{deployment['metadata']['name']}"
+    assert deployment["metadata"].get("namespace", variables["NAMESPACE"]) == variables["NAMESPACE"]
     container = next(a.split("=", 1)[1] for a in argv if a.startswith("--container="))
     sidecar = next(c for c in deployment["spec"]["template"]["spec"]["containers"]
                    if c["name"] == container)
