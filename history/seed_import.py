@@ -71,8 +71,8 @@ class ImportReport:
     imported: int = 0
     already_there: int = 0
     duplicates_in_file: int = 0
-    classified: int = 0  # imported or already there, with a root cause named
-    unknown: int = 0
+    classified: int = 0  # of the rows imported now: a root cause named
+    unknown: int = 0  # of the rows imported now: recorded as unknown, phase kept
     skipped: Counter[str] = field(default_factory=Counter)  # reason -> rows
     categories: Counter[str] = field(default_factory=Counter)
     dry_run: bool = False
@@ -117,19 +117,20 @@ def import_sqlite(
         if problem:
             report.skipped[problem] += 1
             continue
-        record = to_record(row, classify)
-        if record.episode_id in seen:
+        episode_id = identity(row)
+        if episode_id in seen:
             report.duplicates_in_file += 1
             continue
-        seen.add(record.episode_id)
+        seen.add(episode_id)
+        if episode_id in known:  # a re-run: not classified again, not written again
+            report.already_there += 1
+            continue
+        record = to_record(row, classify)
         if record.category == "unknown":
             report.unknown += 1
         else:
             report.classified += 1
         report.categories[record.category] += 1
-        if record.episode_id in known:
-            report.already_there += 1
-            continue
         report.imported += 1
         batch.append(record)
         if len(batch) >= CHUNK and not dry_run:
@@ -251,11 +252,22 @@ def bundle_of(row: Mapping[str, Any]) -> dict[str, Any]:
     return bundle
 
 
+def identity(row: Mapping[str, Any]) -> str:
+    """The episode id of a usable row: the row has no workload id, so project, job and time."""
+    timestamp = parse_timestamp(row.get("timestamp"))
+    assert timestamp is not None  # _unusable() filtered those
+    return f"{_workload_id(row)}@{timestamp.isoformat()}"
+
+
+def _workload_id(row: Mapping[str, Any]) -> str:
+    return f"{ID_PREFIX}{_text(row.get('project')) or ''}/{_text(row.get('job_name'))}"
+
+
 def to_record(row: Mapping[str, Any], classify: Classify) -> FailureRecord:
     timestamp = parse_timestamp(row.get("timestamp"))
     assert timestamp is not None  # _unusable() filtered those
     job, project = str(_text(row.get("job_name"))), _text(row.get("project")) or ""
-    workload_id = f"{ID_PREFIX}{project}/{job}"
+    workload_id = _workload_id(row)
     bundle = bundle_of(row)
     verdict = classify(bundle)
     failure_type = row.get("failure_type")
@@ -273,7 +285,7 @@ def to_record(row: Mapping[str, Any], classify: Classify) -> FailureRecord:
     gpus = row.get("gpu_count")
     exit_code = details.get("exit_code")
     return FailureRecord(
-        episode_id=f"{workload_id}@{timestamp.isoformat()}",
+        episode_id=identity(row),
         timestamp=timestamp,
         workload_id=workload_id,
         workload_name=job,
