@@ -26,7 +26,7 @@ declare -A HINT=(
   [RUNAI_JOB_NAME]="the name of the workload, e.g. runai-agent"
   [RUNAI_BASE_URL]="your control plane's URL, e.g. https://mycompany.run.ai"
   [RUNAI_CLIENT_ID]="the client ID of the Run:ai application the sidecar signs in with"
-  [RUNAI_CLIENT_SECRET]="its secret: read -rs RUNAI_CLIENT_SECRET; export RUNAI_CLIENT_SECRET"
+  [RUNAI_CLIENT_SECRET]="that application's secret (read -rs RUNAI_CLIENT_SECRET && export RUNAI_CLIENT_SECRET)"
 )
 
 die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
