@@ -178,3 +178,31 @@ def test_every_link_file_and_anchor_in_the_guide_exists() -> None:
         for path in re.findall(r"`((?:deploy|grafana|scripts|docs|exporter|agent)/[\w./-]+)`",
                                text):
             assert (ROOT / path.rstrip("/")).exists(), f"{doc.name}: {path} does not exist"
+
+
+def test_deploy_sh_runs_as_written_and_says_what_the_guide_quotes(tmp_path: Path) -> None:
+    """The deploy.sh lines render with the guide's variables; the quoted refusal is real."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "KUBECTL": kubectl(), **exported()}
+    lines = [line for line in shell_lines() if line.startswith("deploy/k8s/deploy.sh")]
+    assert "deploy/k8s/deploy.sh --dry-run" in lines
+    done = subprocess.run(shlex.split("deploy/k8s/deploy.sh --dry-run"), cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert {doc["kind"] for doc in yaml.safe_load_all(done.stdout) if doc} >= {
+        "Deployment", "Secret", "PersistentVolumeClaim"}
+
+    (with_snippet,) = [line for line in lines if "--resources" in line]
+    argv = shlex.split(with_snippet)
+    snippet = tmp_path / argv[argv.index("--resources") + 1]
+    snippet.write_text("resources:\n  requests:\n    memory: 2Gi\n")  # the guide's request
+    refused = subprocess.run([str(ROOT / argv[0]), *argv[1:]], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1
+    quoted = re.search(r"that is `(ERROR: [^`]*?) \.\.\.`", " ".join(GUIDE.read_text().split()))
+    assert quoted and quoted.group(1) in refused.stderr
+    # "add `limits: {memory: 2Gi}` (or more) to the snippet and it is accepted"
+    snippet.write_text("resources:\n  requests:\n    memory: 2Gi\n  limits: {memory: 2Gi}\n")
+    accepted = subprocess.run([str(ROOT / argv[0]), *argv[1:]], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=60)
+    assert accepted.returncode == 0, accepted.stderr
+    assert "memory=2Gi, limits cpu=1 memory=2Gi: accepted" in accepted.stderr
