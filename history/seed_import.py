@@ -103,6 +103,11 @@ def import_sqlite(
     """Import every row of the SQLite file's failure_events into the history file at target."""
     report = ImportReport(source, target, dry_run=dry_run)
     columns = _check_source(source)
+    if target.exists() and source.resolve() == target.resolve():
+        raise StoreError(
+            f"{source} is where the new history goes: move it aside first (e.g. "
+            f"mv {source} {source.with_name('seed-history.sqlite')}) and import it from there"
+        )
     store = HistoryStore(target, lock_timeout_s=lock_timeout_s)
     if dry_run and not target.exists():
         known: set[str] = set()  # a dry run creates nothing

@@ -255,3 +255,9 @@ def test_the_sidecar_on_a_sqlite_history_names_the_import(seed_file: Path, tmp_p
     (line,) = done.stderr.splitlines()
     assert line.startswith("ERROR: A SQLite file, not a failure history (left untouched)")
     assert "db import-sqlite FILE" in line
+
+
+def test_importing_the_file_onto_itself_says_to_move_it_first(seed_file: Path) -> None:
+    done = exporter("db", "import-sqlite", seed_file, "--db", seed_file)
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"ERROR: {seed_file} is where the new history goes: move it")
