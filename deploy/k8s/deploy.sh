@@ -181,5 +181,8 @@ if ((dry_run)); then
   exit 0
 fi
 
-"$KUBECTL" apply -f "$workdir/rendered.yaml"
+# Server-side: a client-side apply would copy the Secret's values into its last-applied
+# annotation, which `kubectl describe secret` prints in clear.
+"$KUBECTL" apply --server-side --field-manager=runai-failure-analysis --force-conflicts \
+  -f "$workdir/rendered.yaml"
 note "applied: kubectl -n runai-$RUNAI_PROJECT rollout status deploy/$RUNAI_JOB_NAME"
