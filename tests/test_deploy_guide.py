@@ -514,3 +514,28 @@ def test_the_backup_command_of_the_cronjob_runs_and_keeps_n(tmp_path: Path) -> N
                     now=datetime.now(UTC) + timedelta(days=day))
     kept = sorted(p.name for p in (data / "backups").glob("runai_failure_history-*.db"))
     assert len(kept) == 2 and made.name not in kept
+
+
+def test_deploy_sh_applies_server_side_what_it_rendered(tmp_path: Path) -> None:
+    """Without --dry-run: one `kubectl apply --server-side` of the rendered objects, real
+    values in the Secret. There is no cluster here, so kubectl's `apply` is recorded by a
+    wrapper that hands every other subcommand (the rendering) to the real kubectl."""
+    record = tmp_path / "applied.yaml"
+    wrapper = tmp_path / "kubectl"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = apply ]; then echo "$@" > {tmp_path}/argv; '
+        f'for last; do :; done; cp "$last" {record}; exit 0; fi\n'
+        f'exec {kubectl()} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    env = guide_exports()
+    done = deploy_sh(env={**env, "KUBECTL": str(wrapper)})
+    assert done.returncode == 0, done.stderr
+    argv = (tmp_path / "argv").read_text().split()
+    assert argv[:2] == ["apply", "--server-side"] and "-f" in argv
+    objs = [doc for doc in yaml.safe_load_all(record.read_text()) if doc]
+    assert one(objs, "Secret")["stringData"]["RUNAI_CLIENT_SECRET"] == env["RUNAI_CLIENT_SECRET"]
+    for obj in objs:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    assert env["RUNAI_CLIENT_SECRET"] not in done.stdout + done.stderr
