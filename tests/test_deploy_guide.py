@@ -529,7 +529,7 @@ def test_deploy_sh_applies_server_side_what_it_rendered(tmp_path: Path) -> None:
         f'exec {kubectl()} "$@"\n'
     )
     wrapper.chmod(0o755)
-    env = guide_exports()
+    env = {**guide_exports(), "RUNAI_CLIENT_SECRET": "a\"b: c #d\\e'f{g} ${HOME}"}
     done = deploy_sh(env={**env, "KUBECTL": str(wrapper)})
     assert done.returncode == 0, done.stderr
     argv = (tmp_path / "argv").read_text().split()

@@ -10,7 +10,7 @@
 #
 # Required: RUNAI_PROJECT, RUNAI_JOB_NAME, RUNAI_BASE_URL, RUNAI_CLIENT_ID, RUNAI_CLIENT_SECRET.
 # Optional: IMAGE (default runai-failure-analysis:<version of pyproject.toml>), NVIDIA_API_KEY
-# (empty: deterministic answers, no LLM). Needs kubectl (1.14+, it renders with its kustomize)
+# (empty: deterministic answers, no LLM). Needs kubectl (1.22+: its kustomize, server-side apply)
 # and envsubst (gettext). Each problem is one `ERROR:` line on stderr, and nothing is applied.
 set -euo pipefail
 
@@ -126,7 +126,7 @@ envsubst "$vars" < "$HERE/runai-agent-with-sidecar.yaml" > "$workdir/workload.ya
 
 if [[ -n $resources_file ]]; then
   [[ -r $resources_file ]] || die "cannot read --resources $resources_file"
-  grep -q "^  - name: $container\b\|^        - name: $container\b" "$workdir/workload.yaml" \
+  grep -q "^        - name: $container\b" "$workdir/workload.yaml" \
     || die "--container $container: the workload has no such container (nat-agent, monitor-sidecar)"
   {
     echo "apiVersion: apps/v1"
