@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from agent import telemetry
 from agent.answer.planner import answer_deterministic
 from agent.llm.loop import EventSink, LLMUnavailable, answer_with_llm
 from agent.llm.settings import LLMSettings
@@ -30,12 +31,29 @@ def respond(
     on_event: EventSink | None = None,
 ) -> Answer:
     """Answer `question`; `history` is earlier user/assistant turns (LLM mode only)."""
+    mode = ["llm" if settings.enabled else "deterministic"]
+    with telemetry.timed_answer(lambda: mode[0]):
+        answer = _respond(question, ctx, settings, history, on_event, mode)
+    for call in answer.tool_calls:
+        telemetry.TOOL_CALLS.labels(call.name, call.result.status).inc()
+    return answer
+
+
+def _respond(
+    question: str,
+    ctx: ToolContext,
+    settings: LLMSettings,
+    history: Sequence[Mapping[str, str]],
+    on_event: EventSink | None,
+    mode: list[str],
+) -> Answer:
     if settings.enabled:
         try:
             return answer_with_llm(
                 question, ctx, settings, LLM_TOOLS, history=history, on_event=on_event
             )
         except LLMUnavailable as exc:
+            mode[0] = "fallback"
             answer = answer_deterministic(question, ctx)
             _replay(answer, on_event)
             note = f"LLM unavailable: {exc}; answered deterministically"

@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if kube_access is not None:
         SCRUBBER.add(kube_access.token)
 
-    state = MetricsState(config.projects)
+    state = MetricsState(config.projects, cluster=config.cluster_name)
     runai_http = httpx.Client(limits=httpx.Limits(max_connections=16))
     kube_http = make_http(kube_access) if kube_access is not None else None
     runai = RunaiClient(

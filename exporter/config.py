@@ -7,6 +7,7 @@ Every problem becomes one ConfigError with a one-line message; nothing here ever
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -38,6 +39,7 @@ class Config:
     log_level: str = "info"
     pending_threshold_s: float = DEFAULT_PENDING_THRESHOLD_S
     kubeconfig: str | None = None  # KUBECONFIG; None: in-cluster service account when present
+    cluster_name: str = "default"  # the `cluster` label of every metric series
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--pending-threshold", type=float, default=None, metavar="SECONDS",
         help="a workload Pending longer than this is recorded as a pending episode "
         f"(default {DEFAULT_PENDING_THRESHOLD_S:g})",
+    )
+    parser.add_argument(
+        "--cluster-name", default=None, metavar="NAME",
+        help="the `cluster` label on every metric series (default $RUNAI_CLUSTER_NAME or "
+        "'default'); one name per cluster, so a fleet's series stay apart",
     )
     parser.add_argument(
         "--base-url", default=None, metavar="URL",
@@ -164,6 +171,12 @@ def load_config(argv: Sequence[str], env: Mapping[str, str]) -> Config:
     db_path = args.db or env.get("RUNAI_FAILURE_DB_PATH") or DEFAULT_DB_PATH
     host, port = parse_listen(args.listen or DEFAULT_LISTEN)
     projects = tuple(dict.fromkeys(p.strip() for p in (args.project or []) if p.strip()))
+    cluster_name = (args.cluster_name or env.get("RUNAI_CLUSTER_NAME") or "default").strip()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", cluster_name):
+        raise ConfigError(
+            f"Invalid --cluster-name {cluster_name!r}: letters, digits, '.', '_' and '-', "
+            "at most 63 characters"
+        )
     return Config(
         base_url=parse_base_url(base_url_raw),
         client_id=values["RUNAI_CLIENT_ID"].strip(),
@@ -179,4 +192,5 @@ def load_config(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         log_level=args.log_level or "info",
         pending_threshold_s=pending,
         kubeconfig=env.get("KUBECONFIG") or None,
+        cluster_name=cluster_name,
     )

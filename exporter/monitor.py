@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from common.errors import StoreError, UpstreamError
-from exporter.detect.episodes import Detection, Episode
+from exporter.detect.episodes import Detection, Episode, parse_time
 from exporter.detect.nodes import nodes_of
 from exporter.detect.timelines import Timelines, control_plane_now
 from exporter.evidence import Evidence, from_listing, gather
@@ -83,6 +83,38 @@ class CycleReport:
     error: str | None = None
     write_error: str | None = None
     interrupted: bool = False
+    # The control plane's clock at this cycle (timelines.control_plane_now)
+    now: datetime | None = None
+
+
+# Is a failure news (live counters, which alerts read) or history (backfilled)? News is what
+# happened since the previous successful poll began, give or take LIVE_SLACK for clocks and
+# evidence gathering; the first poll of a fresh install, and anything older than LIVE_MAX
+# (after a long outage), is history: three-day-old failures must not page anyone.
+LIVE_SLACK = timedelta(minutes=10)
+LIVE_MAX = timedelta(hours=1)
+
+
+def live_since(now: datetime, previous_poll: datetime | None) -> datetime:
+    """The earliest phase change that still counts as news at `now` (control-plane time)."""
+    if previous_poll is None:
+        return now - LIVE_SLACK
+    return now - min(max(now - previous_poll, timedelta(0)) + LIVE_SLACK, LIVE_MAX)
+
+
+def pending_oldest_ages(workloads: list[dict[str, Any]], now: datetime) -> dict[str, float]:
+    """Per project, how long its longest-waiting Pending workload has waited (seconds)."""
+    oldest: dict[str, float] = {}
+    for w in workloads:
+        if w.get("phase") != "Pending":
+            continue
+        since = parse_time(w.get("phaseUpdatedAt"))
+        project = str(w.get("projectName") or "")
+        if since is None or not project:
+            continue
+        age = max(0.0, (now - since).total_seconds())
+        oldest[project] = max(age, oldest.get(project, 0.0))
+    return oldest
 
 
 def _default_classifier() -> Classifier:
@@ -112,6 +144,7 @@ class Monitor:
         self._classify = classify or _default_classifier()
         self._now = now
         self.cycles = 0
+        self._previous_poll: datetime | None = None  # control-plane time of the last good cycle
         self.known_episodes: set[str] = set()
         self.known_runs: set[str] = set()
         self.timelines = Timelines(
@@ -147,8 +180,9 @@ class Monitor:
                               w.get("projectName"), w.get("phase"))
             live_ids = {w.get("id") for w in live}
             gone = [w for w in gone if w.get("id") not in live_ids]
+            report.now = control_plane_now(started, live)
             found = self.timelines.detect(
-                live, gone, now=control_plane_now(started, live),
+                live, gone, now=report.now,
                 pending_threshold=timedelta(seconds=self.settings.pending_threshold_s),
                 retention=timedelta(days=self.settings.retention_days),
                 known_episodes=self.known_episodes, known_runs=self.known_runs, stop=stop,
@@ -164,8 +198,12 @@ class Monitor:
             log.exception("Monitoring check #%d hit an internal error", self.cycles)
             return self._failed(report, t0, f"internal error: {type(exc).__name__}: {exc}")
         report.ok = True
+        self._previous_poll = report.now
         report.duration_s = time.monotonic() - t0
-        self.state.poll_succeeded(dict(found.phases), report.duration_s, started.timestamp())
+        self.state.poll_succeeded(
+            dict(found.phases), report.duration_s, started.timestamp(),
+            pending_oldest=pending_oldest_ages(live, report.now or started),
+        )
         return report
 
     def _failed(self, report: CycleReport, t0: float, error: str) -> CycleReport:
@@ -260,12 +298,16 @@ class Monitor:
     def _record(self, report: CycleReport) -> int:
         """Queue, count and write this cycle's records; returns how many are still queued."""
         report.failures, report.runs = self._enqueue(report.failures, report.runs)
+        now = report.now or report.started_at
+        news = live_since(now, self._previous_poll)
         for f in report.failures:
             self.known_episodes.add(f.episode_id)
-            self.state.record_failure(f.project, f.workload_type, f.kind, f.category)
+            self.state.record(f, recorded_at=now, live=f.timestamp >= news)
         for r in report.runs:
             self.known_runs.add(r.run_id)
-            self.state.record_finished(r.project, label_workload_type(r.workload_type))
+            self.state.record_finished(
+                r.project, label_workload_type(r.workload_type), live=r.finished_at >= news
+            )
         self._log_failures(report.failures)
         outcome = self.store.flush()
         report.write_error = outcome.error

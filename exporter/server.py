@@ -1,5 +1,6 @@
 """/metrics, /healthz and /readyz on their own thread, so a slow poll never blocks a scrape.
 
+/metrics is prometheus_client's own ASGI app: gzip when asked, OpenMetrics when negotiated.
 /healthz: the process is alive. /readyz: a poll succeeded within the last three intervals.
 """
 
@@ -11,22 +12,20 @@ import time
 from collections.abc import Callable
 
 import uvicorn
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import make_asgi_app
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from common.asgi import AsgiEndpoint
 from exporter.metrics import MetricsState, make_registry
 
 
 def make_app(
     state: MetricsState, poll_interval_s: float, clock: Callable[[], float] = time.time
 ) -> Starlette:
-    registry = make_registry(state)
-
-    def metrics(request: Request) -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    metrics = AsgiEndpoint(make_asgi_app(make_registry(state)))
 
     def healthz(request: Request) -> Response:
         return PlainTextResponse("ok\n")

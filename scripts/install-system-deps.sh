@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests drive for real: prometheus (with promtool) and chromium.
+# Installs the Debian packages the tests drive for real: prometheus (with promtool),
+# prometheus-alertmanager (with amtool) and chromium.
 set -euo pipefail
 missing=()
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 [ ${#missing[@]} -eq 0 ] && exit 0
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then

@@ -77,5 +77,6 @@ def variable_queries() -> list[tuple[str, str, str]]:
             if variable["type"] == "query":
                 match = LABEL_VALUES.fullmatch(variable["definition"])
                 assert match, variable["definition"]
-                found.append((variable["name"], match.group(1), match.group(2)))
+                # Grafana fills in the other variables of the selector (all selected here).
+                found.append((variable["name"], substitute(match.group(1)), match.group(2)))
     return found

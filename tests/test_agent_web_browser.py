@@ -13,6 +13,7 @@ from agent.api.app import create_api_app
 from agent.api.edges import ApiSettings
 from agent.llm.settings import LLMSettings
 from agent.web import create_ui_app
+from history.categories import BY_NAME
 from tests.fixtures_agent import AGENT_SPEC, AgentHistory, make_agent_history
 from tests.fixtures_llm import ServerThread, answer, call
 
@@ -141,6 +142,23 @@ def test_chart_has_bars_for_the_seeded_categories(page, history):
     ))  # fmt: skip
     assert drawn == expected
     assert page.locator("#legend li").count() == len(expected)
+
+
+def test_chart_colours_come_from_the_category_table(page, history):
+    page.locator("#chart svg rect.bar").first.wait_for(timeout=10_000)
+    for bar in page.locator("#chart svg rect.bar").all():
+        category = bar.get_attribute("data-category") or ""
+        assert bar.get_attribute("fill") == BY_NAME[category].colour, category
+
+
+def test_a_link_from_an_alert_fills_in_its_question_without_sending_it(browser, ui_url):
+    context = browser.new_context()
+    page = context.new_page()
+    question = "Why did workloads fail on node dgx-01?"
+    page.goto(f"{ui_url}/?q=Why+did+workloads+fail+on+node+dgx-01%3F")
+    assert page.locator("#question").input_value() == question
+    assert page.locator(".answer").count() == 0  # the user sends it, not the link
+    context.close()
 
 
 def test_stored_script_is_shown_as_text(page):

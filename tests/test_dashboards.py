@@ -155,7 +155,8 @@ def variables(board: dict[str, Any]) -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize(
     ("stem", "names"),
     [
-        ("runai-workload-failures", ["datasource", "project", "workload_type", "category"]),
+        ("runai-workload-failures",
+         ["datasource", "cluster", "project", "workload_type", "category"]),
         ("runai-failure-exporter", ["datasource", "instance"]),
     ],
 )
@@ -184,10 +185,13 @@ def test_query_uses_only_defined_variables_and_matches_them_as_regex(query: Any)
             assert f'=~"${name}"' in query.expr, f"{query}: ${name} not matched with =~"
 
 
-def test_every_failures_panel_follows_the_project_filter() -> None:
+def test_every_failures_panel_follows_the_cluster_and_project_filters() -> None:
     for query in QUERIES:
         if query.dashboard == FAILURES["uid"]:
-            assert '=~"$project"' in query.expr, query
+            assert 'cluster=~"$cluster"' in query.expr, query
+            # Per-node panels cross projects: a node fails whatever project lands on it.
+            if "runai_node_failures" not in query.expr:
+                assert '=~"$project"' in query.expr, query
 
 
 # --- every query parses, and reads only metrics that exist -------------------------------------
@@ -238,7 +242,9 @@ def test_every_metric_queried_is_exported_or_recorded() -> None:
         ("Top projects", "topk(10, sum by (project) (increase("),
         ("Failed now", 'phase="Failed"'),
         ("Pending now", 'phase="Pending"'),
-        ("GPU hardware failures by project", 'category="gpu_hardware"'),
+        ("GPU hardware failures by node", 'runai_node_failures:increase1h{cluster=~"$cluster", '
+         'category="gpu_hardware"}'),
+        ("Failures a node can cause, by node", 'category!="gpu_hardware"'),
         ("Out-of-memory failures by project", 'category=~"oom_killed|gpu_oom"'),
     ],
 )

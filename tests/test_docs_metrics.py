@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.metrics import METRICS, MetricsState, make_registry
+from tests.fixtures_store import BASE_TIME, make_failure
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "metrics.md"
 ROW = re.compile(r"^\| `(\w+)` \| (counter|gauge|histogram) \| ([^|]+) \|")
@@ -29,16 +31,28 @@ def documented() -> dict[str, tuple[str, frozenset[str]]]:
 
 def scraped() -> dict[str, tuple[str, frozenset[str]]]:
     """A scrape of the exporter's registry, with every labelled family holding a sample."""
-    state = MetricsState(projects=["team-a"])
-    state.record_failure("team-a", "training", "failed", "oom_killed")
+    state = MetricsState(projects=["team-a"], hold_new_series_s=0)
+    state.record(
+        make_failure(category="gpu_hardware", node="n1", gpus_requested=1.0,
+                     details={"xid": 79},
+                     bundle={"workload": {"createdAt": "2026-11-20T07:00:00Z"}}),
+        recorded_at=BASE_TIME + timedelta(seconds=40), live=True,
+    )
+    state.record_failure("team-a", "training", "failed", "oom_killed", live=False)
     state.record_finished("team-a", "training")
+    state.record_finished("team-a", "training", live=False)
     state.observe_request("/api/v1/workloads", "200")
-    state.poll_succeeded({("team-a", "Running"): 1}, duration_s=0.2, at=1.0)
+    state.poll_succeeded({("team-a", "Running"): 1}, duration_s=0.2, at=1.0,
+                         pending_oldest={"team-a": 5.0})
     text = generate_latest(make_registry(state)).decode()
     families: dict[str, tuple[str, frozenset[str]]] = {}
     for family in text_string_to_metric_families(text):
         name = family.name + "_total" if family.type == "counter" else family.name
-        labels = frozenset(k for s in family.samples for k in s.labels if k != "le")
+        if family.name.startswith(("process_", "python_")):
+            continue  # the library's own, documented as a group
+        labels = frozenset(
+            k for s in family.samples for k in s.labels if k not in ("le", "cluster")
+        )
         families[name] = (family.type, labels)
     return families
 

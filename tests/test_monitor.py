@@ -25,7 +25,7 @@ from exporter.detect.episodes import parse_time
 from exporter.http_retry import RetryPolicy
 from exporter.kube.client import KubeAccess, KubeClient
 from exporter.metrics import MetricsState, make_registry
-from exporter.monitor import Monitor, Settings
+from exporter.monitor import LIVE_SLACK, Monitor, Settings, live_since
 from exporter.runai.client import RunaiClient
 from history.connection import connect
 from history.store import HistoryStore
@@ -33,6 +33,7 @@ from history.store import HistoryStore
 FAST = RetryPolicy(attempts=4, base_delay_s=0.01, max_delay_s=0.05, retry_after_cap_s=1.0,
                    timeout_s=10.0)
 SCALE = 150  # workloads: enough for every kind of episode, small enough for a fast test
+C = {"cluster": "default"}  # every series carries the cluster label
 
 
 @dataclass
@@ -53,7 +54,7 @@ def sidecar(tmp_path: Path) -> Iterator[Callable[..., Sidecar]]:
               sync: bool = True, policy: RetryPolicy = FAST, **settings: Any) -> Sidecar:
         http = httpx.Client()
         clients.append(http)
-        state = MetricsState(projects)
+        state = MetricsState(projects, hold_new_series_s=0)  # born at zero: test_metrics
         runai = RunaiClient(sim.url, sim.client_id, sim.client_secret, http=http,
                             policy=policy, observe=state.observe_request)
         kube_client = KubeClient(KubeAccess(server=sim.url, token=sim.k8s_token), http=http,
@@ -139,39 +140,71 @@ def test_phases_passed_through_between_polls_are_not_lost(
     assert ids_in_file(tmp_path / "history.db") == truth_ids(sim.truth())
 
 
-def test_metrics_count_what_was_recorded(
+def _sum(state: MetricsState, family: str) -> float:
+    return sum(s.value for m in make_registry(state).collect() if m.name == family
+               for s in m.samples if s.name.endswith("_total"))
+
+
+def test_metrics_count_live_failures_and_backfill_the_past(
     make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar]
 ) -> None:
+    """A fresh sidecar's first poll finds days of history: it is recorded, and counted as
+    backfilled, never in the live counters that alerts read. What happens after is live."""
     sim = make_simulator(scale=SCALE)
     car = sidecar(sim)
     report = car.monitor.run_cycle()
-    registry = make_registry(car.state)
-    get = registry.get_sample_value
-    failed = [f for f in report.failures if f.kind == "failed"]
+    first_now = parse_time(sim.truth()["now"])
+    assert first_now is not None
+    truth_failed = [e for e in sim.truth()["episodes"] if e["kind"] == "failed"]
+    recent = [e for e in truth_failed if parse_time(e["timestamp"]) >= first_now - LIVE_SLACK]
+    assert len(truth_failed) > len(recent)  # the scenario has history to backfill
+    assert _sum(car.state, "runai_workload_failures") == len(recent)
+    assert _sum(car.state, "runai_workload_failures_backfilled") + _sum(
+        car.state, "runai_workload_episodes") == len(report.failures)
+    assert _sum(car.state, "runai_workloads_finished") + _sum(
+        car.state, "runai_workloads_finished_backfilled") == len(report.runs)
+    get = make_registry(car.state).get_sample_value
+    assert get("runai_failure_exporter_up", {"cluster": "default"}) == 1
+    assert get("runai_failure_exporter_polls_total",
+               {"cluster": "default", "result": "success"}) == 1
+    assert (get("runai_failure_exporter_api_requests_total",
+                {"cluster": "default", "endpoint": "/api/v1/workloads", "code": "200"})
+            or 0) >= 2
+
+    # Time moves on: what fails between two polls is news.
+    before = _sum(car.state, "runai_workload_failures")
+    new_failures: list[Any] = []
+    for _ in range(12):
+        sim.advance(1200)
+        later = car.monitor.run_cycle()
+        new_failures += [f for f in later.failures if f.kind == "failed"]
+    assert new_failures, "the scenario should fail something within four hours"
+    assert _sum(car.state, "runai_workload_failures") == before + len(new_failures)
     by_label: dict[tuple[str, str, str], int] = {}
-    for f in failed:
+    for f in new_failures:
         key = (f.project, f.workload_type, f.category)
         by_label[key] = by_label.get(key, 0) + 1
+    registry = make_registry(car.state)
     for (project, wtype, category), count in by_label.items():
-        assert get("runai_workload_failures_total", {
-            "project": project, "workload_type": wtype, "category": category}) == count
-    total = sum(s.value for m in registry.collect() if m.name == "runai_workload_failures"
-                for s in m.samples if s.name.endswith("_total"))
-    assert total == len(failed) == sum(
-        1 for e in sim.truth()["episodes"] if e["kind"] == "failed")
-    finished = sum(s.value for m in registry.collect() if m.name == "runai_workloads_finished"
-                   for s in m.samples if s.name.endswith("_total"))
-    assert finished == len(report.runs) == len(sim.truth()["runs"])
-    assert get("runai_failure_exporter_up") == 1
-    assert get("runai_failure_exporter_polls_total", {"result": "success"}) == 1
-    assert (get("runai_failure_exporter_api_requests_total",
-                {"endpoint": "/api/v1/workloads", "code": "200"}) or 0) >= 2
+        assert (registry.get_sample_value("runai_workload_failures_total", {
+            "cluster": "default", "project": project, "workload_type": wtype,
+            "category": category}) or 0) >= count
+
     # A restart does not count history again.
     restarted = sidecar(sim)
     restarted.monitor.run_cycle()
-    assert make_registry(restarted.state).get_sample_value(
-        "runai_failure_exporter_polls_total", {"result": "success"}) == 1
-    assert all(v == 0 for v in restarted.state.failures.values())
+    assert _sum(restarted.state, "runai_workload_failures") == 0
+    assert _sum(restarted.state, "runai_workload_failures_backfilled") == 0
+
+
+def test_live_since_covers_the_gap_since_the_previous_poll_up_to_an_hour() -> None:
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    assert live_since(now, None) == now - LIVE_SLACK  # a fresh start: only the last minutes
+    assert live_since(now, now - timedelta(minutes=1)) == now - timedelta(minutes=11)
+    # a slow cycle: everything since the previous poll began is still news
+    assert live_since(now, now - timedelta(minutes=40)) == now - timedelta(minutes=50)
+    # after a long outage, the outage's failures are history
+    assert live_since(now, now - timedelta(hours=6)) == now - timedelta(hours=1)
 
 
 def test_project_filter(
@@ -225,16 +258,16 @@ def test_an_outage_fails_the_cycle_and_never_reads_as_no_failures(
     assert not report.ok and "HTTP 503" in (report.error or "")
     assert not report.failures
     registry = make_registry(car.state)
-    assert registry.get_sample_value("runai_failure_exporter_up") == 0
+    assert registry.get_sample_value("runai_failure_exporter_up", C) == 0
     assert registry.get_sample_value("runai_failure_exporter_polls_total",
-                                     {"result": "failure"}) == 1
-    assert registry.get_sample_value("runai_failure_exporter_last_success_timestamp_seconds") == 0
+                                     {**C, "result": "failure"}) == 1
+    assert registry.get_sample_value("runai_failure_exporter_last_success_timestamp_seconds", C) == 0
     assert registry.get_sample_value("runai_failure_exporter_api_requests_total",
-                                     {"endpoint": "/api/v1/workloads", "code": "503"}) == 4
+                                     {**C, "endpoint": "/api/v1/workloads", "code": "503"}) == 4
     sim.set_faults(error_rate=0.0)
     assert car.monitor.run_cycle().ok
     assert ids_in_file(tmp_path / "history.db") == truth_ids(sim.truth())
-    assert make_registry(car.state).get_sample_value("runai_failure_exporter_up") == 1
+    assert make_registry(car.state).get_sample_value("runai_failure_exporter_up", C) == 1
 
 
 def test_expired_token_is_refreshed_once_on_401(
@@ -264,7 +297,7 @@ def test_token_refreshed_before_it_expires(
         assert car.runai.token_requests == 2
         assert make_registry(car.state).get_sample_value(
             "runai_failure_exporter_api_requests_total",
-            {"endpoint": "/api/v1/workloads", "code": "401"}) is None
+            {**C, "endpoint": "/api/v1/workloads", "code": "401"}) is None
 
 
 def test_v1_token_fallback(
@@ -275,7 +308,7 @@ def test_v1_token_fallback(
     assert car.monitor.run_cycle().ok
     assert make_registry(car.state).get_sample_value(
         "runai_failure_exporter_api_requests_total",
-        {"endpoint": "/api/v1/token", "code": "200"}) == 1
+        {**C, "endpoint": "/api/v1/token", "code": "200"}) == 1
 
 
 def test_without_kubernetes_failures_are_classified_from_runai_evidence(
@@ -338,7 +371,7 @@ def test_a_write_failure_keeps_records_queued_and_counts(
         holder.communicate("", timeout=30)
     assert report.ok and report.write_error
     assert make_registry(car.state).get_sample_value(
-        "runai_failure_exporter_db_write_errors_total") == 1
+        "runai_failure_exporter_db_write_errors_total", C) == 1
     assert car.state.pending_writes == len(report.failures) + len(report.runs) > 0
     assert car.monitor.run_cycle().ok
     assert car.state.pending_writes == 0

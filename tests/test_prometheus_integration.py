@@ -27,8 +27,14 @@ ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
 RULES_FILE = PROMETHEUS_DIR / "runai-failure-analysis.rules.yml"
 EXPORTER_JOB = "runai-failure-exporter"
-SIM_STEP_S = 6 * 3600  # simulated time per step: enough new workloads for new failures
-FLOW_TIMEOUT_S = 60.0
+# Simulated time per step: what fails within the hour since the previous poll is news at the
+# next one (older failures are backfilled, exporter/monitor.py), and an hour brings failures.
+SIM_STEP_S = 3600
+FLOW_TIMEOUT_S = 120.0
+SYMPTOM_ALERTS = (
+    "RunaiGPUHardwareFailures|RunaiNodeFailuresRecurring|RunaiOOMKillsRecurring"
+    "|RunaiProjectFailureRatioHigh|RunaiWorkloadFailureSpike"
+)
 
 
 def test_prometheus_fixture_scrapes_and_reports_query_errors(
@@ -63,17 +69,23 @@ def demo_config(exporter_port: int) -> dict[str, Any]:
 @pytest.fixture
 def exporter_process(simulator_for_flow: Any, tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """`python -m exporter` polling the simulator every second; yields (port, log path)."""
+    yield from run_exporter(simulator_for_flow, tmp_path)
+
+
+def run_exporter(
+    simulator: Any, tmp_path: Path, *extra: str
+) -> Iterator[tuple[int, Path]]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNAI_", "KUBECONFIG"))}
     env.update(
-        RUNAI_BASE_URL=simulator_for_flow.url,
-        RUNAI_CLIENT_ID=simulator_for_flow.client_id,
-        RUNAI_CLIENT_SECRET=simulator_for_flow.client_secret,
+        RUNAI_BASE_URL=simulator.url,
+        RUNAI_CLIENT_ID=simulator.client_id,
+        RUNAI_CLIENT_SECRET=simulator.client_secret,
     )
     log_path = tmp_path / "exporter.log"
     command = [
         sys.executable, "-m", "exporter", "--listen", f"127.0.0.1:{port}",
-        "--poll-interval", "1", "--db", str(tmp_path / "history.db"),
+        "--poll-interval", "1", "--db", str(tmp_path / "history.db"), *extra,
     ]  # fmt: skip
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -99,9 +111,17 @@ def simulator_for_flow(make_simulator: Callable[..., Any]) -> Any:
 
 def wait_for_failures_to_flow(prom: PrometheusServer, simulator: Any, log_path: Path) -> None:
     """Move simulated time until Prometheus has seen failures and finished runs increase."""
-    flowing = (
-        "sum(increase(runai_workload_failures_total[30s])) > 0 "
-        "and sum(increase(runai_workloads_finished_total[30s])) > 0"
+    # Every panel must show data: failures, finished runs, and the categories the hardware,
+    # memory and node panels read, all live.
+    flowing = " and ".join(
+        f"sum(increase({series}[2m])) > 0"
+        for series in (
+            "runai_workload_failures_total",
+            "runai_workloads_finished_total",
+            'runai_node_failures_total{category="gpu_hardware"}',
+            'runai_node_failures_total{category!="gpu_hardware"}',
+            'runai_workload_failures_total{category=~"oom_killed|gpu_oom"}',
+        )
     )
     deadline = time.monotonic() + FLOW_TIMEOUT_S
     while not prom.query(flowing):
@@ -111,7 +131,7 @@ def wait_for_failures_to_flow(prom: PrometheusServer, simulator: Any, log_path: 
                 f"exporter log:\n{log_path.read_text(errors='replace')[-3000:]}"
             )
         simulator.advance(SIM_STEP_S)
-        time.sleep(2)
+        time.sleep(1.5)
 
 
 def test_every_panel_query_and_recording_rule_returns_data(
@@ -146,9 +166,14 @@ def test_every_panel_query_and_recording_rule_returns_data(
     unhealthy = [(r["name"], r.get("lastError")) for r in loaded if r["health"] != "ok"]
     assert not unhealthy
 
+    # The 10-project demo, failures flowing in every category: a few hundred series at most.
+    body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    series = [line for line in body.splitlines() if line and not line.startswith("#")]
+    assert len(series) <= 600, len(series)
+
     # Failures really flowed through the recordings the alerts read, not only zeros.
-    assert float(prom.query(":runai_workload_failures:rate1h")[0]["value"][1]) > 0
-    ratio = prom.query("project:runai_workload_failures_per_finished:ratio_rate1h")
+    assert float(prom.query("cluster:runai_workload_failures:rate1h")[0]["value"][1]) > 0
+    ratio = prom.query("cluster_project:runai_workload_failures_per_finished:ratio_rate1h")
     assert any(0 < float(s["value"][1]) <= 1 for s in ratio)
 
 
@@ -156,14 +181,15 @@ def test_exporter_metrics_pass_promtool_check_metrics(exporter_process: tuple[in
     port, log_path = exporter_process
     deadline = time.monotonic() + 60
     text = ""
-    while "runai_failure_exporter_up 1.0" not in text:
+    while 'runai_failure_exporter_up{cluster="default"} 1.0' not in text:
         assert time.monotonic() < deadline, log_path.read_text(errors="replace")[-3000:]
         time.sleep(0.5)
         try:
             text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         except httpx.TransportError:
             continue
-    assert 'runai_workload_failures_total{category="gpu_hardware"' in text
+    # the first poll's past failures are backfilled, with the cluster label on every series
+    assert 'runai_workload_failures_backfilled_total{cluster="default",kind="failed"' in text
     promtool = shutil.which("promtool")
     assert promtool, "promtool is missing: run `make system-deps`"
     result = subprocess.run(
@@ -171,3 +197,35 @@ def test_exporter_metrics_pass_promtool_check_metrics(exporter_process: tuple[in
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout + result.stderr == ""  # no lint findings either
+
+
+def test_a_fresh_install_does_not_page_for_old_failures(
+    make_prometheus: Callable[[dict[str, Any]], PrometheusServer],
+    make_simulator: Callable[..., Any],
+    tmp_path: Path,
+) -> None:
+    """The first poll finds days of failures, GPU hardware among them. They are history: into
+    the database and the backfilled counter, never into the live counters the alerts read.
+    The polls fail at first (as on a real first start against a slow API), so Prometheus has
+    scraped the exporter before the backfill arrives: a series it already saw must not jump."""
+    sim = make_simulator(scenario="demo", seed=7, speed=0.0)
+    old = [e for e in sim.truth()["episodes"] if e["kind"] == "failed"]
+    hardware = sorted({e["project"] for e in old if e["category"] == "gpu_hardware"})
+    assert hardware, "the demo's history should hold GPU hardware failures"
+    sim.set_faults(fail_next=40)  # the first polls fail; the exporter is scraped meanwhile
+    exporter = run_exporter(sim, tmp_path, "--project", *hardware)
+    port, log_path = next(exporter)
+    try:
+        prom = make_prometheus(demo_config(port))
+        prom.wait_for(f'up{{job="{EXPORTER_JOB}"}} == 1', timeout_s=30)
+        try:
+            prom.wait_for("sum(runai_workload_failures_backfilled_total) > 0", timeout_s=90)
+        except AssertionError as exc:
+            raise AssertionError(log_path.read_text(errors="replace")[-3000:]) from exc
+        time.sleep(8)  # several rule evaluations (every 1 s) after the backfill was scraped
+        firing = prom.query(f'ALERTS{{alertname=~"{SYMPTOM_ALERTS}"}}')
+        assert firing == [], firing
+        live = prom.query("sum(runai_workload_failures_total)")
+        assert not live or float(live[0]["value"][1]) == 0
+    finally:
+        next(exporter, None)

@@ -50,12 +50,28 @@ def test_readyz_follows_the_last_successful_poll(served: tuple[str, MetricsState
 def test_metrics_exposition(served: tuple[str, MetricsState, Clock]) -> None:
     url, state, _ = served
     state.record_failure("team-a", "training", "failed", "gpu_oom")
-    response = httpx.get(f"{url}/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    line = ('runai_workload_failures_total{category="gpu_oom",project="team-a",'
-            'workload_type="training"} 1.0')
-    assert line in response.text
+    line = ('runai_workload_failures_total{category="gpu_oom",cluster="default",project="team-a",'
+            'workload_type="training"} ')
+    first = httpx.get(f"{url}/metrics")
+    assert first.status_code == 200
+    assert first.headers["content-type"].startswith("text/plain")
+    assert line + "0.0" in first.text  # born at zero ...
+    assert line + "1.0" in httpx.get(f"{url}/metrics").text  # ... counted from the next scrape
+
+
+def test_metrics_are_gzipped_and_speak_openmetrics_when_asked(
+    served: tuple[str, MetricsState, Clock],
+) -> None:
+    url, _, _ = served
+    zipped = httpx.get(f"{url}/metrics", headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip" and "process_resident_memory_bytes" in (
+        zipped.text
+    )
+    open_metrics = httpx.get(
+        f"{url}/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+    )
+    assert open_metrics.headers["content-type"].startswith("application/openmetrics-text")
+    assert open_metrics.text.rstrip().endswith("# EOF")
 
 
 def test_busy_port_raises_in_the_caller() -> None:

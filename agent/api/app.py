@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from agent import telemetry
 from agent.api import openai_compat
 from agent.api.chart import failures_per_day
 from agent.api.edges import (
@@ -40,6 +41,7 @@ from agent.respond import respond
 from agent.time_windows import Window
 from agent.tools.catalog import find_tool, validate_arguments, window_from_args
 from agent.types import Answer, ToolResult
+from common.asgi import AsgiEndpoint
 from history import categories
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,7 @@ def create_api_app(settings: ApiSettings) -> Starlette:
         Route("/api/categories", api.categories, methods=["GET"]),
         Route("/v1/models", openai_compat.models, methods=["GET"]),
         Route("/v1/chat/completions", api.completions, methods=["POST"]),
+        Route("/metrics", AsgiEndpoint(telemetry.metrics_app()), methods=["GET"]),
     ]
     return Starlette(
         routes=routes,

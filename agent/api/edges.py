@@ -28,7 +28,8 @@ log = logging.getLogger("agent.api.app")
 DEFAULT_DB_PATH = "/data/runai_failure_history.db"
 MAX_BODY_BYTES = 64 * 1024
 MAX_QUESTION_CHARS = 4000
-OPEN_PATHS = frozenset({"/healthz"})  # probes must work without the token
+# Probes and Prometheus scrapes work without the token (metrics hold no question or answer).
+OPEN_PATHS = frozenset({"/healthz", "/metrics"})
 
 
 def _utc_now() -> datetime:

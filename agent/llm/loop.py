@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 import openai
 
+from agent import telemetry
 from agent.llm.mask import NameMask
 from agent.llm.numbers import check_numbers, flag_unsupported, source_numbers
 from agent.llm.settings import LLMSettings
@@ -223,21 +224,35 @@ def _complete(
             tool_choice="auto",
             temperature=0,
         )
-    except openai.APITimeoutError:
-        raise LLMUnavailable(f"the LLM timed out after {settings.timeout_s:g} s") from None
-    except openai.RateLimitError:
-        raise LLMUnavailable("the LLM is rate limited (HTTP 429)") from None
-    except openai.AuthenticationError:
-        raise LLMUnavailable("the LLM endpoint rejected the API key (HTTP 401)") from None
-    except openai.APIStatusError as exc:
-        raise LLMUnavailable(f"the LLM endpoint answered HTTP {exc.status_code}") from None
-    except openai.APIConnectionError:
-        raise LLMUnavailable("the LLM endpoint is unreachable") from None
     except openai.OpenAIError as exc:
-        raise LLMUnavailable(f"the LLM call failed ({type(exc).__name__})") from None
+        outcome, reason = _failure(exc, settings)
+        telemetry.LLM_REQUESTS.labels(outcome).inc()
+        raise LLMUnavailable(reason) from None
+    usage = getattr(response, "usage", None)
+    for kind in ("prompt", "completion"):
+        tokens = getattr(usage, f"{kind}_tokens", None)
+        if isinstance(tokens, int) and tokens > 0:
+            telemetry.LLM_TOKENS.labels(kind).inc(tokens)
     if not response.choices:
+        telemetry.LLM_REQUESTS.labels("no_choices").inc()
         raise LLMUnavailable("the LLM returned no choices")
+    telemetry.LLM_REQUESTS.labels("ok").inc()
     return response.choices[0].message
+
+
+def _failure(exc: openai.OpenAIError, settings: LLMSettings) -> tuple[str, str]:
+    """(metric outcome, one-line reason) of a failed LLM call; never the key or the body."""
+    if isinstance(exc, openai.APITimeoutError):
+        return "timeout", f"the LLM timed out after {settings.timeout_s:g} s"
+    if isinstance(exc, openai.RateLimitError):
+        return "rate_limited", "the LLM is rate limited (HTTP 429)"
+    if isinstance(exc, openai.AuthenticationError):
+        return "auth_error", "the LLM endpoint rejected the API key (HTTP 401)"
+    if isinstance(exc, openai.APIStatusError):
+        return "http_error", f"the LLM endpoint answered HTTP {exc.status_code}"
+    if isinstance(exc, openai.APIConnectionError):
+        return "unreachable", "the LLM endpoint is unreachable"
+    return "error", f"the LLM call failed ({type(exc).__name__})"
 
 
 def _checked_answer(text: str, question: str, calls: list[ToolCall]) -> Answer:

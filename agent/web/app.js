@@ -390,6 +390,14 @@ function init() {
     document.getElementById("token-form").hidden = true;
     loadChart();
   });
+  // A link from an alert (?q=...) fills in its question; the user sends it, so a crafted link
+  // cannot spend an LLM call or an answer on someone's behalf.
+  const linked = new URLSearchParams(window.location.search).get("q");
+  if (linked) {
+    const input = document.getElementById("question");
+    input.value = linked.slice(0, 2000);
+    input.focus();
+  }
   loadMode();
   loadChart().catch((err) => { document.getElementById("chart").textContent = err.message; });
 }

@@ -1,7 +1,10 @@
 """Recording rules and alerts as data, rendered to Prometheus rule groups.
 
 Recording rules are named `level:metric:operations` (Prometheus' naming convention): the level
-lists the labels kept, the metric drops `_total`, the operations say what was computed.
+lists the labels kept, the metric drops `_total`, the operations say what was computed. Every
+rule keeps the cluster label, so one Prometheus (or a federated, Thanos or Mimir view) serves a
+fleet; long windows are built from the short recordings (an average over time of a recorded
+rate), never from a day of raw samples at each evaluation.
 """
 
 from __future__ import annotations
@@ -9,8 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from history.categories import NODE_CATEGORIES
 from observability.config import (
+    AGENT_URL,
     BASELINE_WINDOW,
+    CLUSTER_LABEL,
     EXPORTER_SELECTOR,
     OOM_CATEGORIES,
     RATIO_WINDOW,
@@ -23,6 +29,8 @@ from observability.config import (
 FAILURES = f"runai_workload_failures_total{{{EXPORTER_SELECTOR}}}"
 EPISODES = f"runai_workload_episodes_total{{{EXPORTER_SELECTOR}}}"
 FINISHED = f"runai_workloads_finished_total{{{EXPORTER_SELECTOR}}}"
+NODE_FAILURES = f"runai_node_failures_total{{{EXPORTER_SELECTOR}}}"
+C = CLUSTER_LABEL
 
 
 @dataclass(frozen=True)
@@ -40,58 +48,85 @@ class Alert:
     description: str
     anchor: str  # heading anchor in docs/runbook.md
     for_: str | None = None
+    # Extra annotations (e.g. a link to the agent's answer), rendered as given.
+    links: tuple[tuple[str, str], ...] = ()
 
 
 # Full-label rates: the failure dashboard filters them by project, workload type and category.
-FAILURE_RATE = f"project_workload_type_category:runai_workload_failures:rate{SHORT_WINDOW}"
-EPISODE_RATE = f"project_workload_type_kind:runai_workload_episodes:rate{SHORT_WINDOW}"
-FINISHED_RATE = f"project_workload_type:runai_workloads_finished:rate{SHORT_WINDOW}"
-# Hour-long rates for ratios, which are noise over a few minutes.
-FAILURE_RATE_LONG = f"project_workload_type:runai_workload_failures:rate{RATIO_WINDOW}"
-FINISHED_RATE_LONG = f"project_workload_type:runai_workloads_finished:rate{RATIO_WINDOW}"
-PROJECT_FAILURE_RATIO = f"project:runai_workload_failures_per_finished:ratio_rate{RATIO_WINDOW}"
-CATEGORY_INCREASE = f"project_category:runai_workload_failures:increase{RATIO_WINDOW}"
-CLUSTER_FAILURE_RATE = f":runai_workload_failures:rate{RATIO_WINDOW}"
-CLUSTER_FAILURE_BASELINE = f":runai_workload_failures:rate{BASELINE_WINDOW}"
+FAILURE_RATE = f"cluster_project_workload_type_category:runai_workload_failures:rate{SHORT_WINDOW}"
+EPISODE_RATE = f"cluster_project_workload_type_kind:runai_workload_episodes:rate{SHORT_WINDOW}"
+FINISHED_RATE = f"cluster_project_workload_type:runai_workloads_finished:rate{SHORT_WINDOW}"
+# Hour-long rates for ratios (noise over a few minutes), averaged from the short recordings.
+FAILURE_RATE_LONG = f"cluster_project:runai_workload_failures:rate{RATIO_WINDOW}"
+FINISHED_RATE_LONG = f"cluster_project:runai_workloads_finished:rate{RATIO_WINDOW}"
+PROJECT_FAILURE_RATIO = (
+    f"cluster_project:runai_workload_failures_per_finished:ratio_rate{RATIO_WINDOW}"
+)
+CATEGORY_INCREASE = f"cluster_project_category:runai_workload_failures:increase{RATIO_WINDOW}"
+NODE_INCREASE = f"cluster_node_category:runai_node_failures:increase{RATIO_WINDOW}"
+CLUSTER_FAILURE_RATE = f"cluster:runai_workload_failures:rate{RATIO_WINDOW}"
+CLUSTER_FAILURE_BASELINE = f"cluster:runai_workload_failures:rate{BASELINE_WINDOW}"
 
 RECORDINGS: tuple[Recording, ...] = (
     Recording(
         FAILURE_RATE,
-        f"sum by (project, workload_type, category) (rate({FAILURES}[{SHORT_WINDOW}]))",
+        f"sum by ({C}, project, workload_type, category) (rate({FAILURES}[{SHORT_WINDOW}]))",
     ),
     Recording(
         EPISODE_RATE,
-        f"sum by (project, workload_type, kind) (rate({EPISODES}[{SHORT_WINDOW}]))",
+        f"sum by ({C}, project, workload_type, kind) (rate({EPISODES}[{SHORT_WINDOW}]))",
     ),
     Recording(
         FINISHED_RATE,
-        f"sum by (project, workload_type) (rate({FINISHED}[{SHORT_WINDOW}]))",
+        f"sum by ({C}, project, workload_type) (rate({FINISHED}[{SHORT_WINDOW}]))",
     ),
     Recording(
         FAILURE_RATE_LONG,
-        f"sum by (project, workload_type) (rate({FAILURES}[{RATIO_WINDOW}]))",
+        f"sum by ({C}, project) (avg_over_time({FAILURE_RATE}[{RATIO_WINDOW}]))",
     ),
     Recording(
         FINISHED_RATE_LONG,
-        f"sum by (project, workload_type) (rate({FINISHED}[{RATIO_WINDOW}]))",
+        f"sum by ({C}, project) (avg_over_time({FINISHED_RATE}[{RATIO_WINDOW}]))",
     ),
     # Failed runs over finished runs (Completed + Failed): NaN, not 0, while nothing finished.
     Recording(
         PROJECT_FAILURE_RATIO,
-        f"sum by (project) ({FAILURE_RATE_LONG}) / sum by (project) ({FINISHED_RATE_LONG})",
+        f"sum by ({C}, project) ({FAILURE_RATE_LONG})"
+        f" / sum by ({C}, project) ({FINISHED_RATE_LONG})",
     ),
+    # increase() reads raw counters: an alert must see the first failure, which the exporter
+    # exposes at 0 one scrape before it counts it (exporter/metrics.py, "born at zero").
     Recording(
         CATEGORY_INCREASE,
-        f"sum by (project, category) (increase({FAILURES}[{RATIO_WINDOW}]))",
+        f"sum by ({C}, project, category) (increase({FAILURES}[{RATIO_WINDOW}]))",
     ),
-    Recording(CLUSTER_FAILURE_RATE, f"sum({FAILURE_RATE_LONG})"),
-    Recording(CLUSTER_FAILURE_BASELINE, f"sum(rate({FAILURES}[{BASELINE_WINDOW}]))"),
+    Recording(
+        NODE_INCREASE,
+        f"sum by ({C}, node, category) (increase({NODE_FAILURES}[{RATIO_WINDOW}]))",
+    ),
+    Recording(CLUSTER_FAILURE_RATE, f"sum by ({C}) ({FAILURE_RATE_LONG})"),
+    Recording(
+        CLUSTER_FAILURE_BASELINE,
+        f"sum by ({C}) (avg_over_time({CLUSTER_FAILURE_RATE}[{BASELINE_WINDOW}]))",
+    ),
 )
 
 T = THRESHOLDS
 _OOM = "|".join(OOM_CATEGORIES)
 _UP = f"up{{{EXPORTER_SELECTOR}}}"
 _LAST_SUCCESS = f"runai_failure_exporter_last_success_timestamp_seconds{{{EXPORTER_SELECTOR}}}"
+_POLLS_UP = f"runai_failure_exporter_up{{{EXPORTER_SELECTOR}}}"
+# Node categories other than GPU hardware (which has its own, critical, alert).
+_NODE_OTHER = "|".join(c for c in NODE_CATEGORIES if c != "gpu_hardware")
+_NODE_QUESTION = "Why+did+workloads+fail+on+node+{{ $labels.node | urlquery }}%3F"
+
+
+def _agent_link(question: str) -> tuple[tuple[str, str], ...]:
+    """An annotation that opens the agent's web UI on `question` (when AGENT_URL is set);
+    `question` is URL-encoded already, Prometheus fills in the template."""
+    if not AGENT_URL:
+        return ()
+    return (("agent_url", f"{AGENT_URL}/?q={question}"),)
 _PER_HOUR = 3600
 # Alerts about the exporter itself read only its raw metrics.
 _EXPORTER_ALERT = "RunaiFailureExporter"
@@ -113,7 +148,7 @@ ALERTS: tuple[Alert, ...] = (
     ),
     Alert(
         name="RunaiFailureExporterPollsFailing",
-        expr=f"runai_failure_exporter_up{{{EXPORTER_SELECTOR}}} == 0",
+        expr=f"{_POLLS_UP} == 0",
         for_=T.polls_failing_for,
         severity="warning",
         summary="The failure exporter cannot poll the Run:ai API.",
@@ -125,8 +160,13 @@ ALERTS: tuple[Alert, ...] = (
     ),
     Alert(
         name="RunaiFailureExporterPollsStale",
-        # The exporter reports 0 before its first success; PollsFailing covers that case.
-        expr=f"time() - {_LAST_SUCCESS} > {T.poll_stale_seconds} and {_LAST_SUCCESS} > 0",
+        # The exporter reports 0 before its first success, and up == 0 while polls fail:
+        # PollsFailing covers both, so one API outage pages once, not twice. Stale with the last
+        # poll good means a hung loop.
+        expr=(
+            f"time() - {_LAST_SUCCESS} > {T.poll_stale_seconds} and {_LAST_SUCCESS} > 0 "
+            f"and {_POLLS_UP} == 1"
+        ),
         for_=T.poll_stale_for,
         severity="warning",
         summary="The failure exporter has not completed a poll recently.",
@@ -157,8 +197,7 @@ ALERTS: tuple[Alert, ...] = (
         name="RunaiProjectFailureRatioHigh",
         expr=(
             f"{PROJECT_FAILURE_RATIO} > {T.project_failure_ratio} and "
-            f"sum by (project) ({FINISHED_RATE_LONG}) * {_PER_HOUR} "
-            f">= {T.project_min_finished_per_hour:g}"
+            f"{FINISHED_RATE_LONG} * {_PER_HOUR} >= {T.project_min_finished_per_hour:g}"
         ),
         for_=T.project_failure_ratio_for,
         severity="warning",
@@ -172,18 +211,34 @@ ALERTS: tuple[Alert, ...] = (
         anchor="runaiprojectfailureratiohigh",
     ),
     Alert(
-        # No `for`: one hardware failure is enough to act, and the hour window keeps it firing.
+        # One alert per node, whatever projects it failed. No `for`: one hardware failure is
+        # enough to act on, and the hour window keeps it firing.
         name="RunaiGPUHardwareFailures",
-        expr=f'{CATEGORY_INCREASE}{{category="gpu_hardware"}} > {T.gpu_hardware_failures:g}',
+        expr=f'{NODE_INCREASE}{{category="gpu_hardware"}} > {T.gpu_hardware_failures:g}',
         severity="critical",
-        summary="Workloads are failing on faulty GPU hardware.",
+        summary="Workloads are failing on faulty GPU hardware on node {{ $labels.node }}.",
         description=(
-            "{{ $value | printf \"%.0f\" }} workload(s) of project {{ $labels.project }} "
-            "failed with a GPU hardware fault (Xid, ECC, GPU lost) in the last "
+            "{{ $value | printf \"%.0f\" }} workload(s) failed with a GPU hardware fault "
+            "(Xid, ECC, GPU lost) on node {{ $labels.node }} in the last "
             f"{RATIO_WINDOW}. The node keeps failing every workload scheduled on it until it "
             "is drained."
         ),
         anchor="runaigpuhardwarefailures",
+        links=_agent_link(_NODE_QUESTION),
+    ),
+    Alert(
+        name="RunaiNodeFailuresRecurring",
+        expr=f'{NODE_INCREASE}{{category=~"{_NODE_OTHER}"}} >= {T.node_failures:g}',
+        for_="5m",
+        severity="warning",
+        summary="Workloads keep failing on node {{ $labels.node }} ({{ $labels.category }}).",
+        description=(
+            "{{ $value | printf \"%.0f\" }} workloads failed with {{ $labels.category }} on "
+            f"node {{{{ $labels.node }}}} in the last {RATIO_WINDOW} (threshold "
+            f"{T.node_failures:g}). The node, not the workloads, is the common factor."
+        ),
+        anchor="runainodefailuresrecurring",
+        links=_agent_link(_NODE_QUESTION),
     ),
     Alert(
         name="RunaiOOMKillsRecurring",
@@ -230,6 +285,7 @@ def alerting_rule(alert: Alert) -> dict[str, Any]:
         "summary": alert.summary,
         "description": alert.description,
         "runbook_url": f"{RUNBOOK_URL}#{alert.anchor}",
+        **dict(alert.links),
     }
     return rendered
 

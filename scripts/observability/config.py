@@ -1,23 +1,32 @@
 """Every threshold, window and name the rules and dashboards share: change them here only.
 
 The generator renders the Prometheus rules file, the PrometheusRule and the Grafana dashboards
-from these values, so an alert and the panel that explains it always agree.
+from these values, so an alert and the panel that explains it always agree. Like a monitoring
+mixin, a user adapts them without a fork: `scripts/generate_observability.py --config FILE`
+applies a small YAML file (job, cluster label, runbook and agent URLs, thresholds) before
+anything is built; see docs/metrics.md.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 from history.categories import alert_categories
 
 # The scrape job of the exporter; a ServiceMonitor must produce the same `job` label.
 EXPORTER_JOB = "runai-failure-exporter"
 EXPORTER_SELECTOR = f'job="{EXPORTER_JOB}"'
+# The label that tells clusters apart (the exporter's --cluster-name sets its value).
+CLUSTER_LABEL = "cluster"
 
-# Alert annotations link here; point it at your fork's copy of docs/runbook.md if you keep one.
+# Alert annotations link here: the runbook of the version you run, docs/runbook.md.
 RUNBOOK_URL = (
     "https://github.com/runai-failure-analysis/runai-failure-analysis/blob/main/docs/runbook.md"
 )
+# Node alerts link to the agent's answer about that node; empty: no link.
+AGENT_URL = ""
 
 RULES_NAME = "runai-failure-analysis"
 
@@ -47,6 +56,8 @@ class Thresholds:
     gpu_hardware_failures: float = 0.0
     # OOM kills (host or GPU memory) in one project within RATIO_WINDOW.
     oom_failures: float = 3.0
+    # Failures a node can cause (other than GPU hardware) on one node within RATIO_WINDOW.
+    node_failures: float = 3.0
     # Failures over RATIO_WINDOW this many times the BASELINE_WINDOW rate ...
     spike_factor: float = 3.0
     # ... and at least this many per hour, so a quiet cluster's first failure is no spike.
@@ -65,3 +76,41 @@ SCHEMA_VERSION = 41
 
 # The categories the OOM alert and panel read: from the product's one category table.
 OOM_CATEGORIES = alert_categories("oom")
+
+
+# The options a --config file may set, and the module value each one replaces.
+_OPTIONS = {
+    "job": "EXPORTER_JOB",
+    "cluster_label": "CLUSTER_LABEL",
+    "runbook_url": "RUNBOOK_URL",
+    "agent_url": "AGENT_URL",
+}
+
+
+def apply(options: Mapping[str, Any]) -> None:
+    """Replace the defaults above with a user's options (called before any rule or dashboard
+    module is imported). Unknown keys are an error, so a typo never silently does nothing."""
+    global EXPORTER_SELECTOR, THRESHOLDS
+    known = {*_OPTIONS, "thresholds"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+    for key, name in _OPTIONS.items():
+        if key in options:
+            value = options[key]
+            if not isinstance(value, str):
+                raise ValueError(f"option {key} must be a string")
+            globals()[name] = value.rstrip("/") if key.endswith("_url") else value
+    EXPORTER_SELECTOR = f'job="{EXPORTER_JOB}"'
+    overrides = options.get("thresholds") or {}
+    if not isinstance(overrides, Mapping):
+        raise ValueError("option thresholds must be a mapping")
+    names = {f.name: f.type for f in fields(Thresholds)}
+    bad = sorted(set(overrides) - set(names))
+    if bad:
+        raise ValueError(
+            f"unknown threshold(s) {', '.join(bad)}; known: {', '.join(sorted(names))}"
+        )
+    THRESHOLDS = replace(THRESHOLDS, **dict(overrides))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from history.categories import TABLE
 from observability import alert_rules
 from observability.config import (
+    CLUSTER_LABEL,
     DASHBOARD_TAGS,
     EXPORTER_SELECTOR,
     FAILURES_DASHBOARD_UID,
@@ -32,7 +33,9 @@ T = THRESHOLDS
 PER_HOUR = "suffix:/h"
 
 # Selectors: raw series keep the job label; recorded series (sums) have only the kept labels.
-_PROJECT = 'project=~"$project"'
+# Every selector starts with the cluster (a fleet behind one data source is told apart by it).
+_CLUSTER = f'{CLUSTER_LABEL}=~"$cluster"'
+_PROJECT = f'{_CLUSTER}, project=~"$project"'
 _TYPE = 'workload_type=~"$workload_type"'
 _CATEGORY = 'category=~"$category"'
 RAW_FAILURES = (
@@ -47,8 +50,10 @@ _OOM = "|".join(OOM_CATEGORIES)
 CATEGORY_COLOURS = {c.name: c.colour for c in TABLE}
 
 
-_JOB_FINISHED = f"runai_workloads_finished_total{{{EXPORTER_SELECTOR}}}"
-_JOB_FAILURES = f"runai_workload_failures_total{{{EXPORTER_SELECTOR}}}"
+_JOB_WORKLOADS = f"runai_workloads{{{EXPORTER_SELECTOR}}}"
+_JOB_CLUSTER_WORKLOADS = f"runai_workloads{{{EXPORTER_SELECTOR}, {_CLUSTER}}}"
+_JOB_FINISHED = f"runai_workloads_finished_total{{{EXPORTER_SELECTOR}, {_CLUSTER}}}"
+_JOB_FAILURES = f"runai_workload_failures_total{{{EXPORTER_SELECTOR}, {_CLUSTER}}}"
 _FAILED = ', phase="Failed"'
 _PENDING = ', phase="Pending"'
 _FAILED_OR_PENDING = ', phase=~"Failed|Pending"'
@@ -222,16 +227,27 @@ def failures_dashboard() -> Json:
     hardware = [
         row("GPU hardware and memory: what a cluster owner checks first"),
         timeseries(
-            "GPU hardware failures by project",
-            f"GPU hardware failures over the trailing {RATIO_WINDOW}, as the"
-            " RunaiGPUHardwareFailures alert sees them. Find the node in the agent or the"
-            " history database, then drain it. The workload type and category filters do not"
-            " apply.",
+            "GPU hardware failures by node",
+            f"GPU hardware failures per node over the trailing {RATIO_WINDOW}, as the"
+            " RunaiGPUHardwareFailures alert sees them: drain the node, then ask the agent why"
+            " it failed. Only the cluster filter applies.",
             Query(
-                f'{alert_rules.CATEGORY_INCREASE}{{{_PROJECT}, category="gpu_hardware"}}',
-                "{{project}}",
+                f'{alert_rules.NODE_INCREASE}{{{_CLUSTER}, category="gpu_hardware"}}',
+                "{{node}}",
             ),
             line_at=1,
+        ),
+        timeseries(
+            "Failures a node can cause, by node",
+            f"Failures whose cause lies with the node (node failure, eviction, storage, CUDA"
+            f" driver, NCCL) per node over the trailing {RATIO_WINDOW}; the dashed line is the"
+            " RunaiNodeFailuresRecurring threshold. Only the cluster filter applies.",
+            Query(
+                f'sum by (node) ({alert_rules.NODE_INCREASE}{{{_CLUSTER}, '
+                f'category!="gpu_hardware"}})',
+                "{{node}}",
+            ),
+            line_at=T.node_failures,
         ),
         timeseries(
             "Out-of-memory failures by project",
@@ -247,7 +263,8 @@ def failures_dashboard() -> Json:
     ]
     variables = [
         datasource_variable(),
-        label_variable("project", "Project", _JOB_FINISHED, "project"),
+        label_variable("cluster", "Cluster", _JOB_WORKLOADS, CLUSTER_LABEL),
+        label_variable("project", "Project", _JOB_CLUSTER_WORKLOADS, "project"),
         label_variable("workload_type", "Workload type", _JOB_FINISHED, "workload_type"),
         label_variable("category", "Category", _JOB_FAILURES, "category"),
     ]
