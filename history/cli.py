@@ -1,4 +1,4 @@
-"""`python -m exporter db stats|prune|backup|sql|import-sqlite`: the history file, for operators.
+"""`python -m exporter db stats|prune|backup|sql|import-sqlite|export`: the history, for operators.
 
 Every command opens the file through the same lock-retrying connect as the sidecar, so it can
 run while the sidecar is up. Errors are one line on stderr (`ERROR: ...`) and exit 1.
@@ -19,6 +19,7 @@ from common.errors import StoreError
 from common.version import add_version_flag
 from history import seed_import, sql_query
 from history.admin import backup_into
+from history.export import export_parquet
 from history.lifecycle import store_error
 from history.store import HistoryStore, backup, read_stats
 
@@ -119,6 +120,16 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--dry-run", action="store_true",
                       help="read and classify, report, write nothing")
     seed.set_defaults(run=_import_sqlite)
+    export = commands.add_parser(
+        "export", parents=[common],
+        help="write the history as Parquet partitioned by cluster and day (a fleet's dataset)",
+    )
+    export.add_argument("path", type=Path)
+    export.add_argument("--parquet", type=Path, required=True, metavar="DIR",
+                        help="the dataset's folder (other clusters' partitions are kept)")
+    export.add_argument("--cluster", default=None, metavar="NAME",
+                        help="this history's cluster (default $RUNAI_CLUSTER_NAME or 'default')")
+    export.set_defaults(run=_export)
     return parser
 
 
@@ -178,6 +189,17 @@ def _prune(args: argparse.Namespace) -> int:
         f"deleted {result.failures_deleted} failure events and {result.runs_deleted} runs "
         f"older than {result.cutoff.isoformat()}"
     )
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    cluster = args.cluster or os.environ.get("RUNAI_CLUSTER_NAME") or "default"
+    try:
+        result = export_parquet(args.path, args.parquet, cluster, timeout_s=args.lock_timeout)
+    except OSError as exc:
+        raise StoreError(f"Cannot write the Parquet export under {args.parquet}: {exc}") from exc
+    counts = ", ".join(f"{n} {table}" for table, n in result.rows.items())
+    print(f"exported {counts} of cluster {result.cluster} to {args.parquet}")
     return 0
 
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.dashboard_queries import panel_queries, variable_queries
+from tests.dashboard_queries import panel_queries, substitute, variable_queries
 from tests.fixtures_prometheus import PrometheusServer, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.prometheus]
@@ -229,3 +229,53 @@ def test_a_fresh_install_does_not_page_for_old_failures(
         assert not live or float(live[0]["value"][1]) == 0
     finally:
         next(exporter, None)
+
+
+def test_a_fleet_of_two_sidecars_under_one_prometheus(
+    make_prometheus: Callable[[dict[str, Any]], PrometheusServer],
+    make_simulator: Callable[..., Any],
+    tmp_path: Path,
+) -> None:
+    """One sidecar per cluster, each with its own history, scraped by one Prometheus: the rules
+    keep the clusters apart and the dashboard's cluster variable selects one of them."""
+    sims = {name: make_simulator(scenario="demo", seed=seed, speed=0.0)
+            for name, seed in (("east", 7), ("west", 11))}
+    exporters = {}
+    for name, sim in sims.items():
+        (tmp_path / name).mkdir()
+        exporters[name] = run_exporter(sim, tmp_path / name, "--cluster-name", name)
+    try:
+        ports = [next(gen)[0] for gen in exporters.values()]
+        config = demo_config(ports[0])
+        (job,) = config["scrape_configs"]
+        job["static_configs"] = [{"targets": [f"127.0.0.1:{port}" for port in ports]}]
+        prom = make_prometheus(config)
+        prom.wait_for(f'count(up{{job="{EXPORTER_JOB}"}} == 1) == 2', timeout_s=30)
+        flowing = "count(sum by (cluster) (increase(runai_workload_failures_total[2m]) > 0)) == 2"
+        deadline = time.monotonic() + FLOW_TIMEOUT_S
+        while not prom.query(flowing):
+            assert time.monotonic() < deadline, "failures did not flow in both clusters"
+            for sim in sims.values():
+                sim.advance(SIM_STEP_S)
+            time.sleep(1.5)
+        time.sleep(3)
+        clusters = {s["metric"]["cluster"] for s in prom.query(
+            "cluster_project_workload_type_category:runai_workload_failures:rate5m")}
+        assert clusters == {"east", "west"}
+        assert len(prom.query("cluster:runai_workload_failures:rate1h")) == 2
+        # The dashboard's cluster variable selects: a cluster with no sidecar shows nothing in
+        # any panel, and one cluster's total is part of the fleet's.
+        def panel(expr: str, cluster: str) -> list[dict[str, Any]]:
+            return prom.query(substitute(expr.replace("$cluster", cluster)))
+
+        filtered = [q for q in panel_queries() if 'cluster=~"$cluster"' in q.expr]
+        assert len(filtered) > 15
+        leaking = [str(q) for q in filtered
+                   if any(float(s["value"][1]) for s in panel(q.expr, "nowhere"))]
+        assert not leaking, leaking
+        finished = 'sum(increase(runai_workloads_finished_total{cluster=~"$cluster"}[10m]))'
+        east, fleet = (float(panel(finished, c)[0]["value"][1]) for c in ("east", ".*"))
+        assert 0 < east < fleet
+    finally:
+        for gen in exporters.values():
+            next(gen, None)
