@@ -261,7 +261,8 @@ def test_an_outage_fails_the_cycle_and_never_reads_as_no_failures(
     assert registry.get_sample_value("runai_failure_exporter_up", C) == 0
     assert registry.get_sample_value("runai_failure_exporter_polls_total",
                                      {**C, "result": "failure"}) == 1
-    assert registry.get_sample_value("runai_failure_exporter_last_success_timestamp_seconds", C) == 0
+    last = registry.get_sample_value("runai_failure_exporter_last_success_timestamp_seconds", C)
+    assert last == 0
     assert registry.get_sample_value("runai_failure_exporter_api_requests_total",
                                      {**C, "endpoint": "/api/v1/workloads", "code": "503"}) == 4
     sim.set_faults(error_rate=0.0)
