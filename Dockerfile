@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image for every process of the product; the command picks the role:
-#   runai-failure-exporter              the monitoring sidecar (metrics and health on :9108)
+#   runai-failure-exporter              the monitoring sidecar (metrics and health on :10108)
 #   runai-failure-agent serve           the agent (HTTP API :8000, web chat UI :3000)
 #   runai-simulator --scenario demo     the Run:ai API simulator (:8090), for demos and tests
 # Build:  make image   (docker build --build-arg VERSION=<version> -t runai-failure-analysis:<version>,
@@ -54,11 +54,11 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     HOME=/tmp \
     RUNAI_FAILURE_DB_PATH=/data/runai_failure_history.db \
-    HEALTHCHECK_URL=http://127.0.0.1:9108/healthz
+    HEALTHCHECK_URL=http://127.0.0.1:10108/healthz
 WORKDIR /data
 VOLUME ["/data"]
-# 9108 exporter metrics and health, 8000 agent API, 3000 chat UI, 8090 simulator
-EXPOSE 9108 8000 3000 8090
+# 10108 exporter metrics and health, 8000 agent API, 3000 chat UI, 8090 simulator
+EXPOSE 10108 8000 3000 8090
 USER 10001:10001
 # The image has no curl: the health check is a one-line Python GET of HEALTHCHECK_URL, which
 # each role sets to its own health endpoint (the default is the sidecar's).

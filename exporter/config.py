@@ -16,7 +16,7 @@ from common.errors import ConfigError
 from common.version import add_version_flag
 
 DEFAULT_DB_PATH = "/data/runai_failure_history.db"
-DEFAULT_LISTEN = "0.0.0.0:9108"
+DEFAULT_LISTEN = "0.0.0.0:10108"
 DEFAULT_POLL_INTERVAL_S = 60.0
 DEFAULT_RETENTION_DAYS = 90
 DEFAULT_PENDING_THRESHOLD_S = 30 * 60.0
@@ -32,7 +32,9 @@ class Config:
     poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
     projects: tuple[str, ...] = ()  # empty: every project
     listen_host: str = "0.0.0.0"
-    listen_port: int = 9108
+    # 9108 (our earlier default) is graphite_exporter's registered port, and the Prometheus
+    # default-port allocations cover 9100-9999, all taken: ours lies outside that range.
+    listen_port: int = 10108
     once: bool = False
     retention_days: int = DEFAULT_RETENTION_DAYS
     log_format: str = "text"

@@ -320,6 +320,11 @@ class MetricsState:
             self.db_write_errors += int(failed)
             self.pending_writes = pending
 
+    def last_success_at(self) -> float:
+        """For /readyz: unlike a scrape (snapshot), it exposes and releases nothing."""
+        with self._lock:
+            return self.last_success
+
     # -- inside the lock -------------------------------------------------------------------
     def _saw_project(self, project: str) -> None:
         if project:

@@ -31,7 +31,7 @@ def make_app(
         return PlainTextResponse("ok\n")
 
     def readyz(request: Request) -> Response:
-        last = state.snapshot()["last_success"]
+        last = state.last_success_at()
         if not last:
             return PlainTextResponse("not ready: no successful poll yet\n", status_code=503)
         age = clock() - last

@@ -161,7 +161,7 @@ def _interrupt(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--simulator-port", type=int, default=8090)
-    parser.add_argument("--exporter-port", type=int, default=9108)
+    parser.add_argument("--exporter-port", type=int, default=10108)
     parser.add_argument("--prometheus-port", type=int, default=9090)
     parser.add_argument("--api-port", type=int, default=8000)
     parser.add_argument("--ui-port", type=int, default=3000)

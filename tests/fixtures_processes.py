@@ -139,11 +139,13 @@ class Sidecar(Process):
         return response.text
 
     def samples(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-        """Every sample of one scrape, keyed by (name, sorted labels)."""
+        """Every sample of one scrape, keyed by (name, sorted labels); the `cluster` label, the
+        same on every series of one sidecar, is left out of the key."""
         out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
         for family in text_string_to_metric_families(self.metrics_text()):
             for s in family.samples:
-                out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+                labels = tuple(sorted((k, v) for k, v in s.labels.items() if k != "cluster"))
+                out[(s.name, labels)] = s.value
         return out
 
     def sample(self, name: str, **labels: str) -> float:

@@ -40,7 +40,7 @@ def run(args: list[str], env: dict[str, str], timeout: float = 60,
 def test_help_documents_the_default_listen_address() -> None:
     done = run(["--help"], base_env())
     assert done.returncode == 0
-    assert "0.0.0.0:9108" in done.stdout and "RUNAI_FAILURE_DB_PATH" in done.stdout
+    assert "0.0.0.0:10108" in done.stdout and "RUNAI_FAILURE_DB_PATH" in done.stdout
 
 
 def test_missing_secret(tmp_path: Path) -> None:
@@ -219,16 +219,24 @@ def test_serves_metrics_and_health_survives_faults_and_stops_on_sigterm(
     try:
         assert wait_for(f"{base}/healthz").text == "ok\n"
         wait_for(f"{base}/readyz")
-        metrics = httpx.get(f"{base}/metrics").text
-        assert "runai_failure_exporter_up 1.0" in metrics
-        failed = sum(1 for e in sim.truth()["episodes"] if e["kind"] == "failed")
-        counted = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
-                      if line.startswith("runai_workload_failures_total{"))
-        assert counted == failed > 0
+        # The first poll's failures are history: counted as backfilled (every kind), not live;
+        # each new series is exposed at zero first, its count from the next scrape on.
+        episodes = len(sim.truth()["episodes"])
+
+        def counted(metrics: str) -> float:
+            return sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                       if line.startswith(("runai_workload_failures_backfilled_total{",
+                                           "runai_workload_episodes_total{")))
+
+        first = httpx.get(f"{base}/metrics").text
+        assert 'runai_failure_exporter_up{cluster="default"} 1.0' in first
+        assert "runai_workload_failures_backfilled_total{" in first and counted(first) == 0
+        assert counted(httpx.get(f"{base}/metrics").text) == episodes > 0
         # An outage: cycles fail, the process lives on, up drops to 0, health stays alive.
         sim.set_faults(error_rate=1.0)
         deadline = time.monotonic() + 60
-        while "runai_failure_exporter_up 0.0" not in httpx.get(f"{base}/metrics").text:
+        down = 'runai_failure_exporter_up{cluster="default"} 0.0'
+        while down not in httpx.get(f"{base}/metrics").text:
             assert time.monotonic() < deadline and process.poll() is None
             time.sleep(0.2)
         assert httpx.get(f"{base}/healthz").status_code == 200

@@ -20,7 +20,7 @@ def test_defaults_from_environment() -> None:
     assert config.db_path == DEFAULT_DB_PATH
     assert config.poll_interval_s == 60
     assert config.projects == ()
-    assert (config.listen_host, config.listen_port) == ("0.0.0.0", 9108)
+    assert (config.listen_host, config.listen_port) == ("0.0.0.0", 10108)
     assert config.retention_days == 90
     assert config.log_format == "text"
     assert not config.once
@@ -92,7 +92,7 @@ def test_base_url_keeps_path_prefix_and_port() -> None:
     assert parse_base_url(" https://Host:8443/runai/ ") == "https://host:8443/runai"
 
 
-@pytest.mark.parametrize("bad", ["9108", "host:", "host:99999", "host:x"])
+@pytest.mark.parametrize("bad", ["10108", "host:", "host:99999", "host:x"])
 def test_bad_listen_address(bad: str) -> None:
     with pytest.raises(ConfigError, match="Invalid --listen"):
         parse_listen(bad)

@@ -90,7 +90,7 @@ def test_exporter_flags_are_accepted_by_its_parser(compose: dict[str, Any]) -> N
     from exporter.config import build_parser, parse_listen
 
     args = build_parser().parse_args(services(compose)["exporter"]["command"][1:])
-    assert parse_listen(args.listen) == ("0.0.0.0", 9108)
+    assert parse_listen(args.listen) == ("0.0.0.0", 10108)
 
 
 def test_every_service_has_a_healthcheck_on_its_own_port(compose: dict[str, Any]) -> None:
@@ -163,7 +163,7 @@ def test_prometheus_scrapes_the_exporter_as_the_rules_expect(compose: dict[str, 
     assert jobs <= set(scrape)
     (job,) = jobs
     targets = scrape[job]["static_configs"][0]["targets"]
-    assert targets == ["exporter:9108"]
+    assert targets == ["exporter:10108"]
     mounted = {target for _, target in bind_mounts(services(compose)["prometheus"])}
     assert set(prometheus_config()["rule_files"]) <= mounted
 

@@ -223,7 +223,7 @@ def test_healthcheck_default_targets_the_sidecar(
     dockerfile: tuple[dict[str, str], list[Stage]],
 ) -> None:
     env = " ".join(dockerfile[1][-1].args("ENV"))
-    assert "HEALTHCHECK_URL=http://127.0.0.1:9108/healthz" in env
+    assert "HEALTHCHECK_URL=http://127.0.0.1:10108/healthz" in env
     assert "RUNAI_FAILURE_DB_PATH=/data/runai_failure_history.db" in env
 
 

@@ -293,10 +293,10 @@ def test_probes_hit_the_health_endpoints(variant: str, request: pytest.FixtureRe
         ports = {p["name"]: p["containerPort"] for p in c["ports"]}
         return get["path"], ports.get(get["port"], get["port"])
 
-    assert probe("monitor-sidecar", "livenessProbe") == ("/healthz", 9108)
+    assert probe("monitor-sidecar", "livenessProbe") == ("/healthz", 10108)
     # Not /readyz: pod readiness is every container's, so an upstream outage would remove the
     # agent's UI from the Service too.
-    assert probe("monitor-sidecar", "readinessProbe") == ("/healthz", 9108)
+    assert probe("monitor-sidecar", "readinessProbe") == ("/healthz", 10108)
     agent = AGENT_CONTAINER[variant]
     assert probe(agent, "livenessProbe") == ("/healthz", 8000)
     assert probe(agent, "readinessProbe") == ("/healthz", 8000)
@@ -324,7 +324,7 @@ def test_service_exposes_ui_api_and_metrics(variant: str, request: pytest.Fixtur
     container_ports = {p["name"]: p["containerPort"]
                        for c in template["spec"]["containers"] for p in c["ports"]}
     exposed = {p["port"]: container_ports[p["targetPort"]] for p in service["spec"]["ports"]}
-    assert exposed == {3000: 3000, 8000: 8000, 9108: 9108}
+    assert exposed == {3000: 3000, 8000: 8000, 10108: 10108}
 
 
 SA_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"

@@ -187,7 +187,7 @@ def limit_mib(container: str) -> float:
 @pytest.mark.prometheus
 def test_the_compose_stack_runs_and_fits_the_manifest_limits(stack: dict[str, Any]) -> None:
     tr, services, processes = stack["tr"], stack["services"], stack["processes"]
-    exporter = f"http://127.0.0.1:{tr.ports['exporter'][9108]}"
+    exporter = f"http://127.0.0.1:{tr.ports['exporter'][10108]}"
     agent = f"http://127.0.0.1:{tr.ports['agent'][8000]}"
 
     # The sidecar finishes its first poll (readiness), and the alert rules' job is scraped.

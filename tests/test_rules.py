@@ -129,7 +129,7 @@ def test_demo_config_scrapes_the_exporter_and_loads_the_rules() -> None:
     config = load_yaml(DEMO_CONFIG)
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     exporter = jobs["runai-failure-exporter"]
-    assert exporter["static_configs"] == [{"targets": ["127.0.0.1:9108"]}]
+    assert exporter["static_configs"] == [{"targets": ["127.0.0.1:10108"]}]
     assert [(PROMETHEUS_DIR / f).resolve() for f in config["rule_files"]] == [RULES_FILE]
 
 

@@ -59,6 +59,19 @@ def test_metrics_exposition(served: tuple[str, MetricsState, Clock]) -> None:
     assert line + "1.0" in httpx.get(f"{url}/metrics").text  # ... counted from the next scrape
 
 
+def test_readiness_probes_do_not_count_as_a_scrape(
+    served: tuple[str, MetricsState, Clock],
+) -> None:
+    """Only a scrape exposes a new series at zero; a probe in between must not release it."""
+    url, state, clock = served
+    state.poll_succeeded({}, 0.1, clock.now)
+    state.record_failure("team-a", "training", "failed", "nccl")
+    assert httpx.get(f"{url}/readyz").status_code == 200
+    line = ('runai_workload_failures_total{category="nccl",cluster="default",project="team-a",'
+            'workload_type="training"} ')
+    assert line + "0.0" in httpx.get(f"{url}/metrics").text
+
+
 def test_metrics_are_gzipped_and_speak_openmetrics_when_asked(
     served: tuple[str, MetricsState, Clock],
 ) -> None:
