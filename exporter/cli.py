@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from types import FrameType
 
@@ -21,7 +22,7 @@ import httpx
 
 from common.errors import AuthError, ConfigError, StoreError, UpstreamError
 from common.version import product_version
-from exporter.config import Config, load_config
+from exporter.config import Config, TlsSettings, load_config
 from exporter.kube.client import KubeAccess, KubeClient, discover, make_http
 from exporter.logging_setup import SCRUBBER, setup_logging
 from exporter.metrics import MetricsState
@@ -38,7 +39,8 @@ def _fail(message: str) -> int:
 
 
 def banner(
-    config: Config, kube: KubeAccess | None, started: datetime, port: int | None
+    config: Config, kube: KubeAccess | None, started: datetime, port: int | None,
+    runai: RunaiClient | None = None,
 ) -> list[str]:
     projects = ", ".join(config.projects) if config.projects else "All projects"
     if kube is None:
@@ -54,8 +56,14 @@ def banner(
         f"Start time: {started.strftime('%Y-%m-%d %H:%M:%S')} UTC",
         "Run:AI credentials configured",
         f"Cluster URL: {config.base_url}",
-        f"Kubernetes API: {k8s}",
     ]
+    if runai is not None:
+        lines += [
+            f"Run:AI token: {runai.token_form or 'not obtained yet (control plane unreachable)'}",
+            f"Run:AI control plane: {runai.control_plane.label()}",
+            f"Run:AI cluster: {runai.cluster_id or '-'} ({runai.cluster_note})",
+        ]
+    lines.append(f"Kubernetes API: {k8s}")
     if port is not None:
         lines.append(f"Metrics: http://{config.listen_host}:{port}/metrics, /healthz, /readyz")
     return lines
@@ -75,18 +83,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     store = HistoryStore(config.db_path)
     try:
         store.open()
-        kube_access = discover(os.environ)
+        kube_access = with_tls(discover(os.environ), config.kube_tls)
+        runai_verify = config.runai_tls.verify()
     except (StoreError, ConfigError) as exc:
         return _fail(str(exc))
     if kube_access is not None:
         SCRUBBER.add(kube_access.token)
+    for warning in tls_warnings(config, kube_access):
+        log.warning(warning)
 
     state = MetricsState(config.projects, cluster=config.cluster_name)
-    runai_http = httpx.Client(limits=httpx.Limits(max_connections=16))
+    runai_http = httpx.Client(limits=httpx.Limits(max_connections=16), verify=runai_verify)
     kube_http = make_http(kube_access) if kube_access is not None else None
     runai = RunaiClient(
         config.base_url, config.client_id, config.client_secret,
         http=runai_http, observe=state.observe_request, on_token=SCRUBBER.add,
+        api_version=config.api_version, cluster_id=config.cluster_id,
     )
     kube = (
         KubeClient(kube_access, http=kube_http, observe=state.observe_request,
@@ -105,7 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         try:
             runai.authenticate()
-        except AuthError as exc:
+            runai.settle_scope()
+        except (AuthError, ConfigError) as exc:
             return _fail(str(exc))
         except UpstreamError as exc:
             # Unreachable now is not fatal: the loop keeps trying and /readyz says not ready.
@@ -120,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"{exc.strerror or exc}"
                 )
         port = server.port if server is not None else None
-        for line in banner(config, kube_access, datetime.now(UTC), port):
+        for line in banner(config, kube_access, datetime.now(UTC), port, runai):
             log.info(line)
         settings = Settings(
             projects=config.projects,
@@ -142,6 +155,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         runai_http.close()
         if kube_http is not None:
             kube_http.close()
+
+
+def with_tls(access: KubeAccess | None, tls: TlsSettings) -> KubeAccess | None:
+    """KUBE_CA_BUNDLE / KUBE_INSECURE_SKIP_TLS_VERIFY over what the kubeconfig or the
+    service account says."""
+    if access is None or (tls.ca_bundle is None and not tls.insecure_skip_verify):
+        return access
+    if tls.insecure_skip_verify:
+        return replace(access, verify=False)
+    tls.verify()  # a bundle that cannot be read is a start-up error, not a failed cycle
+    return replace(access, verify=str(tls.ca_bundle))
+
+
+def tls_warnings(config: Config, kube: KubeAccess | None) -> list[str]:
+    """Said at every start while certificate checks are off: anyone on the path can read the
+    credentials and forge the answers."""
+    out = []
+    if config.runai_tls.insecure_skip_verify:
+        out.append("INSECURE: TLS certificate verification is OFF for the Run:ai control plane "
+                   "(RUNAI_INSECURE_SKIP_TLS_VERIFY); set RUNAI_CA_BUNDLE instead")
+    if kube is not None and kube.verify is False:
+        out.append("INSECURE: TLS certificate verification is OFF for the Kubernetes API "
+                   "(KUBE_INSECURE_SKIP_TLS_VERIFY or the kubeconfig's insecure-skip-tls-verify)"
+                   "; set KUBE_CA_BUNDLE instead")
+    return out
 
 
 def _loop(monitor: Monitor, config: Config, stop: threading.Event) -> int:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 import re
+import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from common.errors import ConfigError
 from common.version import add_version_flag
+from exporter.runai.versions import parse_version
 
 DEFAULT_DB_PATH = "/data/runai_failure_history.db"
 DEFAULT_LISTEN = "0.0.0.0:10108"
@@ -21,6 +24,8 @@ DEFAULT_POLL_INTERVAL_S = 60.0
 DEFAULT_RETENTION_DAYS = 90
 DEFAULT_PENDING_THRESHOLD_S = 30 * 60.0
 REQUIRED_ENV = ("RUNAI_BASE_URL", "RUNAI_CLIENT_ID", "RUNAI_CLIENT_SECRET")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,31 @@ class Config:
     pending_threshold_s: float = DEFAULT_PENDING_THRESHOLD_S
     kubeconfig: str | None = None  # KUBECONFIG; None: in-cluster service account when present
     cluster_name: str = "default"  # the `cluster` label of every metric series
+    cluster_id: str | None = None  # RUNAI_CLUSTER_ID; None: the tenant's only cluster
+    api_version: str | None = None  # RUNAI_API_VERSION; None: detected from the token form
+    runai_tls: TlsSettings = field(default_factory=lambda: TlsSettings())
+    kube_tls: TlsSettings = field(default_factory=lambda: TlsSettings())  # read by exporter.kube
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """How one client checks its server's certificate (the same shape for Run:ai and
+    Kubernetes): the system CAs, a private CA bundle, or (loudly) not at all."""
+
+    ca_bundle: str | None = None
+    insecure_skip_verify: bool = False
+
+    def verify(self) -> ssl.SSLContext | bool:
+        """What httpx takes as `verify`; ConfigError when the bundle cannot be read."""
+        if self.insecure_skip_verify:
+            return False
+        if self.ca_bundle is None:
+            return True
+        try:
+            return ssl.create_default_context(cafile=self.ca_bundle)
+        except (OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise ConfigError(f"Cannot read the CA bundle {self.ca_bundle}: {reason}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,11 +132,42 @@ def build_parser() -> argparse.ArgumentParser:
         help="the `cluster` label on every metric series (default $RUNAI_CLUSTER_NAME or "
         "'default'); one name per cluster, so a fleet's series stay apart",
     )
+    add_connection_flags(parser)
+    return parser
+
+
+def add_connection_flags(parser: argparse.ArgumentParser) -> None:
+    """Where the control plane is and how to reach it (the sidecar and `doctor` share them)."""
     parser.add_argument(
         "--base-url", default=None, metavar="URL",
         help="Run:ai control-plane URL (default $RUNAI_BASE_URL)",
     )
-    return parser
+    parser.add_argument(
+        "--cluster-id", default=None, metavar="UUID",
+        help="the Run:ai cluster this sidecar runs in (default $RUNAI_CLUSTER_ID, else the "
+        "tenant's only cluster)",
+    )
+    parser.add_argument(
+        "--api-version", default=None, metavar="X.Y",
+        help="the control plane's version, e.g. 2.22 (default $RUNAI_API_VERSION, else "
+        "detected from the token endpoint)",
+    )
+    parser.add_argument(
+        "--runai-ca-bundle", default=None, metavar="PATH",
+        help="PEM CA bundle for the control plane's certificate (default $RUNAI_CA_BUNDLE)",
+    )
+    parser.add_argument(
+        "--runai-insecure-skip-tls-verify", action="store_true", default=None,
+        help="do not verify the control plane's certificate (insecure; warned at every start)",
+    )
+    parser.add_argument(
+        "--kube-ca-bundle", default=None, metavar="PATH",
+        help="PEM CA bundle for the Kubernetes API's certificate (default $KUBE_CA_BUNDLE)",
+    )
+    parser.add_argument(
+        "--kube-insecure-skip-tls-verify", action="store_true", default=None,
+        help="do not verify the Kubernetes API's certificate (insecure; warned at every start)",
+    )
 
 
 def parse_base_url(raw: str) -> str:
@@ -195,4 +256,39 @@ def load_config(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         pending_threshold_s=pending,
         kubeconfig=env.get("KUBECONFIG") or None,
         cluster_name=cluster_name,
+        **connection_settings(args, env),
     )
+
+
+def connection_settings(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, Any]:
+    """The Config fields of add_connection_flags (besides the URL), flags over environment."""
+    cluster = (args.cluster_id or env.get("RUNAI_CLUSTER_ID") or "").strip() or None
+    version_text = (args.api_version or env.get("RUNAI_API_VERSION") or "").strip()
+    return {
+        "cluster_id": cluster,
+        "api_version": parse_version(version_text) if version_text else None,
+        "runai_tls": _tls(args.runai_ca_bundle, args.runai_insecure_skip_tls_verify, env,
+                          "RUNAI_CA_BUNDLE", "RUNAI_INSECURE_SKIP_TLS_VERIFY"),
+        "kube_tls": _tls(args.kube_ca_bundle, args.kube_insecure_skip_tls_verify, env,
+                         "KUBE_CA_BUNDLE", "KUBE_INSECURE_SKIP_TLS_VERIFY"),
+    }
+
+
+def _tls(
+    bundle_flag: str | None, insecure_flag: bool | None, env: Mapping[str, str],
+    bundle_var: str, insecure_var: str,
+) -> TlsSettings:
+    bundle = (bundle_flag or env.get(bundle_var) or "").strip() or None
+    insecure = insecure_flag or _env_bool(env, insecure_var)
+    if bundle and insecure:
+        raise ConfigError(f"{bundle_var} and {insecure_var} contradict each other: set one")
+    return TlsSettings(bundle, bool(insecure))
+
+
+def _env_bool(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ConfigError(f"Invalid {name} {raw!r}: expected true or false")

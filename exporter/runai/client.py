@@ -1,27 +1,39 @@
 """The Run:ai control-plane API, the parts the monitor reads.
 
-Authentication is client credentials: `POST /api/v2/token` (form-encoded, OAuth2 fields), or the
-older `POST /api/v1/token` (JSON, camelCase) where v2 is absent. The token is refreshed shortly
-before it expires and once more on any 401. Listings follow `next` through every page.
+Authentication is client credentials, in whichever form the control plane takes: the OAuth2
+form at `POST /api/v2/token` (2.24+), JSON `client_credentials` at `POST /api/v1/token`
+(2.20+), or JSON `app_token` (2.18, 2.19); see exporter/runai/versions.py. The form that
+works is kept for every refresh; the token is refreshed shortly before it expires and once more
+on any 401. Query parameters and filters are only ever those the control plane's version
+lists; `filterBy` is one parameter with the filters comma-joined (the spec's explode: false).
+Listings follow `next` through every page and stop where it is absent, null or empty.
 """
 
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import httpx
 
-from common.errors import AuthError, RunaiApiError
+from common.errors import AuthError, ConfigError, RunaiApiError
 from exporter.http_retry import Observer, Reply, RetryPolicy, ignore, send
+from exporter.runai import versions as v
+from exporter.runai.versions import TOKEN_FORMS, ControlPlane, TokenForm, control_plane_of
 
 PAGE_LIMIT = 500  # the API's maximum page size
 EVENTS_LIMIT = 200  # newest events of one workload; older ones rarely decide a failure
 _MAX_PAGES = 100_000
+# A token endpoint answering these to one form does not take that form: try the next one.
+_NOT_THIS_FORM = (400, 404, 405, 415, 422)
+_CLIENT_REJECTED = ("invalid_client", "invalid_grant", "unauthorized_client")
+
+log = logging.getLogger("exporter.runai")
 
 
 class RunaiClient:
@@ -36,6 +48,8 @@ class RunaiClient:
         observe: Observer = ignore,
         clock: Callable[[], float] = lambda: time.time(),  # looked up per call (freezegun)
         on_token: Callable[[str], None] = lambda token: None,
+        api_version: str | None = None,  # RUNAI_API_VERSION: wins over what is detected
+        cluster_id: str | None = None,  # RUNAI_CLUSTER_ID; None: discovered when unambiguous
     ) -> None:
         self._base = base_url.rstrip("/")
         self._client_id = client_id
@@ -48,10 +62,24 @@ class RunaiClient:
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expires_at = 0.0
-        self._token_version: str | None = None  # "v2" or "v1" once known
+        self._form: TokenForm | None = None  # the token form that worked, once known
+        self._api_version = api_version
+        self.control_plane = (
+            ControlPlane.exactly(api_version, "RUNAI_API_VERSION") if api_version
+            else ControlPlane()
+        )
+        self._configured_cluster = cluster_id
+        self.cluster_id: str | None = cluster_id  # the listing's scope, once settled
+        self.cluster_note = "not yet checked"  # how the scope was settled, for the banner
+        self._scope_settled = False
         self.token_requests = 0
 
     # -- authentication -------------------------------------------------------------------
+    @property
+    def token_form(self) -> str | None:
+        """The token form that worked (for the banner); None before the first token."""
+        return self._form.name if self._form else None
+
     def authenticate(self) -> None:
         """Fetch a fresh token now. AuthError if the credentials are rejected."""
         with self._lock:
@@ -70,50 +98,65 @@ class RunaiClient:
                 self._token = None
 
     def _fetch_token(self) -> None:
-        self.token_requests += 1
-        if self._token_version != "v1":
-            reply = send(
-                self._http, "POST", f"{self._base}/api/v2/token", endpoint="/api/v2/token",
-                error=RunaiApiError, policy=self._policy, observe=self._observe,
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": self._client_id,
-                    "client_secret": self._client_secret,
-                },
-            )
-            if reply.status not in (404, 405):
-                self._token_version = "v2"
-                self._accept_token(reply, "access_token", "expires_in")
+        if self._form is not None:
+            # Refresh with the form that worked; negotiate again only if the control plane
+            # stopped taking it (an upgrade between two refreshes).
+            reply = self._post_token(self._form)
+            if not _not_this_form(reply):
+                self._accept_token(self._form, reply)
                 return
-        reply = send(
-            self._http, "POST", f"{self._base}/api/v1/token", endpoint="/api/v1/token",
-            error=RunaiApiError, policy=self._policy, observe=self._observe,
-            json={
-                "grantType": "client_credentials",
-                "clientID": self._client_id,
-                "clientSecret": self._client_secret,
-            },
+            self._form = None
+        tried: list[str] = []
+        for form in TOKEN_FORMS:
+            reply = self._post_token(form)
+            if _not_this_form(reply):
+                tried.append(f"{form.name}: {_reason(reply)}")
+                continue
+            self._accept_token(form, reply)
+            self._form = form
+            if not self._api_version:
+                self.control_plane = control_plane_of(form)
+            return
+        raise AuthError(
+            "Run:ai took none of the token forms (" + "; ".join(tried) + "): check "
+            "RUNAI_BASE_URL and that RUNAI_CLIENT_ID/RUNAI_CLIENT_SECRET belong to a service "
+            "account or application of this control plane"
         )
-        self._token_version = "v1"
-        self._accept_token(reply, "accessToken", "expiresIn")
 
-    def _accept_token(self, reply: Reply, token_key: str, expiry_key: str) -> None:
+    def _post_token(self, form: TokenForm) -> Reply:
+        self.token_requests += 1
+        body = {"grant_type" if form.form_encoded else "grantType": form.grant,
+                form.id_field: self._client_id, form.secret_field: self._client_secret}
+        payload: dict[str, Any] = {"data": body} if form.form_encoded else {"json": body}
+        return send(
+            self._http, "POST", f"{self._base}{form.path}", endpoint=form.path,
+            error=RunaiApiError, policy=self._policy, observe=self._observe, **payload,
+        )
+
+    def _accept_token(self, form: TokenForm, reply: Reply) -> None:
         if reply.status in (400, 401, 403):
-            raise AuthError(f"Run:ai rejected the credentials: {_oauth_reason(reply)}")
+            raise AuthError(
+                f"Run:ai rejected the credentials ({form.name}): {_reason(reply)}; check "
+                "RUNAI_CLIENT_ID and RUNAI_CLIENT_SECRET"
+            )
         data = reply.data if isinstance(reply.data, dict) else {}
-        token = data.get(token_key)
+        token = data.get(form.token_field)
         if reply.status != 200 or not isinstance(token, str) or not token:
-            raise RunaiApiError(f"token endpoint answered HTTP {reply.status} without a token")
+            raise RunaiApiError(
+                f"POST {form.path} answered HTTP {reply.status} without a token"
+            )
         self._on_token(token)
-        lifetime = data.get(expiry_key)
-        lifetime_s = float(lifetime) if isinstance(lifetime, int | float) else 3600.0
+        lifetime = data.get(form.expiry_field)  # absent before 2.24 on v1: assume an hour
+        lifetime_s = float(lifetime) if isinstance(lifetime, int | float) and lifetime > 0 \
+            else 3600.0
         # Refresh a little early: a tenth of the lifetime, at most a minute.
         self._token = token
         self._expires_at = self._clock() + lifetime_s - min(60.0, lifetime_s / 10)
 
     # -- requests -------------------------------------------------------------------------
     def _get(
-        self, path: str, endpoint: str, params: Any = None, deadline: float | None = None
+        self, path: str, endpoint: str, params: Any = None, deadline: float | None = None,
+        want: type = dict,  # the JSON a 200 must carry (GET /api/v1/clusters: a list)
     ) -> Reply:
         for attempt in (1, 2):
             token = self._bearer()
@@ -129,13 +172,31 @@ class RunaiClient:
                 raise RunaiApiError(f"GET {endpoint}: HTTP 401 even with a fresh token")
         if reply.status == 403:
             raise RunaiApiError(
-                f"GET {endpoint}: HTTP 403: the credentials lack permission to read workloads"
+                f"GET {endpoint}: HTTP 403: the credentials lack the permission to read it"
             )
         if reply.status != 404 and not 200 <= reply.status < 300:
-            raise RunaiApiError(f"GET {endpoint}: HTTP {reply.status}")
-        if reply.status == 200 and not isinstance(reply.data, dict):
-            raise RunaiApiError(f"GET {endpoint}: expected a JSON object")
+            raise RunaiApiError(f"GET {endpoint}: {_reason(reply)}")
+        if reply.status == 200 and not isinstance(reply.data, want):
+            raise RunaiApiError(f"GET {endpoint}: expected a JSON {want.__name__}")
         return reply
+
+    def _query(
+        self, path: str, params: Sequence[tuple[str, str]] = (), filters: Sequence[str] = ()
+    ) -> list[tuple[str, str]]:
+        """The query for `path`, with only what the control plane's version takes: a parameter
+        or filter field it does not list is left out (logged once), never sent for a 400."""
+        allowed = self.control_plane.params(path)
+        query = [(name, value) for name, value in params if name in allowed]
+        dropped = [name for name, _ in params if name not in allowed]
+        fields = self.control_plane.filter_fields(path)
+        kept = [f for f in filters if v.filter_field(f) in fields]
+        dropped += [f"filterBy {v.filter_field(f)}" for f in filters if f not in kept]
+        if kept and "filterBy" in allowed:
+            query.append(("filterBy", ",".join(kept)))  # explode: false, never repeated
+        if dropped:
+            _log_once(f"control plane {self.control_plane.label()} does not take "
+                      f"{', '.join(dropped)} on GET {path}: not sent")
+        return query
 
     def _pages(
         self, path: str, endpoint: str, key: str, params: list[tuple[str, str]],
@@ -153,14 +214,56 @@ class RunaiClient:
             if not isinstance(items, list):
                 raise RunaiApiError(f"GET {endpoint}: response has no '{key}' list")
             yield [item for item in items if isinstance(item, dict)]
-            nxt = reply.data.get("next")
-            if nxt is None or not items:
+            nxt = _next_offset(reply.data.get("next"))
+            if nxt is None or not items:  # absent, null, empty or 0: the last page
                 return
-            if not isinstance(nxt, int) or nxt <= offset:
+            if nxt <= offset:
                 raise RunaiApiError(f"GET {endpoint}: paging did not advance (next={nxt!r})")
             offset = nxt
         raise RunaiApiError(f"GET {endpoint}: more than {_MAX_PAGES} pages")
 
+    # -- the cluster this sidecar watches -----------------------------------------------------
+    def clusters(self) -> list[dict[str, Any]]:
+        """The tenant's clusters (GET /api/v1/clusters answers a bare JSON array)."""
+        reply = self._get(v.CLUSTERS, v.CLUSTERS, want=list)
+        if reply.status == 404:
+            raise RunaiApiError(f"GET {v.CLUSTERS}: HTTP 404")
+        return [c for c in reply.data if isinstance(c, dict)]
+
+    def settle_scope(self) -> None:
+        """Settle which cluster the listing is scoped to: RUNAI_CLUSTER_ID when set (checked
+        against the tenant's clusters when they can be read), else the tenant's only cluster.
+        ConfigError when the tenant has several and none was chosen, or the chosen one is
+        not the tenant's. Unreadable clusters leave the listing unscoped, with a warning."""
+        if self._scope_settled:
+            return
+        try:
+            found = self.clusters()
+        except RunaiApiError as exc:
+            if not any(f"HTTP {code}" in str(exc) for code in (403, 404)):
+                raise  # a transient fault: settle on the next try
+            self.cluster_note = (
+                f"RUNAI_CLUSTER_ID (the clusters could not be read: {exc})"
+                if self._configured_cluster
+                else f"all clusters: the clusters could not be read ({exc}); set "
+                     "RUNAI_CLUSTER_ID to scope the listing"
+            )
+            self._scope_settled = True
+            return
+        self.cluster_id, self.cluster_note, version = choose_cluster(
+            self._configured_cluster, found
+        )
+        if version and not self._api_version:
+            # A cluster version we cannot read says nothing about the API.
+            with suppress(ConfigError):
+                self.control_plane = self.control_plane.at_least(version, "version")
+        self._scope_settled = True
+
+    def _scope_filters(self) -> list[str]:
+        self.settle_scope()
+        return [f"clusterId=={self.cluster_id}"] if self.cluster_id else []
+
+    # -- reading ------------------------------------------------------------------------------
     def list_workloads(
         self,
         projects: Sequence[str] = (),
@@ -168,24 +271,33 @@ class RunaiClient:
         deleted: bool = False,
         deleted_since: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Every workload (of the given projects, or all); one entry per id however paged.
-        With deleted=True, the deleted ones instead (since an ISO instant, when given)."""
+        """Every workload of this sidecar's cluster (of the given projects, or all); one entry
+        per id however paged. With deleted=True, the deleted ones instead (since an ISO
+        instant, when given)."""
+        scope = self._scope_filters()
+        extra_filters = [f"deletedAt>={deleted_since}"] if deleted and deleted_since else []
+        params = [("deleted", "true")] if deleted else []
+        queries = [
+            self._query(v.WORKLOADS, params, [f"projectName=={p}", *scope, *extra_filters])
+            for p in projects
+        ] or [self._query(v.WORKLOADS, params, [*scope, *extra_filters])]
+        wanted = set(projects)
         seen: dict[str, dict[str, Any]] = {}
-        extra: list[tuple[str, str]] = []
-        if deleted:
-            extra.append(("deleted", "true"))
-            if deleted_since:
-                extra.append(("filterBy", f"deletedAt>={deleted_since}"))
-        filters = [[("filterBy", f"projectName=={p}"), *extra] for p in projects] or [extra]
         with _gc_paused():
-            for params in filters:
-                for page in self._pages(
-                    "/api/v1/workloads", "/api/v1/workloads", "workloads", params
-                ):
+            for query in queries:
+                for page in self._pages(v.WORKLOADS, v.WORKLOADS, "workloads", query):
                     for workload in page:
                         wid = workload.get("id")
-                        if isinstance(wid, str) and wid not in seen:
-                            seen[wid] = workload
+                        if not isinstance(wid, str) or wid in seen:
+                            continue
+                        # Should a filter have been left out, what it meant still holds.
+                        if wanted and workload.get("projectName") not in wanted:
+                            continue
+                        if self.cluster_id:
+                            cluster = workload.setdefault("clusterId", self.cluster_id)
+                            if cluster != self.cluster_id:
+                                continue
+                        seen[wid] = workload
         return list(seen.values())
 
     def history(self, workload_id: str) -> list[dict[str, Any]]:
@@ -193,8 +305,7 @@ class RunaiClient:
         records: list[dict[str, Any]] = []
         try:
             for page in self._pages(
-                f"/api/v1/workloads/{workload_id}/history", "/api/v1/workloads/{id}/history",
-                "records", [],
+                f"/api/v1/workloads/{workload_id}/history", v.HISTORY, "records", [],
             ):
                 records.extend(page)
         except RunaiApiError as exc:
@@ -205,16 +316,15 @@ class RunaiClient:
 
     def workload(self, workload_id: str, deadline: float | None = None) -> dict[str, Any] | None:
         """The detailed workload (with pendingSchedulingMessages); None if it is gone."""
-        reply = self._get(
-            f"/api/v1/workloads/{workload_id}", "/api/v1/workloads/{id}", deadline=deadline
-        )
+        reply = self._get(f"/api/v1/workloads/{workload_id}", v.DETAIL, deadline=deadline)
         return None if reply.status == 404 else dict(reply.data)
 
     def events(self, workload_id: str, deadline: float | None = None) -> list[dict[str, Any]]:
         """The workload's newest events (Kubernetes drops them within the hour)."""
         reply = self._get(
-            f"/api/v1/workloads/{workload_id}/events", "/api/v1/workloads/{id}/events",
-            [("limit", str(EVENTS_LIMIT))], deadline,
+            f"/api/v1/workloads/{workload_id}/events", v.EVENTS,
+            self._query(v.EVENTS, [("limit", str(EVENTS_LIMIT)), ("sortOrder", "desc")]),
+            deadline,
         )
         if reply.status == 404:
             return []
@@ -226,8 +336,8 @@ class RunaiClient:
         deleted ones (`deleted=true` returns only those) still name the node it ran on."""
         for extra in ([], [("deleted", "true")]):
             reply = self._get(
-                f"/api/v1/workloads/{workload_id}/pods", "/api/v1/workloads/{id}/pods",
-                [("limit", str(PAGE_LIMIT)), *extra], deadline,
+                f"/api/v1/workloads/{workload_id}/pods", v.PODS,
+                self._query(v.PODS, [("limit", str(PAGE_LIMIT)), *extra]), deadline,
             )
             items = reply.data.get("pods") if reply.status == 200 else None
             if isinstance(items, list) and items:
@@ -237,21 +347,83 @@ class RunaiClient:
         return []
 
     def all_pods(self, *, deleted: bool = False) -> Iterator[dict[str, Any]]:
-        """Every current pod (or, with deleted=True, every deleted one) across workloads, paged:
-        the cheap node lookup when many runs are new at once."""
+        """Every current pod (or, with deleted=True, every deleted one) of this sidecar's
+        cluster across workloads, paged: the cheap node lookup when many runs are new at once."""
         params = [("deleted", "true")] if deleted else []
-        for page in self._pages(
-            "/api/v1/workloads/pods", "/api/v1/workloads/pods", "pods", params
-        ):
+        query = self._query(v.ALL_PODS, params, self._scope_filters())
+        for page in self._pages(v.ALL_PODS, v.ALL_PODS, "pods", query):
             yield from page
 
 
-def _oauth_reason(reply: Reply) -> str:
+def choose_cluster(
+    configured: str | None, clusters: Sequence[dict[str, Any]]
+) -> tuple[str | None, str, str | None]:
+    """(cluster id or None for unscoped, how it was chosen, that cluster's version)."""
+    listed = {str(c.get("uuid")): c for c in clusters if c.get("uuid")}
+    shown = ", ".join(f"{uid} ({c.get('name', '?')})" for uid, c in listed.items())
+    if configured:
+        if configured not in listed:
+            raise ConfigError(
+                f"RUNAI_CLUSTER_ID {configured} is not one of the tenant's clusters: "
+                f"{shown or 'none listed'}"
+            )
+        return configured, "RUNAI_CLUSTER_ID", _text(listed[configured].get("version"))
+    if len(listed) == 1:
+        ((uid, cluster),) = listed.items()
+        return uid, f"the tenant's only cluster ({cluster.get('name', '?')})", \
+            _text(cluster.get("version"))
+    if not listed:
+        return None, "all clusters: the tenant lists none", None
+    raise ConfigError(
+        f"The tenant has {len(listed)} clusters; set RUNAI_CLUSTER_ID (or --cluster-id) to "
+        f"the one this sidecar runs in: {shown}"
+    )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _next_offset(value: Any) -> int | None:
+    """The next page's offset; None on the last page (next absent, null, empty, 0, false)."""
+    if not value or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        if not value.strip().isdigit():
+            raise RunaiApiError(f"paging: next={value!r} is not an offset")
+        return int(value)
+    if not isinstance(value, int):
+        raise RunaiApiError(f"paging: next={value!r} is not an offset")
+    return value
+
+
+_said: set[str] = set()
+
+
+def _log_once(message: str) -> None:
+    if message not in _said:
+        _said.add(message)
+        log.warning(message)
+
+
+def _not_this_form(reply: Reply) -> bool:
+    """The endpoint is absent or does not take this body. Not so for an OAuth2 400 whose
+    `error` rejects the client itself (RFC 6749 5.2 allows 400 for invalid_client)."""
+    if reply.status not in _NOT_THIS_FORM:
+        return False
     data = reply.data if isinstance(reply.data, dict) else {}
-    code = data.get("error") or data.get("code") or f"HTTP {reply.status}"
+    return data.get("error") not in _CLIENT_REJECTED
+
+
+def _reason(reply: Reply) -> str:
+    """HTTP status and the server's own words (OAuth2 `error`/`error_description`, or Run:ai's
+    `message`), on one short line."""
+    data = reply.data if isinstance(reply.data, dict) else {}
+    code = data.get("error") or ""
     text = data.get("error_description") or data.get("message") or ""
-    reason = f"{code}: {text}" if text else str(code)
-    return reason[:200]
+    words = ": ".join(str(part) for part in (code, text) if part)
+    reason = f"HTTP {reply.status}" + (f" {words}" if words else "")
+    return " ".join(reason.split())[:200]
 
 
 @contextmanager
