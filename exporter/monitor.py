@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from common.errors import StoreError, UpstreamError
+from common.errors import ConfigError, StoreError, UpstreamError
 from exporter.detect.episodes import Detection, Episode, parse_time
 from exporter.detect.nodes import nodes_of
 from exporter.detect.timelines import Timelines, control_plane_now
@@ -191,8 +191,8 @@ class Monitor:
             report.runs = self._runs(found, report.failures, len(live) + len(gone))
             pending = self._record(report)
             self.timelines.commit(save=pending == 0 and not report.interrupted)
-        except UpstreamError as exc:
-            return self._failed(report, t0, str(exc))
+        except (UpstreamError, ConfigError) as exc:  # ConfigError: the cluster scope, settled
+            return self._failed(report, t0, str(exc))  # late when Run:ai was down at start
         except Exception as exc:  # a bug or an answer nobody foresaw: fail this cycle, loudly,
             # and keep monitoring; crashing would only crash again on the same data
             log.exception("Monitoring check #%d hit an internal error", self.cycles)
@@ -237,7 +237,8 @@ class Monitor:
             else:
                 deadline = min(now + self.settings.per_failure_budget_s, cycle_deadline)
                 evidence = gather(
-                    episode.workload, self.runai, self.kube, deadline=deadline,
+                    episode.workload, self.runai, self._kube_for(episode.workload),
+                    deadline=deadline,
                     detail=episode.kind == "pending",  # only it needs pendingSchedulingMessages
                     episode=episode,
                 )
@@ -254,6 +255,14 @@ class Monitor:
                      "details.evidence_gaps)", partial, len(recorded))
             _log_unexpected_gaps(recorded)
         return recorded
+
+    def _kube_for(self, workload: dict[str, Any]) -> KubeClient | None:
+        """The local Kubernetes API only for workloads of the cluster this sidecar runs in:
+        another cluster's pod of the same name here would be someone else's evidence."""
+        local = self.runai.cluster_id
+        if local and workload.get("clusterId") not in (None, local):
+            return None
+        return self.kube
 
     def _classify_safely(self, evidence: Evidence) -> Classification:
         try:

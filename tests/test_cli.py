@@ -83,8 +83,10 @@ def test_bad_credentials(scripted: ScriptedServer, tmp_path: Path) -> None:
         {"error": "invalid_client", "error_description": "Client authentication failed"})))
     done = run(["--db", str(tmp_path / "h.db"), "--once"], base_env(scripted.url))
     assert done.returncode != 0
-    assert done.stderr.strip() == ("ERROR: Run:ai rejected the credentials: invalid_client: "
-                                   "Client authentication failed")
+    assert done.stderr.strip() == (
+        "ERROR: Run:ai rejected the credentials (v2 client_credentials (OAuth2 form)): HTTP 401 "
+        "invalid_client: Client authentication failed; check RUNAI_CLIENT_ID and "
+        "RUNAI_CLIENT_SECRET")
     assert SECRET not in done.stdout + done.stderr
 
 

@@ -305,7 +305,7 @@ class RunaiClient:
         records: list[dict[str, Any]] = []
         try:
             for page in self._pages(
-                f"/api/v1/workloads/{workload_id}/history", v.HISTORY, "records", [],
+                f"/api/v1/workloads/{workload_id}/history", _label(v.HISTORY), "records", [],
             ):
                 records.extend(page)
         except RunaiApiError as exc:
@@ -316,13 +316,13 @@ class RunaiClient:
 
     def workload(self, workload_id: str, deadline: float | None = None) -> dict[str, Any] | None:
         """The detailed workload (with pendingSchedulingMessages); None if it is gone."""
-        reply = self._get(f"/api/v1/workloads/{workload_id}", v.DETAIL, deadline=deadline)
+        reply = self._get(f"/api/v1/workloads/{workload_id}", _label(v.DETAIL), deadline=deadline)
         return None if reply.status == 404 else dict(reply.data)
 
     def events(self, workload_id: str, deadline: float | None = None) -> list[dict[str, Any]]:
         """The workload's newest events (Kubernetes drops them within the hour)."""
         reply = self._get(
-            f"/api/v1/workloads/{workload_id}/events", v.EVENTS,
+            f"/api/v1/workloads/{workload_id}/events", _label(v.EVENTS),
             self._query(v.EVENTS, [("limit", str(EVENTS_LIMIT)), ("sortOrder", "desc")]),
             deadline,
         )
@@ -336,7 +336,7 @@ class RunaiClient:
         deleted ones (`deleted=true` returns only those) still name the node it ran on."""
         for extra in ([], [("deleted", "true")]):
             reply = self._get(
-                f"/api/v1/workloads/{workload_id}/pods", v.PODS,
+                f"/api/v1/workloads/{workload_id}/pods", _label(v.PODS),
                 self._query(v.PODS, [("limit", str(PAGE_LIMIT)), *extra]), deadline,
             )
             items = reply.data.get("pods") if reply.status == 200 else None
@@ -378,6 +378,12 @@ def choose_cluster(
         f"The tenant has {len(listed)} clusters; set RUNAI_CLUSTER_ID (or --cluster-id) to "
         f"the one this sidecar runs in: {shown}"
     )
+
+
+def _label(template: str) -> str:
+    """The endpoint label the metrics and messages have always used ({id}, not the spec's
+    {workloadId}): dashboards and alerts select on it."""
+    return template.replace("{workloadId}", "{id}")
 
 
 def _text(value: Any) -> str | None:
