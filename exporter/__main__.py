@@ -1,4 +1,4 @@
-"""`python -m exporter`: the sidecar, plus the `classify` and `db` operator commands."""
+"""`python -m exporter`: the sidecar, plus the `classify`, `db` and `doctor` operator commands."""
 
 from __future__ import annotations
 
@@ -18,6 +18,10 @@ def main(argv: list[str] | None = None) -> int:
         from exporter.classify_cli import main as classify_main
 
         return classify_main(args[1:])
+    if args and args[0] == "doctor":
+        from exporter.doctor.cli import main as doctor_main
+
+        return doctor_main(args[1:])
     if args and args[0] == "db":
         from history.cli import main as db_main
 

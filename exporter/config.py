@@ -10,7 +10,7 @@ import argparse
 import re
 import ssl
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -210,16 +210,7 @@ def load_config(argv: Sequence[str], env: Mapping[str, str]) -> Config:
     """Flags, then environment, then defaults. Raises ConfigError (one line) on any problem;
     argparse itself exits 2 with its usage message on an unknown flag."""
     args = build_parser().parse_args(list(argv))
-    base_url_raw = args.base_url if args.base_url is not None else env.get("RUNAI_BASE_URL", "")
-    values = {
-        "RUNAI_BASE_URL": base_url_raw,
-        "RUNAI_CLIENT_ID": env.get("RUNAI_CLIENT_ID", ""),
-        "RUNAI_CLIENT_SECRET": env.get("RUNAI_CLIENT_SECRET", ""),
-    }
-    missing = [name for name in REQUIRED_ENV if not values[name].strip()]
-    if missing:
-        raise ConfigError(f"Missing required environment variables: {', '.join(missing)}")
-
+    connection = connection_config(args, env)
     poll = DEFAULT_POLL_INTERVAL_S if args.poll_interval is None else args.poll_interval
     if not poll > 0:
         raise ConfigError(f"Invalid --poll-interval {poll:g}: must be more than 0 seconds")
@@ -240,10 +231,8 @@ def load_config(argv: Sequence[str], env: Mapping[str, str]) -> Config:
             f"Invalid --cluster-name {cluster_name!r}: letters, digits, '.', '_' and '-', "
             "at most 63 characters"
         )
-    return Config(
-        base_url=parse_base_url(base_url_raw),
-        client_id=values["RUNAI_CLIENT_ID"].strip(),
-        client_secret=values["RUNAI_CLIENT_SECRET"].strip(),
+    return replace(
+        connection,
         db_path=db_path,
         poll_interval_s=poll,
         projects=projects,
@@ -254,8 +243,27 @@ def load_config(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         log_format=args.log_format or "text",
         log_level=args.log_level or "info",
         pending_threshold_s=pending,
-        kubeconfig=env.get("KUBECONFIG") or None,
         cluster_name=cluster_name,
+    )
+
+
+def connection_config(args: argparse.Namespace, env: Mapping[str, str]) -> Config:
+    """The Config of add_connection_flags (and the credentials), other fields at defaults:
+    all `doctor` needs."""
+    base_url_raw = args.base_url if args.base_url is not None else env.get("RUNAI_BASE_URL", "")
+    values = {
+        "RUNAI_BASE_URL": base_url_raw,
+        "RUNAI_CLIENT_ID": env.get("RUNAI_CLIENT_ID", ""),
+        "RUNAI_CLIENT_SECRET": env.get("RUNAI_CLIENT_SECRET", ""),
+    }
+    missing = [name for name in REQUIRED_ENV if not values[name].strip()]
+    if missing:
+        raise ConfigError(f"Missing required environment variables: {', '.join(missing)}")
+    return Config(
+        base_url=parse_base_url(base_url_raw),
+        client_id=values["RUNAI_CLIENT_ID"].strip(),
+        client_secret=values["RUNAI_CLIENT_SECRET"].strip(),
+        kubeconfig=env.get("KUBECONFIG") or None,
         **connection_settings(args, env),
     )
 

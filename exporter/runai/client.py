@@ -230,7 +230,7 @@ class RunaiClient:
             raise RunaiApiError(f"GET {v.CLUSTERS}: HTTP 404")
         return [c for c in reply.data if isinstance(c, dict)]
 
-    def settle_scope(self) -> None:
+    def settle_scope(self, found: Sequence[dict[str, Any]] | None = None) -> None:
         """Settle which cluster the listing is scoped to: RUNAI_CLUSTER_ID when set (checked
         against the tenant's clusters when they can be read), else the tenant's only cluster.
         ConfigError when the tenant has several and none was chosen, or the chosen one is
@@ -238,7 +238,7 @@ class RunaiClient:
         if self._scope_settled:
             return
         try:
-            found = self.clusters()
+            found = self.clusters() if found is None else found
         except RunaiApiError as exc:
             if not any(f"HTTP {code}" in str(exc) for code in (403, 404)):
                 raise  # a transient fault: settle on the next try
@@ -264,6 +264,18 @@ class RunaiClient:
         return [f"clusterId=={self.cluster_id}"] if self.cluster_id else []
 
     # -- reading ------------------------------------------------------------------------------
+    def probe(
+        self, path: str, template: str, params: Sequence[tuple[str, str]] = (),
+        filters: Sequence[str] = (), want: type = dict,
+    ) -> Reply:
+        """One GET as the sidecar would send it (only what the version takes), the answer as
+        it came: for `doctor`, which checks the answers against the spec."""
+        query = self._query(template, params, filters)
+        return self._get(path, _label(template), query, want=want)
+
+    def scope_filters(self) -> list[str]:
+        return self._scope_filters()
+
     def list_workloads(
         self,
         projects: Sequence[str] = (),

@@ -1,0 +1,1 @@
+"""`runai-failure-exporter doctor`: will the sidecar work against this control plane?"""
