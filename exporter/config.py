@@ -84,8 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "Environment: RUNAI_BASE_URL, RUNAI_CLIENT_ID, RUNAI_CLIENT_SECRET (required); "
             f"RUNAI_FAILURE_DB_PATH (default {DEFAULT_DB_PATH}); KUBECONFIG, or the in-cluster "
-            "service account, for pod statuses and logs. Flags override the environment. "
-            "Other commands: `python -m exporter classify --help`, `python -m exporter db --help`."
+            "service account, for pod statuses and logs; RUNAI_CLUSTER_ID, RUNAI_API_VERSION, "
+            "RUNAI_CA_BUNDLE, RUNAI_INSECURE_SKIP_TLS_VERIFY, KUBE_CA_BUNDLE, "
+            "KUBE_INSECURE_SKIP_TLS_VERIFY (see the flags). Flags override the environment. "
+            "Other commands: `python -m exporter classify --help`, `python -m exporter db "
+            "--help`, `python -m exporter doctor --help` (will the sidecar work here?)."
         ),
     )
     add_version_flag(parser, "runai-failure-exporter")

@@ -149,6 +149,8 @@ def test_once_records_the_truth_prints_the_banner_and_exits_0(
     for expected in ("Run:AI Failure Monitor starting", "Poll interval: 60 seconds",
                      "Projects: recsys, speech", f"Database: {db}",
                      "Run:AI credentials configured", f"Cluster URL: {sim.url}",
+                     "Run:AI token: v2 client_credentials (OAuth2 form)",
+                     "Run:AI control plane: 2.24 (token form v2 client_credentials",
                      "Monitoring check #1 at ", "Found "):
         assert any(line.startswith(expected) for line in lines), expected
     assert any(line.startswith("Start time: ") and line.endswith(" UTC") for line in lines)
@@ -403,3 +405,77 @@ def test_sigterm_mid_cycle_writes_what_it_has_and_a_restart_completes_it(
     done = run(["--once", "--db", str(db)], env)
     assert done.returncode == 0, done.stderr
     assert file_counts(db)[0] == len(truth["episodes"])
+
+
+@pytest.mark.slow
+def test_verification_off_is_warned_at_every_start(
+    make_simulator: Callable[..., Any], tmp_path: Path
+) -> None:
+    sim = make_simulator(scale=20, client_secret=SECRET)
+    env = sim_env(sim, tmp_path) | {"RUNAI_INSECURE_SKIP_TLS_VERIFY": "true"}
+    for _ in range(2):
+        done = run(["--once", "--db", str(tmp_path / "h.db")], env)
+        assert done.returncode == 0, done.stderr
+        assert "INSECURE: TLS certificate verification is OFF for the Run:ai control plane" \
+            in done.stdout + done.stderr
+
+
+def test_an_unreadable_ca_bundle_stops_the_start(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("not a certificate")
+    done = run(["--once", "--db", str(tmp_path / "h.db")],
+               base_env(RUNAI_CA_BUNDLE=str(tmp_path / "ca.pem")))
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"ERROR: Cannot read the CA bundle {tmp_path / 'ca.pem'}: ")
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_a_private_ca_bundle_is_used_for_the_control_plane(tmp_path: Path) -> None:
+    """A TLS server whose certificate only the given CA vouches for: with RUNAI_CA_BUNDLE the
+    handshake succeeds (then 401: these credentials are wrong); without it, it fails."""
+    ssl_dir = tmp_path / "tls"
+    ssl_dir.mkdir()
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl not installed")
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(ssl_dir / "key.pem"), "-out", str(ssl_dir / "cert.pem")],
+                   check=True, capture_output=True)
+    server = subprocess.Popen(
+        [sys.executable, "-c", TLS_SERVER, str(ssl_dir / "cert.pem"), str(ssl_dir / "key.pem")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        url = f"https://127.0.0.1:{port}"
+        trusted = run(["--once", "--db", str(tmp_path / "h.db")],
+                      base_env(url, RUNAI_CA_BUNDLE=str(ssl_dir / "cert.pem")))
+        assert "Run:ai rejected the credentials" in trusted.stderr
+        untrusted = run(["--once", "--db", str(tmp_path / "h.db")], base_env(url))
+        assert "Run:ai rejected the credentials" not in untrusted.stderr
+        assert "CERTIFICATE_VERIFY_FAILED" in untrusted.stdout + untrusted.stderr or \
+            "ConnectError" in untrusted.stdout + untrusted.stderr
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        if server.stdout is not None:
+            server.stdout.close()
+
+
+TLS_SERVER = """
+import http.server, json, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        body = json.dumps({"error": "invalid_client"}).encode()
+        self.send_response(401); self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+s.socket = ctx.wrap_socket(s.socket, server_side=True)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"""

@@ -109,3 +109,30 @@ def test_bad_numbers(flags: list[str], match: str) -> None:
 
 def test_secret_not_in_repr() -> None:
     assert ENV["RUNAI_CLIENT_SECRET"] not in repr(load_config([], ENV))
+
+
+def test_connection_settings_flags_over_environment(tmp_path) -> None:
+    env = ENV | {"RUNAI_CLUSTER_ID": "c-env", "RUNAI_API_VERSION": "2.21.4",
+                 "KUBE_INSECURE_SKIP_TLS_VERIFY": "yes", "RUNAI_CA_BUNDLE": "/env/ca.pem"}
+    config = load_config(["--cluster-id", "c-flag"], env)
+    assert config.cluster_id == "c-flag" and config.api_version == "2.21"
+    assert config.runai_tls.ca_bundle == "/env/ca.pem"
+    assert not config.runai_tls.insecure_skip_verify
+    assert config.kube_tls.insecure_skip_verify and config.kube_tls.verify() is False
+    assert load_config(["--api-version", "2.31"], ENV).api_version == "2.24"
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"RUNAI_API_VERSION": "latest"}, "Invalid RUNAI_API_VERSION 'latest': expected a version "
+     "like 2.22"),
+    ({"RUNAI_API_VERSION": "2.17"}, "Unsupported RUNAI_API_VERSION 2.17: supported control "
+     "planes are 2.18-2.24"),
+    ({"RUNAI_INSECURE_SKIP_TLS_VERIFY": "maybe"},
+     "Invalid RUNAI_INSECURE_SKIP_TLS_VERIFY 'maybe': expected true or false"),
+    ({"KUBE_CA_BUNDLE": "/ca.pem", "KUBE_INSECURE_SKIP_TLS_VERIFY": "1"},
+     "KUBE_CA_BUNDLE and KUBE_INSECURE_SKIP_TLS_VERIFY contradict each other: set one"),
+])
+def test_bad_connection_settings_are_one_line(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config([], ENV | env)
+    assert str(info.value) == message
