@@ -197,3 +197,26 @@ def test_several_clusters_refuse_to_guess(strict) -> None:
     chosen = client_for(server, cluster_id=CLUSTER_ID)
     assert chosen.list_workloads()
     assert json.dumps([s.status for s in server.seen]).count("400") == 0
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_stated_version_goes_straight_to_its_token_form(strict, version: str) -> None:
+    server = strict(version)
+    client = client_for(server, api_version=version)
+    client.authenticate()
+    assert client.token_form == TOKEN_FORM[version]
+    assert [s.status for s in server.seen] == [200]
+
+
+def test_another_clusters_workload_is_never_looked_up_locally(tmp_path: Path) -> None:
+    state = MetricsState(())
+    with httpx.Client() as http:
+        runai = RunaiClient("http://127.0.0.1:9", "cid", "s", http=http, cluster_id=CLUSTER_ID)
+        kube = KubeClient(KubeAccess(server="http://127.0.0.1:9", token="t"), http=http)
+        store = HistoryStore(tmp_path / "h.db")
+        monitor = Monitor(runai, kube, store, state, Settings())
+        assert monitor._kube_for({"clusterId": CLUSTER_ID}) is kube
+        assert monitor._kube_for({"clusterId": "another-cluster"}) is None
+        unscoped = Monitor(RunaiClient("http://127.0.0.1:9", "cid", "s", http=http), kube, store,
+                           state, Settings())
+        assert unscoped._kube_for({"clusterId": "another-cluster"}) is kube

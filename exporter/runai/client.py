@@ -107,7 +107,7 @@ class RunaiClient:
                 return
             self._form = None
         tried: list[str] = []
-        for form in TOKEN_FORMS:
+        for form in self._forms_to_try():
             reply = self._post_token(form)
             if _not_this_form(reply):
                 tried.append(f"{form.name}: {_reason(reply)}")
@@ -122,6 +122,14 @@ class RunaiClient:
             "RUNAI_BASE_URL and that RUNAI_CLIENT_ID/RUNAI_CLIENT_SECRET belong to a service "
             "account or application of this control plane"
         )
+
+    def _forms_to_try(self) -> list[TokenForm]:
+        """Every form, in order; with RUNAI_API_VERSION the one of that version first, so a
+        known version needs no refused try (2.18/2.19 would otherwise answer 400 once)."""
+        if not self._api_version:
+            return list(TOKEN_FORMS)
+        fits = [f for f in TOKEN_FORMS if control_plane_of(f).covers(self.control_plane)]
+        return fits + [f for f in TOKEN_FORMS if f not in fits]
 
     def _post_token(self, form: TokenForm) -> Reply:
         self.token_requests += 1

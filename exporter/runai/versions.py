@@ -139,6 +139,9 @@ class ControlPlane:
             return self  # contradicts the token form; trust the token form
         return ControlPlane(version, self.high, f"{self.source}, cluster {source}")
 
+    def covers(self, other: ControlPlane) -> bool:
+        return _key(self.low) <= _key(other.low) and _key(other.high) <= _key(self.high)
+
     def params(self, path: str) -> frozenset[str]:
         """Query parameters of `path` that every version in the range accepts."""
         return frozenset(
