@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from exporter.monitor import Monitor, Settings
 from exporter.runai import versions
 from exporter.runai.client import RunaiClient
 from history.store import HistoryStore
+from simulator.config import SimulatorConfig
 from simulator.generator import CLUSTER_ID
 from tests.strict_runai import SPEC_DIR, VERSIONS, StrictRunai, resolve, spec
 from tests.test_monitor import sim_now
@@ -220,3 +222,41 @@ def test_another_clusters_workload_is_never_looked_up_locally(tmp_path: Path) ->
         unscoped = Monitor(RunaiClient("http://127.0.0.1:9", "cid", "s", http=http), kube, store,
                            state, Settings())
         assert unscoped._kube_for({"clusterId": "another-cluster"}) is kube
+
+
+VERSION_TRUE_SIMULATOR = "api_version" in {f.name for f in fields(SimulatorConfig)}
+
+
+@pytest.mark.skipif(not VERSION_TRUE_SIMULATOR,
+                    reason="the simulator does not serve per-version APIs yet (sim-version-true)")
+@pytest.mark.parametrize("projects", [(), ("FIRST",)], ids=["all", "project"])
+@pytest.mark.parametrize("version", VERSIONS)
+def test_two_cycles_against_the_version_true_simulator(
+    make_simulator: Callable[..., Any], tmp_path: Path, version: str,
+    projects: tuple[str, ...],
+) -> None:
+    """The simulator's own --api-version (its engineer's reading of the same specs): two
+    cycles, no Run:ai request answered 400 but the negotiation's refused try on 2.18/2.19."""
+    sim = make_simulator(scale=60, api_version=version)
+    with httpx.Client() as http:
+        state = MetricsState(())
+        runai = RunaiClient(sim.url, sim.client_id, sim.client_secret, http=http, policy=FAST,
+                            observe=state.observe_request)
+        if projects:
+            projects = (sorted({w["projectName"] for w in runai.list_workloads()})[0],)
+        kube = KubeClient(KubeAccess(server=sim.url, token=sim.k8s_token), http=http,
+                          policy=FAST, observe=state.observe_request)
+        store = HistoryStore(tmp_path / "h.db")
+        store.open()
+        monitor = Monitor(runai, kube, store, state, Settings(projects=projects),
+                          now=sim_now(sim), sync_path=str(tmp_path / "h.db"))
+        monitor.load_known()
+        first = monitor.run_cycle()
+        sim.advance(6 * 3600)
+        second = monitor.run_cycle()
+    assert first.ok and second.ok, (first.error, second.error)
+    assert runai.token_form == TOKEN_FORM[version]
+    refused = {endpoint: n for (endpoint, code), n in state.api_requests.items()
+               if code == "400" and not endpoint.startswith("k8s:")}
+    assert refused == ({"/api/v1/token": 1} if version in ("2.18", "2.19") else {})
+    assert {f.cluster_id for f in first.failures + second.failures} == {runai.cluster_id}
