@@ -119,3 +119,20 @@ def test_the_command_runs_end_to_end(make_simulator, tmp_path: Path) -> None:
         text=True, timeout=60)
     assert bad.returncode == 1
     assert "FAIL  Run:ai token: Run:ai rejected the credentials" in bad.stdout
+
+
+def test_several_clusters_fail_the_scope_and_stay_hashed(make_simulator, tmp_path) -> None:
+    sim = make_simulator(scale=10)
+    server = StrictRunai("2.22", sim.url, sim.token(), sim.client_id, sim.client_secret,
+                         clusters=[cluster("2.22", name="prod-east"),
+                                   cluster("2.22", "11111111-2222-3333-4444-555555555555",
+                                           "research")])
+    config = Config(base_url="https://runai.example", client_id=sim.client_id,
+                    client_secret=sim.client_secret)
+    with httpx.Client(transport=server) as runai_http:
+        checks = run(config, runai_http, None, None, Names(True))
+    server.close()
+    assert [(c.name, c.status) for c in checks][-1] == ("cluster scope", FAIL)
+    code, text = outcome(checks, tmp_path)
+    assert code == 1 and "set RUNAI_CLUSTER_ID" in text
+    assert "prod-east" not in text and "research" not in text and "11111111" not in text

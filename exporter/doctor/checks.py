@@ -103,7 +103,12 @@ class Doctor:
         try:
             self.runai.settle_scope(found)
         except ConfigError as exc:
-            return self.add("cluster scope", FAIL, str(exc))
+            text = str(exc)
+            for known in found or ():  # the message lists the clusters: hash them on request
+                for value in (known.get("uuid"), known.get("name")):
+                    if isinstance(value, str) and value:
+                        text = text.replace(value, self.names(value))
+            return self.add("cluster scope", FAIL, text)
         return self.add(
             "cluster scope", OK if self.runai.cluster_id else WARN,
             f"{self.names(self.runai.cluster_id)} ({self.runai.cluster_note}); control plane "
