@@ -479,3 +479,24 @@ s.socket = ctx.wrap_socket(s.socket, server_side=True)
 print(s.server_address[1], flush=True)
 s.serve_forever()
 """
+
+
+def test_kube_tls_settings_override_the_kubeconfig(tmp_path: Path) -> None:
+    from common.errors import ConfigError
+    from exporter.cli import tls_warnings, with_tls
+    from exporter.config import Config, TlsSettings
+    from exporter.kube.client import KubeAccess
+
+    access = KubeAccess(server="https://k8s.example:6443", token="t", verify="/kc/ca.crt")
+    assert with_tls(access, TlsSettings()) is access
+    insecure = with_tls(access, TlsSettings(insecure_skip_verify=True))
+    assert insecure is not None and insecure.verify is False
+    config = Config(base_url="https://runai.example", client_id="c", client_secret="s")
+    assert tls_warnings(config, insecure) == [
+        "INSECURE: TLS certificate verification is OFF for the Kubernetes API "
+        "(KUBE_INSECURE_SKIP_TLS_VERIFY or the kubeconfig's insecure-skip-tls-verify); set "
+        "KUBE_CA_BUNDLE instead"]
+    assert tls_warnings(config, access) == []
+    missing = TlsSettings(ca_bundle=str(tmp_path / "none.pem"))
+    with pytest.raises(ConfigError, match="Cannot read the CA bundle"):
+        with_tls(access, missing)
