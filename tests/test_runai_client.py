@@ -304,3 +304,16 @@ def test_several_clusters_without_a_setting_is_one_clear_error(scripted: Scripte
                         clock=Clock(), cluster_id="nope")
     with pytest.raises(ConfigError, match="RUNAI_CLUSTER_ID nope is not one of the tenant"):
         wrong.settle_scope()
+
+
+def test_an_unscoped_listing_of_several_clusters_is_warned(scripted: ScriptedServer, http,
+                                                           caplog) -> None:
+    scripted.script("/api/v2/token", TOKEN)
+    scripted.script("/api/v1/clusters", Answer(403, json.dumps({"code": 403,
+                                                                "message": "Forbidden"})))
+    scripted.script("/api/v1/workloads", Answer(200, json.dumps({"workloads": [
+        {"id": "a", "clusterId": "c1"}, {"id": "b", "clusterId": "c2"}]})))
+    client = make(scripted, http)
+    assert len(client.list_workloads()) == 2
+    assert client.cluster_id is None and "could not be read" in client.cluster_note
+    assert "the listing spans 2 clusters; set RUNAI_CLUSTER_ID" in caplog.text

@@ -318,6 +318,11 @@ class RunaiClient:
                             if cluster != self.cluster_id:
                                 continue
                         seen[wid] = workload
+        if not self.cluster_id:
+            clusters = {w.get("clusterId") for w in seen.values()} - {None}
+            if len(clusters) > 1:  # unscoped (the clusters could not be read) yet several
+                _log_once(f"the listing spans {len(clusters)} clusters; set RUNAI_CLUSTER_ID "
+                          "to the one this sidecar runs in")
         return list(seen.values())
 
     def history(self, workload_id: str) -> list[dict[str, Any]]:
