@@ -52,8 +52,9 @@ def _declared(version: str, path: str) -> dict[str, Any]:
 @pytest.mark.parametrize("version", VERSIONS)
 def test_the_tables_are_what_each_spec_declares(version: str) -> None:
     assert versions.VERSIONS == VERSIONS
-    assert sorted(p.name for p in SPEC_DIR.glob("*.json")) == sorted(
-        p.name for p in (Path(versions.__file__).parent / "specs").glob("*.json"))
+    shipped = Path(versions.__file__).parent / "specs" / f"runai-{version}-subset.json"
+    # The copies the exporter ships (the doctor validates against them) are the published ones.
+    assert shipped.read_bytes() == (SPEC_DIR / shipped.name).read_bytes()
     exact = versions.ControlPlane.exactly(version, "test")
     for path in versions.QUERY_PARAMS_SINCE:
         declared = _declared(version, path)
