@@ -20,7 +20,7 @@ import pytest
 from exporter.http_retry import RetryPolicy
 from exporter.kube.client import KubeAccess, KubeClient
 from exporter.metrics import MetricsState
-from exporter.monitor import Monitor, Settings
+from exporter.monitor import CycleReport, Monitor, Settings
 from exporter.runai import versions
 from exporter.runai.client import RunaiClient
 from history.store import HistoryStore
@@ -164,20 +164,10 @@ def test_two_monitor_cycles_send_nothing_the_version_refuses(
     if projects:
         listed = client_for(server).list_workloads()
         projects = (sorted({w["projectName"] for w in listed})[0],)
-    runai = client_for(server)
-    state = MetricsState(projects)
     kube_http = httpx.Client()
     server.clients.append(kube_http)
-    kube = KubeClient(KubeAccess(server=sim.url, token=sim.k8s_token), http=kube_http,
-                      policy=FAST, observe=state.observe_request)
-    store = HistoryStore(tmp_path / "history.db")
-    store.open()
-    monitor = Monitor(runai, kube, store, state, Settings(projects=projects),
-                      now=sim_now(sim), sync_path=str(tmp_path / "history.db"))
-    monitor.load_known()
-    first = monitor.run_cycle()
-    sim.advance(6 * 3600)
-    second = monitor.run_cycle()
+    first, second = two_cycles(client_for(server), MetricsState(projects), sim, kube_http,
+                               projects, tmp_path)
     assert first.ok and second.ok, (first.error, second.error)
     assert server.answered(400, tokens=False) == []
     recorded = first.failures + second.failures
@@ -187,6 +177,23 @@ def test_two_monitor_cycles_send_nothing_the_version_refuses(
     filters = [dict(s.query).get("filterBy", "") for s in server.seen
                if s.path == "/api/v1/workloads"]
     assert all(f"clusterId=={CLUSTER_ID}" in f for f in filters)
+
+
+def two_cycles(
+    runai: RunaiClient, state: MetricsState, sim: Any, kube_http: httpx.Client,
+    projects: tuple[str, ...], folder: Path,
+) -> tuple[CycleReport, CycleReport]:
+    """The sidecar's parts as cli.main wires them, two cycles six simulated hours apart."""
+    kube = KubeClient(KubeAccess(server=sim.url, token=sim.k8s_token), http=kube_http,
+                      policy=FAST, observe=state.observe_request)
+    store = HistoryStore(folder / "history.db")
+    store.open()
+    monitor = Monitor(runai, kube, store, state, Settings(projects=projects),
+                      now=sim_now(sim), sync_path=str(folder / "history.db"))
+    monitor.load_known()
+    first = monitor.run_cycle()
+    sim.advance(6 * 3600)
+    return first, monitor.run_cycle()
 
 
 def test_several_clusters_refuse_to_guess(strict) -> None:
@@ -245,16 +252,7 @@ def test_two_cycles_against_the_version_true_simulator(
                             observe=state.observe_request)
         if projects:
             projects = (sorted({w["projectName"] for w in runai.list_workloads()})[0],)
-        kube = KubeClient(KubeAccess(server=sim.url, token=sim.k8s_token), http=http,
-                          policy=FAST, observe=state.observe_request)
-        store = HistoryStore(tmp_path / "h.db")
-        store.open()
-        monitor = Monitor(runai, kube, store, state, Settings(projects=projects),
-                          now=sim_now(sim), sync_path=str(tmp_path / "h.db"))
-        monitor.load_known()
-        first = monitor.run_cycle()
-        sim.advance(6 * 3600)
-        second = monitor.run_cycle()
+        first, second = two_cycles(runai, state, sim, http, projects, tmp_path)
     assert first.ok and second.ok, (first.error, second.error)
     assert runai.token_form == TOKEN_FORM[version]
     refused = {endpoint: n for (endpoint, code), n in state.api_requests.items()
