@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for warning in tls_warnings(config, kube_access):
         log.warning(warning)
 
-    state = MetricsState(config.projects, cluster=config.cluster_name)
+    state = MetricsState(config.projects, cluster=config.cluster_name or "default")
     runai_http = httpx.Client(limits=httpx.Limits(max_connections=16), verify=runai_verify)
     kube_http = make_http(kube_access) if kube_access is not None else None
     runai = RunaiClient(
@@ -118,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             runai.authenticate()
             runai.settle_scope()
+            # Without a name, the cluster's Run:ai id tells a fleet's series apart.
+            state.cluster = config.cluster_name or runai.cluster_id or "default"
         except (AuthError, ConfigError) as exc:
             return _fail(str(exc))
         except UpstreamError as exc:

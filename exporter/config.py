@@ -46,7 +46,8 @@ class Config:
     log_level: str = "info"
     pending_threshold_s: float = DEFAULT_PENDING_THRESHOLD_S
     kubeconfig: str | None = None  # KUBECONFIG; None: in-cluster service account when present
-    cluster_name: str = "default"  # the `cluster` label of every metric series
+    # The `cluster` label of every metric series; None: the Run:ai cluster id, else "default".
+    cluster_name: str | None = None
     cluster_id: str | None = None  # RUNAI_CLUSTER_ID; None: the tenant's only cluster
     api_version: str | None = None  # RUNAI_API_VERSION; None: detected from the token form
     runai_tls: TlsSettings = field(default_factory=lambda: TlsSettings())
@@ -132,8 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--cluster-name", default=None, metavar="NAME",
-        help="the `cluster` label on every metric series (default $RUNAI_CLUSTER_NAME or "
-        "'default'); one name per cluster, so a fleet's series stay apart",
+        help="the `cluster` label on every metric series (default $RUNAI_CLUSTER_NAME, else "
+        "the Run:ai cluster id, else 'default'); one per cluster, so a fleet's series stay apart",
     )
     add_connection_flags(parser)
     return parser
@@ -228,8 +229,10 @@ def load_config(argv: Sequence[str], env: Mapping[str, str]) -> Config:
     db_path = args.db or env.get("RUNAI_FAILURE_DB_PATH") or DEFAULT_DB_PATH
     host, port = parse_listen(args.listen or DEFAULT_LISTEN)
     projects = tuple(dict.fromkeys(p.strip() for p in (args.project or []) if p.strip()))
-    cluster_name = (args.cluster_name or env.get("RUNAI_CLUSTER_NAME") or "default").strip()
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", cluster_name):
+    cluster_name = (args.cluster_name or env.get("RUNAI_CLUSTER_NAME") or "").strip() or None
+    if cluster_name is not None and not re.fullmatch(
+        r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", cluster_name
+    ):
         raise ConfigError(
             f"Invalid --cluster-name {cluster_name!r}: letters, digits, '.', '_' and '-', "
             "at most 63 characters"

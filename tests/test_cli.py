@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -233,14 +234,14 @@ def test_serves_metrics_and_health_survives_faults_and_stops_on_sigterm(
                                            "runai_workload_episodes_total{")))
 
         first = httpx.get(f"{base}/metrics").text
-        assert 'runai_failure_exporter_up{cluster="default"} 1.0' in first
+        assert re.search(r'runai_failure_exporter_up\{cluster="[^"]+"\} 1\.0', first)
         assert "runai_workload_failures_backfilled_total{" in first and counted(first) == 0
         assert counted(httpx.get(f"{base}/metrics").text) == episodes > 0
         # An outage: cycles fail, the process lives on, up drops to 0, health stays alive.
         sim.set_faults(error_rate=1.0)
         deadline = time.monotonic() + 60
-        down = 'runai_failure_exporter_up{cluster="default"} 0.0'
-        while down not in httpx.get(f"{base}/metrics").text:
+        down = re.compile(r'runai_failure_exporter_up\{cluster="[^"]+"\} 0\.0')
+        while not down.search(httpx.get(f"{base}/metrics").text):
             assert time.monotonic() < deadline and process.poll() is None
             time.sleep(0.2)
         assert httpx.get(f"{base}/healthz").status_code == 200
