@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from common.errors import ConfigError, StoreError, UpstreamError
 from exporter.detect.episodes import Detection, Episode, parse_time
+from exporter.detect.identity import KnownEntries
 from exporter.detect.nodes import nodes_of
 from exporter.detect.timelines import Timelines, control_plane_now
 from exporter.evidence import Evidence, from_listing, gather
@@ -47,8 +48,8 @@ class FlushOutcome(Protocol):
 class Store(Protocol):
     """The writer side of the history file (history.store.HistoryStore)."""
 
-    def known_episode_ids(self) -> set[str]: ...
-    def known_run_ids(self) -> set[str]: ...
+    def known_episodes(self) -> dict[str, str]: ...  # episode_id -> kind
+    def known_runs(self) -> dict[str, str]: ...  # run_id -> phase
     def enqueue(
         self, failures: Iterable[FailureRecord] = (), runs: Iterable[RunRecord] = ()
     ) -> None: ...
@@ -145,8 +146,9 @@ class Monitor:
         self._now = now
         self.cycles = 0
         self._previous_poll: datetime | None = None  # control-plane time of the last good cycle
-        self.known_episodes: set[str] = set()
-        self.known_runs: set[str] = set()
+        # Matched by workload, kind and phase entry within a tolerance, not by exact id.
+        self.known_episodes = KnownEntries()
+        self.known_runs = KnownEntries()
         self.timelines = Timelines(
             runai, per_cycle=settings.history_per_cycle, workers=settings.evidence_workers,
             sync_path=sync_path,
@@ -155,8 +157,8 @@ class Monitor:
     def load_known(self) -> None:
         """What the file already holds: those are never recorded or counted again; and which
         workloads' timelines it already reflects, when a sync state was saved beside it."""
-        self.known_episodes = self.store.known_episode_ids()
-        self.known_runs = self.store.known_run_ids()
+        self.known_episodes = KnownEntries(self.store.known_episodes())
+        self.known_runs = KnownEntries(self.store.known_runs())
         self.timelines.load(len(self.known_episodes) + len(self.known_runs))
 
     # -- the cycle ------------------------------------------------------------------------
@@ -310,10 +312,10 @@ class Monitor:
         now = report.now or report.started_at
         news = live_since(now, self._previous_poll)
         for f in report.failures:
-            self.known_episodes.add(f.episode_id)
+            self.known_episodes.add(f.episode_id, f.kind)
             self.state.record(f, recorded_at=now, live=f.timestamp >= news)
         for r in report.runs:
-            self.known_runs.add(r.run_id)
+            self.known_runs.add(r.run_id, r.phase)
             self.state.record_finished(
                 r.project, label_workload_type(r.workload_type), live=r.finished_at >= news
             )

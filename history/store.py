@@ -103,6 +103,15 @@ class HistoryStore:
         """Every workload_runs.run_id in the file."""
         return self._ids("SELECT run_id FROM workload_runs")
 
+    def known_episodes(self) -> dict[str, str]:
+        """episode_id -> kind of every failure_events row: an episode is matched by workload,
+        kind and phase entry within a tolerance (history.identity), not by its id alone."""
+        return self._pairs("SELECT episode_id, kind FROM failure_events")
+
+    def known_runs(self) -> dict[str, str]:
+        """run_id -> phase of every workload_runs row."""
+        return self._pairs("SELECT run_id, phase FROM workload_runs")
+
     def enqueue(
         self, failures: Iterable[FailureRecord] = (), runs: Iterable[RunRecord] = ()
     ) -> None:
@@ -225,6 +234,13 @@ class HistoryStore:
         with self._connect(read_only=True) as conn:
             try:
                 return {row[0] for row in conn.execute(sql).fetchall()}
+            except duckdb.Error as exc:
+                raise lifecycle.store_error(self.path, exc) from exc
+
+    def _pairs(self, sql: str) -> dict[str, str]:
+        with self._connect(read_only=True) as conn:
+            try:
+                return {str(a): str(b) for a, b in conn.execute(sql).fetchall()}
             except duckdb.Error as exc:
                 raise lifecycle.store_error(self.path, exc) from exc
 

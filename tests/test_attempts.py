@@ -109,3 +109,11 @@ def test_hostile_records_are_ignored() -> None:
                        {"meta": {"creationTimestamp": "yesterday", "type": "PhaseUpdate"},
                         "spec": {"phaseUpdate": {"phase": "Failed"}}}]
     assert phase_updates(junk) == [] and timeline_events(junk) == []
+
+
+def test_the_listing_stamp_of_an_episode_finds_its_attempt() -> None:
+    """The listing's phaseUpdatedAt trails or leads the history record by up to seconds."""
+    assert window_of(UPDATES, at(60) - timedelta(seconds=2.4), "failed") == AttemptWindow(
+        at(0), at(60) + AFTER_FAILURE, latest=False
+    )
+    assert window_of(UPDATES, at(60) + timedelta(seconds=1), "degraded") is None  # wrong kind

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from exporter.detect.episodes import detect, episode_of, parse_time, run_of
+from exporter.detect.identity import KnownEntries
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 THRESHOLD = timedelta(minutes=30)
@@ -113,3 +114,30 @@ def test_timeline_episodes_know_whether_they_are_the_present_one() -> None:
     assert episodes[0].workload["phaseUpdatedAt"] == "2026-11-26T10:00:00Z"
     assert all(e.timeline == tuple(records) for e in episodes)  # to tell their attempts apart
     assert len(runs) == 2
+
+
+def test_an_episode_recorded_with_another_stamp_of_its_phase_change_is_not_new() -> None:
+    """The timeline recorded it at the history record's creationTimestamp, 1.2 s after the
+    listing's phaseUpdatedAt (and the run at completedAt): the same episode and run."""
+    failed = wl("Failed", "2026-11-26T11:00:00.300Z", completedAt="2026-11-26T10:59:58.100Z")
+    found = detect([failed], now=NOW, pending_threshold=THRESHOLD,
+                   known_episodes={"w1@2026-11-26T11:00:01.500000+00:00"},
+                   known_runs={"w1@2026-11-26T11:00:01.500000+00:00"})
+    assert found.episodes == [] and found.runs == []
+
+
+def test_a_recorded_entry_of_another_kind_or_long_before_does_not_hide_a_new_one() -> None:
+    failed = wl("Failed", "2026-11-26T11:00:00Z")
+    known = KnownEntries({"w1@2026-11-26T10:59:59+00:00": "degraded",  # Degraded, then Failed
+                          "w1@2026-11-26T10:00:00+00:00": "failed"})  # an earlier attempt
+    found = detect([failed], now=NOW, pending_threshold=THRESHOLD, known_episodes=known,
+                   known_runs=set())
+    assert [e.episode_id for e in found.episodes] == ["w1@2026-11-26T11:00:00+00:00"]
+
+
+def test_one_recorded_entry_accounts_for_one_new_entry_the_nearest() -> None:
+    at = parse_time("2026-11-26T11:00:00Z")
+    assert at is not None
+    items = [("w1", "degraded", at + timedelta(seconds=s)) for s in (0, 20)]
+    known = KnownEntries({"w1@2026-11-26T11:00:18+00:00": "degraded"})
+    assert known.new(items, lambda item: item) == [items[0]]

@@ -15,7 +15,7 @@ import pytest
 from freezegun import freeze_time
 
 from common.errors import StoreCorrupt, StoreError, StoreForeign
-from history import connection
+from history import connection, row_codec
 from history.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 from history.store import FlushResult, HistoryStore
 from tests.fixtures_store import BASE_TIME, KNOWN_FAILURES, KNOWN_RUNS, make_failure, make_run
@@ -304,3 +304,51 @@ def test_prune_if_due_with_zero_days_keeps_everything(history_db: Path) -> None:
     with pytest.raises(ValueError, match="retention_days"):
         store.prune_if_due(datetime.now(UTC), -1)
     assert rows(history_db, "SELECT count(*) FROM failure_events") == [(len(KNOWN_FAILURES),)]
+
+
+def test_open_folds_the_doubled_rows_an_older_writer_left_keeping_the_better_one(
+    history_path: Path,
+) -> None:
+    """A schema-2 file written by the old code's writer (row_codec, the same row format): one
+    failure and one run each recorded twice, under the listing's and the timeline's stamps."""
+    conn = duckdb.connect(str(history_path))
+    for version in (1, 2):
+        conn.execute(MIGRATIONS[version - 1])
+        conn.execute("INSERT INTO schema_info VALUES (?, ?, now())", [APPLICATION_ID, version])
+    listed, logged = BASE_TIME + timedelta(seconds=0.412), BASE_TIME + timedelta(seconds=1.377)
+    later = BASE_TIME + timedelta(minutes=40)
+    failures = [
+        make_failure("wl-1", listed, category="unknown", logs_available=False),
+        make_failure("wl-1", logged, category="gpu_oom", logs_available=True),  # kept
+        make_failure("wl-1", later),  # resubmitted and failed again: its own episode
+        # Degraded 2 s before it failed: another kind, however near
+        make_failure("wl-1", logged - timedelta(seconds=2), kind="degraded"),
+        make_failure("wl-2", listed),
+    ]
+    runs = [
+        make_run("wl-1", BASE_TIME - timedelta(seconds=1.2), phase="Failed", node=None),
+        make_run("wl-1", logged, phase="Failed", node="dgx-07"),  # kept: it knows the node
+        make_run("wl-1", later, phase="Failed"),
+    ]
+    now = datetime.now(UTC)
+    conn.begin()
+    row_codec.insert(conn, row_codec.FAILURE_EVENTS,
+                     [row_codec.encode_failure(f, now) for f in failures], database=history_path)
+    row_codec.insert(conn, row_codec.WORKLOAD_RUNS,
+                     [row_codec.encode_run(r, now) for r in runs], database=history_path)
+    conn.commit()
+    conn.close()
+
+    store = HistoryStore(history_path)
+    store.open()
+    assert store.known_episodes() == {
+        f"wl-1@{logged.isoformat()}": "failed",
+        f"wl-1@{later.isoformat()}": "failed",
+        f"wl-1@{(logged - timedelta(seconds=2)).isoformat()}": "degraded",
+        f"wl-2@{listed.isoformat()}": "failed",
+    }
+    assert rows(history_path, "SELECT category FROM failure_events WHERE episode_id = "
+                f"'wl-1@{logged.isoformat()}'") == [("gpu_oom",)]
+    assert sorted(rows(history_path, "SELECT finished_at, node FROM workload_runs")) == [
+        (logged, "dgx-07"), (later, runs[2].node),
+    ]

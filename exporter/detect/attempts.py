@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from exporter.detect.episodes import parse_time
+from exporter.detect.episodes import EPISODE_KINDS, parse_time
+from history.identity import same_entry
 
 # Phases (of Run:ai's Phase enum) after which the next phase update starts a new attempt:
 # a resubmission, a restart, a resume.
@@ -82,10 +83,17 @@ def window_of(
     updates: list[tuple[datetime, str, str]], at: datetime, kind: str
 ) -> AttemptWindow | None:
     """The window of the episode that entered its phase at `at`; None when the timeline does
-    not show that phase update (then nothing can be told apart: the caller falls back)."""
-    index = next((i for i, u in enumerate(updates) if u[0] == at), None)
-    if index is None:
+    not show that phase update (then nothing can be told apart: the caller falls back).
+    `at` may be the listing's phaseUpdatedAt: the update of the episode's phase nearest to it
+    within the tolerance of one phase change's stamps is the one."""
+    near = [
+        (abs(u[0] - at), i) for i, u in enumerate(updates)
+        if EPISODE_KINDS.get(u[1]) == kind and same_entry(u[0], at)
+    ]
+    if not near:
         return None
+    index = min(near)[1]
+    at = updates[index][0]
     first = 0
     for i in range(index - 1, -1, -1):
         if updates[i][1] in ENDING_PHASES:

@@ -1,9 +1,12 @@
 """Which workloads are new failure episodes or new finished runs: pure functions of one listing.
 
 An episode is a workload in Failed, Degraded, or Pending past a threshold; its identity is the
-workload id plus the time it entered that phase (phaseUpdatedAt), so the same episode seen on
-every cycle, or after a restart, is recorded once, and a resubmitted workload that fails again
-is a new one. A run is a workload that reached Completed or Failed: the denominator of rates.
+workload, its kind and the time it entered that phase, within history.identity's tolerance
+(the listing's phaseUpdatedAt and the timeline's creationTimestamp of one phase change are not
+equal), so the same episode seen on every cycle, in the timeline, or after a restart, is
+recorded once, and a resubmitted workload that fails again is a new one. Its id is
+"<workload id>@<the first stamp it was seen with>". A run is a workload that reached Completed
+or Failed: the denominator of rates; its identity is the same, by phase.
 """
 
 from __future__ import annotations
@@ -11,27 +14,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Set
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
+
+from exporter.detect.identity import KnownEntries
+from exporter.detect.stamps import parse_time as parse_time  # the detectors' one reader
+from history.identity import same_entry
 
 TERMINAL_PHASES = ("Completed", "Failed")
 EPISODE_KINDS = {"Failed": "failed", "Degraded": "degraded", "Pending": "pending"}
-
-
-def parse_time(value: Any) -> datetime | None:
-    """An ISO-8601 timestamp from the API as a tz-aware UTC datetime; None if absent/invalid."""
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def make_id(workload_id: str, when: datetime) -> str:
@@ -97,11 +88,13 @@ def detect(
     *,
     now: datetime,
     pending_threshold: timedelta,
-    known_episodes: Set[str],
-    known_runs: Set[str],
+    known_episodes: KnownEntries | Set[str],
+    known_runs: KnownEntries | Set[str],
 ) -> Detection:
     """New episodes and runs in one listing, plus the per-(project, phase) counts."""
     result = Detection()
+    episodes: list[Episode] = []
+    runs: list[FinishedRun] = []
     for workload in workloads:
         phase = str(workload.get("phase") or "Unknown")
         result.phases[(str(workload.get("projectName") or ""), phase)] += 1
@@ -110,11 +103,21 @@ def detect(
         run = run_of(workload)
         if relevant and episode is None and run is None and phase != "Pending":
             result.unparsable += 1
-        if episode is not None and episode.episode_id not in known_episodes:
-            result.episodes.append(episode)
-        if run is not None and run.run_id not in known_runs:
-            result.runs.append(run)
+        if episode is not None:
+            episodes.append(episode)
+        if run is not None:
+            runs.append(run)
+    result.episodes = KnownEntries.of(known_episodes).new(episodes, episode_key)
+    result.runs = KnownEntries.of(known_runs).new(runs, run_key)
     return result
+
+
+def episode_key(episode: Episode) -> tuple[str, str, datetime]:
+    return str(episode.workload.get("id")), episode.kind, episode.timestamp
+
+
+def run_key(run: FinishedRun) -> tuple[str, str, datetime]:
+    return str(run.workload.get("id")), run.phase, run.finished_at
 
 
 def from_history(
@@ -141,7 +144,7 @@ def from_history(
     episodes: list[Episode] = []
     runs: list[FinishedRun] = []
     for i, (at, phase, message) in enumerate(updates):
-        as_then = past_state(workload, phase, message, at)
+        as_then = past_state(workload, phase, message, at, latest=i == len(updates) - 1)
         kind = EPISODE_KINDS.get(phase)
         if kind == "pending":
             until = updates[i + 1][0] if i + 1 < len(updates) else now
@@ -156,9 +159,13 @@ def from_history(
     return episodes, runs
 
 
-def past_state(workload: dict[str, Any], phase: str, message: str, at: datetime) -> dict[str, Any]:
-    """The workload as it was when it entered `phase` (the listing shows only its present)."""
-    if workload.get("phase") == phase and parse_time(workload.get("phaseUpdatedAt")) == at:
+def past_state(
+    workload: dict[str, Any], phase: str, message: str, at: datetime, *, latest: bool = True
+) -> dict[str, Any]:
+    """The workload as it was when it entered `phase` (the listing shows only its present):
+    the listing itself when this is its latest phase update and names the same entry."""
+    listed = parse_time(workload.get("phaseUpdatedAt"))
+    if latest and workload.get("phase") == phase and listed is not None and same_entry(listed, at):
         return workload
     then = {k: v for k, v in workload.items() if k not in ("phaseReason", "conditions")}
     stamp = at.isoformat().replace("+00:00", "Z")

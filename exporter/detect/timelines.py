@@ -14,18 +14,28 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Set
+from collections.abc import Callable, Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from common.errors import UpstreamError
 from exporter.detect import sync_state
-from exporter.detect.episodes import Detection, detect, from_history, parse_time
+from exporter.detect.episodes import (
+    Detection,
+    Episode,
+    detect,
+    episode_key,
+    from_history,
+    parse_time,
+    run_key,
+)
+from exporter.detect.identity import Key, KnownEntries, nearest_pairs
 from exporter.runai.client import RunaiClient
 
 log = logging.getLogger("exporter.detect.timelines")
+T = TypeVar("T")
 
 
 def marker(workload: dict[str, Any]) -> str:
@@ -68,8 +78,8 @@ class Timelines:
         now: datetime,
         pending_threshold: timedelta,
         retention: timedelta,
-        known_episodes: Set[str],
-        known_runs: Set[str],
+        known_episodes: KnownEntries | Set[str],
+        known_runs: KnownEntries | Set[str],
         stop: threading.Event | None = None,
     ) -> Detection:
         """New episodes and runs: from each changed workload's present phase and timeline.
@@ -88,16 +98,17 @@ class Timelines:
                 if workload.get("phase") != "Pending":
                     continue
             changed.append(workload)
+        known_e, known_r = KnownEntries.of(known_episodes), KnownEntries.of(known_runs)
         found = detect(changed, now=now, pending_threshold=pending_threshold,
-                       known_episodes=known_episodes, known_runs=known_runs)
+                       known_episodes=known_e, known_runs=known_r)
         found.phases = Counter(
             (str(w.get("projectName") or ""), str(w.get("phase") or "Unknown")) for w in live
         )
         stale = [w for w in changed if str(w.get("id")) not in synced]
         stale.sort(key=lambda w: str(w.get("id")) not in before)  # changed ones first
         todo = stale[: self.per_cycle]
-        position = {e.episode_id: i for i, e in enumerate(found.episodes)}
-        run_ids = {r.run_id for r in found.runs}
+        listed_episodes = _by_workload(found.episodes, episode_key)
+        listed_runs = _by_workload(found.runs, run_key)
         for workload, records in zip(todo, self._read(todo, stop), strict=True):
             if records is None:
                 continue  # not synced: read again next cycle
@@ -105,19 +116,14 @@ class Timelines:
             episodes, runs = from_history(
                 workload, records, now=now, pending_threshold=pending_threshold
             )
-            for e in episodes:
-                if e.episode_id in known_episodes:
-                    continue
-                if e.episode_id in position:  # seen in the listing: keep it, with its timeline
-                    listed = found.episodes[position[e.episode_id]]
-                    found.episodes[position[e.episode_id]] = replace(listed, timeline=e.timeline)
-                else:
-                    position[e.episode_id] = len(found.episodes)
-                    found.episodes.append(e)
-            for r in runs:
-                if r.run_id not in known_runs and r.run_id not in run_ids:
-                    run_ids.add(r.run_id)
-                    found.runs.append(r)
+            wid = str(workload.get("id"))
+            found.episodes.extend(known_e.new(_merge_listed(
+                found.episodes, listed_episodes.get(wid, []), episodes, episode_key,
+                _with_timeline,
+            ), episode_key))
+            found.runs.extend(known_r.new(_merge_listed(
+                found.runs, listed_runs.get(wid, []), runs, run_key, lambda listed, _: listed
+            ), run_key))
         # Nothing older than the retention window: it would be pruned, and after a prune and a
         # restart it must not come back from a timeline.
         horizon = now - retention
@@ -167,6 +173,38 @@ class Timelines:
                 len(errors), errors[0],
             )
         return results
+
+
+def _by_workload(items: list[T], key: Callable[[T], Key]) -> dict[str, list[int]]:
+    found: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        found.setdefault(key(item)[0], []).append(index)
+    return found
+
+
+def _merge_listed(
+    listed: list[T], positions: list[int], timeline: list[T], key: Callable[[T], Key],
+    merge: Callable[[T, T], T],
+) -> list[T]:
+    """The timeline's entries (one workload's) that are not the listing's own (same kind, the
+    nearest within the tolerance, one-to-one; `positions`: that workload's in `listed`); each
+    listed twin becomes merge(listed, twin) in place: the listing's stamp names it, the
+    timeline adds what it knows."""
+    rest = list(range(len(timeline)))
+    for kind in {key(t)[1] for t in timeline}:
+        mine = [i for i in positions if key(listed[i])[1] == kind]
+        theirs = [i for i in rest if key(timeline[i])[1] == kind]
+        pairs = nearest_pairs(
+            [key(listed[i])[2] for i in mine], [key(timeline[j])[2] for j in theirs]
+        )
+        for a, b in pairs:
+            listed[mine[a]] = merge(listed[mine[a]], timeline[theirs[b]])
+            rest.remove(theirs[b])
+    return [timeline[i] for i in rest]
+
+
+def _with_timeline(listed: Episode, twin: Episode) -> Episode:
+    return replace(listed, timeline=twin.timeline)
 
 
 def _instant(text: str) -> datetime:
