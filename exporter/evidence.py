@@ -8,7 +8,6 @@ or at all is noted in `gaps`, and the failure is still classified from what was 
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -17,6 +16,7 @@ from typing import Any, TypeVar
 from common.errors import UpstreamError
 from exporter.detect.attempts import AttemptWindow, phase_updates, timeline_events, window_of
 from exporter.detect.episodes import Episode, parse_time
+from exporter.detect.placement import assignment
 from exporter.kube.client import KubeClient
 from exporter.runai.client import RunaiClient
 
@@ -24,7 +24,6 @@ LOG_TAIL_LINES = 300  # per container read, and the bound of the bundle's whole 
 MAX_LOG_PODS = 3  # distributed workloads: read the logs of at most this many failing pods
 T = TypeVar("T")
 _EVENT_KEYS = ("type", "reason", "message", "source", "createdAt")
-_ASSIGNED = re.compile(r"Successfully assigned (?P<ns>[^/\s]+)/(?P<pod>\S+) to (?P<node>\S+)$")
 
 
 @dataclass
@@ -226,15 +225,16 @@ def _fetch(
 
 
 def placement(events: list[dict[str, Any]]) -> tuple[str | None, str | None]:
-    """(pod, node) from an attempt's own Scheduled events ("Successfully assigned ns/pod to
-    node"), what still names them once its pods are gone. With several pods, the one the
-    latest Warning event is about; else a node only when every pod was on it."""
+    """(pod, node) from an attempt's own Scheduled events, in the kube-scheduler's or the KAI
+    scheduler's words (exporter.detect.placement): what still names them once its pods are
+    gone. With several pods, the one the latest Warning event is about; else a node only when
+    every pod was on it."""
     ordered = sorted(events, key=lambda e: str(e.get("createdAt") or ""))
     assigned: dict[str, str] = {}
     for event in ordered:
-        found = _ASSIGNED.match(str(event.get("message") or ""))
+        found = assignment(event.get("message"))
         if event.get("reason") == "Scheduled" and found:
-            assigned[found["pod"]] = found["node"]
+            assigned[found.pod] = found.node
     warned = [
         name for e in ordered
         if e.get("type") == "Warning"

@@ -13,6 +13,7 @@ from typing import Any
 from exporter.classifier.engine import Context, Hit
 from exporter.classifier.facts import CONTAINER, EVENT, LOG, Fact
 from exporter.classifier.rules import XID
+from exporter.detect.placement import assignment
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,252}")  # node, pod, container names
 DNS_NAME = re.compile(r"[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?")  # secrets, config maps
@@ -81,6 +82,8 @@ def collect(hit: Hit | None, ctx: Context) -> dict[str, Any]:
         where = Fact(
             CONTAINER, "", "", 0, pod=ctx.facts.pod_names[0][0], node=ctx.facts.pod_names[0][1]
         )
+    if where is None:  # its pods are gone: the scheduler's Scheduled event still places it
+        where = _scheduled(ctx)
     if where is not None:
         for key, value in (
             ("node", where.node),
@@ -108,6 +111,15 @@ def collect(hit: Hit | None, ctx: Context) -> dict[str, Any]:
     if image and strict(image, IMAGE):
         details["image"] = image
     return details
+
+
+def _scheduled(ctx: Context) -> Fact | None:
+    """The latest placement a Scheduled event states (kube-scheduler's or KAI's words)."""
+    for fact in reversed(ctx.facts.events):
+        placed = assignment(fact.message) if fact.reason.lower() == "scheduled" else None
+        if placed is not None:
+            return Fact(EVENT, fact.reason, "", fact.index, pod=placed.pod, node=placed.node)
+    return None
 
 
 def _failing_container(hit: Hit | None, ctx: Context) -> Fact | None:
