@@ -62,6 +62,11 @@ ROWS: dict[str, tuple[dict[str, Any], str]] = {
         },
         "gpu_hardware",
     ),
+    "hw.recovery_action": (
+        {"logs": "NVRM: Xid (PCI:0008:01:00): 154, GPU recovery action changed from 0x0 (None) "
+                 "to 0x1 (GPU Reset Required)"},
+        "gpu_hardware",
+    ),
     "hw.gpu_fault": (
         {"logs": "RuntimeError: CUDA error: uncorrectable ECC error encountered"},
         "gpu_hardware",

@@ -11,19 +11,27 @@ is its precedence. Traps are handled here, as data:
 - BackoffLimitExceeded and "retries ran out" rows are non-decisive;
 - log signals yield to a later error line that no specific row explains (the last error before
   exit weighs most), except hardware ones: Xid 79 or 48 is hardware whatever follows;
-- hardware and application Xids are two sets of numbers.
+- an Xid is read by NVIDIA's catalogue (xid_catalog.py): a GPU reset or a node reboot as its
+  documented action is hardware, restarting the application is the application's fault; a
+  driver line saying the GPU's recovery action now needs a reset or a reboot is hardware too.
 """
 
 from __future__ import annotations
 
 from exporter.classifier.facts import CONTAINER, EVENT, LOG, POD, WORKLOAD
 from exporter.classifier.table import ANY_STATUS, Rule, Signal, rx
+from exporter.classifier.xid_catalog import HARDWARE_ACTIONS, RESTART_APP, with_action
 
-# Xids NVIDIA documents as hardware / node faults, and those that are usually the program's own.
-HARDWARE_XIDS = frozenset(
-    {48, 61, 62, 63, 64, 74, 79, 92, 94, 95, 119, 120, 140, 144, 145, 146, 147, 148, 149, 150}
-)  # 144-150: NVLink fabric errors on recent GPUs
-APPLICATION_XIDS = frozenset({13, 31, 43, 45, 68})
+# Xids whose documented immediate action takes the GPU or node out of service: hardware.
+# Besides them, faults of the GPU's own memory that the catalogue lets the application
+# survive (63 row remapped, 92 single-bit ECC storm, 94 contained ECC error: the catalogue
+# restarts the app, the memory stays bad) and 61 (micro-controller breakpoint, listed for
+# older GPUs only): failure-signals.md counts these as hardware.
+HARDWARE_XIDS = with_action(HARDWARE_ACTIONS) | {61, 63, 92, 94}
+# Xids NVIDIA resolves by restarting the application, plus 43 (the channel stopped after the
+# application's fault) and 45 (cleanup after an earlier error): the program's own, unless a
+# hardware Xid accompanies them (the hardware rows rank first and never yield).
+APPLICATION_XIDS = (with_action({RESTART_APP}) | {43, 45}) - HARDWARE_XIDS
 
 # Exit codes that mean "killed from outside" (SIGKILL, SIGTERM): they say nothing by themselves.
 KILLED_EXITS = frozenset({137, 143})
@@ -90,6 +98,28 @@ RULES: tuple[Rule, ...] = (
         ),
         "The GPU reported a hardware Xid error.",
         "Cordon and drain the node, reset the GPU (or have the hardware owner check it), and "
+        "resubmit the workload on another node.",
+    ),
+    Rule(
+        "hw.recovery_action",
+        "gpu_hardware",
+        0.95,
+        Signal(
+            (EVENT, POD, WORKLOAD, LOG),
+            # "Xid 154, GPU recovery action changed from 0x0 (None) to 0x1 (GPU Reset
+            # Required)" (NVML's nvmlDeviceGpuRecoveryAction_t), or a tool printing the
+            # action now: the GPU needs a reset or the node a reboot. A change back to None
+            # says it recovered.
+            pattern=rx(
+                r"recovery action (?:changed from [^\n]{0,40}? )?(?:to|is|:)[ \t]{0,3}"
+                r"(?:0x[0-9a-f]{1,4} )?\(?(?:GPU Reset Required|Node Reboot Required|"
+                r"OS Reboot|System Reboot|Drain and Reset|Bus Reset|PF FLR)"
+            ),
+            keys=("recovery action",),
+            yields=False,
+        ),
+        "The GPU driver declared that the GPU needs a reset or its node a reboot.",
+        "Cordon and drain the node, reset the GPU or reboot the node as the driver asks, and "
         "resubmit the workload on another node.",
     ),
     Rule(
