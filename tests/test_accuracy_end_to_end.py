@@ -30,6 +30,7 @@ from exporter.detect.episodes import EPISODE_KINDS, parse_time
 from exporter.detect.identity import nearest_pairs
 from history.connection import connect
 from tests.fixtures_processes import Processes
+from tests.truth_matching import EPISODE_STAMPS, pair, recorded_triple
 
 SCALE = 1500  # workloads created over the scenario's week: ~9 an hour keep arriving
 CYCLES = 40
@@ -48,9 +49,6 @@ BACKFILLED_BAR = 0.86
 ENDED = ("Failed", "Completed", "Stopped")
 
 Key = tuple[str, str]  # (workload_id, episode timestamp ISO UTC)
-# Stamps of one phase change the API may show (a version-true control plane's differ by ms
-# to seconds); a recorded episode is the truth's when one of them is its (history.identity).
-TRUTH_STAMPS = ("timestamp", "phase_updated_at", "history_at", "completed_at")
 
 
 def _iso(value: Any) -> str:
@@ -113,26 +111,12 @@ def _is_current(key: Key, kind: str, current: dict[str, tuple[str, datetime]]) -
 def _match_truth(
     rows: dict[Key, dict[str, Any]], episodes: list[dict[str, Any]]
 ) -> tuple[dict[Key, dict[str, Any]], set[Key]]:
-    """recorded key -> its true episode (same workload and kind, a stamp of the phase change
-    within the identity tolerance, one-to-one, nearest first); and the rows matching none."""
-    truth_by: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for e in episodes:
-        truth_by.setdefault((e["workload_id"], e["kind"]), []).append(e)
-    rows_by: dict[tuple[str, str], list[Key]] = {}
-    for key, row in rows.items():
-        rows_by.setdefault((key[0], row["kind"]), []).append(key)
-    matched: dict[Key, dict[str, Any]] = {}
-    for group, keys in rows_by.items():
-        candidates = truth_by.get(group, [])
-        stamps = [(i, parse_time(e.get(name))) for i, e in enumerate(candidates)
-                  for name in TRUTH_STAMPS if e.get(name)]
-        taken: set[int] = set()
-        for a, b in nearest_pairs([parse_time(k[1]) or datetime.min for k in keys],
-                                  [at for _, at in stamps if at is not None]):
-            index = [i for i, at in stamps if at is not None][b]
-            if index not in taken and keys[a] not in matched:
-                taken.add(index)
-                matched[keys[a]] = candidates[index]
+    """recorded key -> its true episode (tests/truth_matching.py); and the rows matching
+    none (never happened, or recorded twice)."""
+    keys = list(rows)
+    stamped = [recorded_triple(f"{k[0]}@{k[1]}", rows[k]["kind"]) for k in keys]
+    matched = {keys[r]: episodes[t] for r, t in pair(stamped, episodes, "kind",
+                                                      EPISODE_STAMPS).items()}
     return matched, set(rows) - set(matched)
 
 

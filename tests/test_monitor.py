@@ -29,6 +29,7 @@ from exporter.monitor import LIVE_SLACK, Monitor, Settings, live_since
 from exporter.runai.client import RunaiClient
 from history.connection import connect
 from history.store import HistoryStore
+from tests.truth_matching import EPISODE_STAMPS, RUN_STAMPS, pair, recorded_triple
 
 FAST = RetryPolicy(attempts=4, base_delay_s=0.01, max_delay_s=0.05, retry_after_cap_s=1.0,
                    timeout_s=10.0)
@@ -82,14 +83,36 @@ def sim_now(sim: Any) -> Callable[[], datetime]:
     return now
 
 
-def ids_in_file(path: Path) -> tuple[set[tuple[str, str]], set[str]]:
+def ids_in_file(
+    path: Path, truth: dict[str, Any] | None = None
+) -> tuple[set[tuple[str, str]], set[str]]:
+    """The recorded (episode id, kind) and run ids; with `truth`, each named as the true entry
+    it is (tests/truth_matching.py: the stamps of one phase change differ), so an extra or a
+    doubled record shows as an id the truth lacks."""
     conn = connect(str(path), read_only=True)
     try:
-        episodes = set(conn.execute("SELECT episode_id, kind FROM failure_events").fetchall())
-        runs = {r[0] for r in conn.execute("SELECT run_id FROM workload_runs").fetchall()}
+        episodes = conn.execute("SELECT episode_id, kind FROM failure_events").fetchall()
+        runs = conn.execute("SELECT run_id, phase FROM workload_runs").fetchall()
     finally:
         conn.close()
-    return episodes, runs
+    if truth is None:
+        return set(episodes), {r for r, _ in runs}
+    true_episodes, true_runs = truth["episodes"], truth["runs"]
+    named = pair([recorded_triple(i, k) for i, k in episodes], true_episodes, "kind",
+                 EPISODE_STAMPS)
+    named_runs = pair([recorded_triple(i, p) for i, p in runs], true_runs, "phase", RUN_STAMPS)
+    return (
+        {(_true_id(true_episodes[named[n]], "timestamp") if n in named else i, k)
+         for n, (i, k) in enumerate(episodes)},
+        {_true_id(true_runs[named_runs[n]], "finished_at") if n in named_runs else r
+         for n, (r, _) in enumerate(runs)},
+    )
+
+
+def _true_id(entry: dict[str, Any], field: str) -> str:
+    at = parse_time(entry[field])
+    assert at is not None
+    return f"{entry['workload_id']}@{at.isoformat()}"
 
 
 def truth_ids(truth: dict[str, Any], projects: tuple[str, ...] = ()
@@ -115,17 +138,17 @@ def test_cycles_and_restarts_record_exactly_the_truth(
     again = first.monitor.run_cycle()
     assert again.ok and not again.failures and not again.runs
     truth = sim.truth()
-    assert ids_in_file(tmp_path / "history.db") == truth_ids(truth)
+    assert ids_in_file(tmp_path / "history.db", truth) == truth_ids(truth)
 
     restarted = sidecar(sim)  # a new process: known ids come from the file
     report = restarted.monitor.run_cycle()
     assert report.ok and not report.failures and not report.runs
-    assert ids_in_file(tmp_path / "history.db") == truth_ids(truth)
+    assert ids_in_file(tmp_path / "history.db", truth) == truth_ids(truth)
 
     sim.advance(8 * 3600)  # new failures, resubmissions, completions, deletions
     report = restarted.monitor.run_cycle()
     assert report.ok and report.failures
-    assert ids_in_file(tmp_path / "history.db") == truth_ids(sim.truth())
+    assert ids_in_file(tmp_path / "history.db", sim.truth()) == truth_ids(sim.truth())
 
 
 def test_phases_passed_through_between_polls_are_not_lost(
@@ -137,7 +160,7 @@ def test_phases_passed_through_between_polls_are_not_lost(
     for _ in range(3):  # long gaps: workloads fail, get resubmitted and fail again unseen
         sim.advance(12 * 3600)
         assert car.monitor.run_cycle().ok
-    assert ids_in_file(tmp_path / "history.db") == truth_ids(sim.truth())
+    assert ids_in_file(tmp_path / "history.db", sim.truth()) == truth_ids(sim.truth())
 
 
 def _sum(state: MetricsState, family: str) -> float:
@@ -215,7 +238,7 @@ def test_project_filter(
     car = sidecar(sim, projects=projects)
     report = car.monitor.run_cycle()
     assert report.ok and report.failures
-    episodes, _ = ids_in_file(tmp_path / "history.db")
+    episodes, _ = ids_in_file(tmp_path / "history.db", sim.truth())
     assert episodes == truth_ids(sim.truth(), projects)[0]
     conn = connect(str(tmp_path / "history.db"), read_only=True)
     try:
@@ -244,7 +267,7 @@ def test_transient_faults_are_retried_and_nothing_is_lost(
     assert report.ok, report.error
     sim.set_faults(page_drift=False)
     assert car.monitor.run_cycle().ok
-    assert ids_in_file(tmp_path / "history.db") == truth_ids(sim.truth())
+    assert ids_in_file(tmp_path / "history.db", sim.truth()) == truth_ids(sim.truth())
 
 
 def test_an_outage_fails_the_cycle_and_never_reads_as_no_failures(
@@ -267,7 +290,7 @@ def test_an_outage_fails_the_cycle_and_never_reads_as_no_failures(
                                      {**C, "endpoint": "/api/v1/workloads", "code": "503"}) == 4
     sim.set_faults(error_rate=0.0)
     assert car.monitor.run_cycle().ok
-    assert ids_in_file(tmp_path / "history.db") == truth_ids(sim.truth())
+    assert ids_in_file(tmp_path / "history.db", sim.truth()) == truth_ids(sim.truth())
     assert make_registry(car.state).get_sample_value("runai_failure_exporter_up", C) == 1
 
 
@@ -321,7 +344,7 @@ def test_without_kubernetes_failures_are_classified_from_runai_evidence(
     assert report.ok and report.failures
     assert all(not f.logs_available and f.bundle["logs"] == "" for f in report.failures)
     assert all(f.bundle["events"] or f.bundle["workload"] for f in report.failures)
-    assert ids_in_file(tmp_path / "history.db") == truth_ids(sim.truth())
+    assert ids_in_file(tmp_path / "history.db", sim.truth()) == truth_ids(sim.truth())
 
 
 def test_with_kubernetes_the_bundle_has_statuses_and_logs(
@@ -376,7 +399,7 @@ def test_a_write_failure_keeps_records_queued_and_counts(
     assert car.state.pending_writes == len(report.failures) + len(report.runs) > 0
     assert car.monitor.run_cycle().ok
     assert car.state.pending_writes == 0
-    assert ids_in_file(db) == truth_ids(sim.truth())
+    assert ids_in_file(db, sim.truth()) == truth_ids(sim.truth())
 
 
 HOLD_LOCK = """
@@ -407,7 +430,7 @@ def test_a_restart_reads_no_timeline_again(
     sim.advance(6 * 3600)
     assert restarted.monitor.run_cycle().ok
     assert 0 < history_reads(restarted.state) < SCALE  # only the workloads that changed
-    assert ids_in_file(tmp_path / "history.db") == truth_ids(sim.truth())
+    assert ids_in_file(tmp_path / "history.db", sim.truth()) == truth_ids(sim.truth())
 
 
 def test_without_the_sync_state_a_restart_rereads_and_adds_nothing(
@@ -420,7 +443,7 @@ def test_without_the_sync_state_a_restart_rereads_and_adds_nothing(
     report = restarted.monitor.run_cycle()
     assert report.ok and not report.failures and not report.runs
     assert history_reads(restarted.state) > 0
-    assert ids_in_file(tmp_path / "history.db") == truth_ids(sim.truth())
+    assert ids_in_file(tmp_path / "history.db", sim.truth()) == truth_ids(sim.truth())
 
 
 def test_history_older_than_retention_is_not_recorded(
@@ -430,7 +453,7 @@ def test_history_older_than_retention_is_not_recorded(
     car = sidecar(sim, retention_days=2)
     assert car.monitor.run_cycle().ok
     now = sim_now(sim)()
-    episodes, runs = ids_in_file(tmp_path / "history.db")
+    episodes, runs = ids_in_file(tmp_path / "history.db", sim.truth())
     truth_episodes, truth_runs = truth_ids(sim.truth())
     recent = {(i, k) for i, k in truth_episodes
               if (parse_time(i.split("@", 1)[1]) or now) >= now - timedelta(days=2)}
@@ -447,7 +470,7 @@ def test_a_local_clock_behind_the_control_plane_still_sees_long_pending(
     assert car.monitor.run_cycle().ok
     episodes, _ = ids_in_file(tmp_path / "history.db")
     assert any(kind == "pending" for _, kind in episodes)
-    assert ids_in_file(tmp_path / "history.db") == truth_ids(sim.truth())
+    assert ids_in_file(tmp_path / "history.db", sim.truth()) == truth_ids(sim.truth())
 
 
 def test_api_timeouts_fail_the_cycle_then_it_recovers(
@@ -462,7 +485,7 @@ def test_api_timeouts_fail_the_cycle_then_it_recovers(
     assert car.state.api_requests[("/api/v1/workloads", "timeout")] == 2
     sim.set_faults(latency_ms=0)
     assert car.monitor.run_cycle().ok
-    assert ids_in_file(tmp_path / "history.db") == truth_ids(sim.truth())
+    assert ids_in_file(tmp_path / "history.db", sim.truth()) == truth_ids(sim.truth())
 
 
 def test_a_spent_cycle_budget_still_records_every_failure(
@@ -475,18 +498,19 @@ def test_a_spent_cycle_budget_still_records_every_failure(
     assert all(f.details.get("evidence_gaps") == ["all evidence: cycle time budget spent"]
                for f in report.failures)
     assert all(f.category for f in report.failures)  # classified from the workload alone
-    assert ids_in_file(tmp_path / "history.db") == truth_ids(sim.truth())
+    assert ids_in_file(tmp_path / "history.db", sim.truth()) == truth_ids(sim.truth())
 
 
 class RejectingStore(HistoryStore):
-    """The real store, told to refuse one record as it refuses one DuckDB cannot hold."""
+    """The real store, told to refuse one workload's failure records as it refuses one DuckDB
+    cannot hold (by workload: the record's id is whichever stamp the sidecar saw first)."""
 
     reject: str = ""
 
     def enqueue(self, failures: Any = (), runs: Any = ()) -> None:
         failures, runs = list(failures), list(runs)
-        if any(f.episode_id == self.reject for f in failures):
-            raise ValueError(f"record {self.reject} cannot be stored")
+        if any(f.workload_id == self.reject for f in failures):
+            raise ValueError(f"a record of {self.reject} cannot be stored")
         super().enqueue(failures, runs)
 
 
@@ -497,16 +521,17 @@ def test_a_record_the_store_refuses_does_not_keep_the_others_out(
     car = sidecar(sim)
     store = RejectingStore(tmp_path / "history.db")
     truth = truth_ids(sim.truth())
-    store.reject = sorted(truth[0])[0][0]
+    store.reject = sorted(truth[0])[0][0].split("@")[0]
     car.monitor.store = store
     report = car.monitor.run_cycle()
     assert report.ok
-    episodes, _ = ids_in_file(tmp_path / "history.db")
-    assert {i for i, _ in truth[0]} - {i for i, _ in episodes} == {store.reject}
+    episodes, _ = ids_in_file(tmp_path / "history.db", sim.truth())
+    refused = {i for i, _ in truth[0] if i.startswith(f"{store.reject}@")}
+    assert refused and {i for i, _ in truth[0]} - {i for i, _ in episodes} == refused
     assert car.state.db_write_errors == 1
     store.reject = ""  # fixed: the next cycle records it
     assert car.monitor.run_cycle().ok
-    assert ids_in_file(tmp_path / "history.db") == truth
+    assert ids_in_file(tmp_path / "history.db", sim.truth()) == truth
 
 
 def test_an_internal_error_fails_the_cycle_and_monitoring_goes_on(
