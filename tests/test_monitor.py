@@ -28,6 +28,7 @@ from exporter.metrics import MetricsState, make_registry
 from exporter.monitor import LIVE_SLACK, Monitor, Settings, live_since
 from exporter.runai.client import RunaiClient
 from history.connection import connect
+from history.identity import SAME_ENTRY_TOLERANCE
 from history.store import HistoryStore
 from tests.truth_matching import EPISODE_STAMPS, RUN_STAMPS, pair, recorded_triple
 
@@ -561,8 +562,10 @@ def test_each_episode_is_judged_by_its_own_attempt(
     checked = 0
     for failure in report.failures:
         spec = by_id[failure.workload_id]
-        stamp = failure.timestamp.timestamp()
-        attempt = next(s.attempt for s in spec.steps if s.at == stamp)
+        stamp = failure.timestamp.timestamp()  # a stamp of the step, ms to seconds before it
+        step = min(spec.steps, key=lambda s: abs(s.at - stamp))
+        assert abs(step.at - stamp) <= SAME_ENTRY_TOLERANCE.total_seconds()
+        attempt = step.attempt
         starts = [s.at for s in spec.steps if s.attempt == attempt]
         later = [s.at for s in spec.steps if s.attempt > attempt]
         begin, end = starts[0], (later[0] if later else float("inf"))
