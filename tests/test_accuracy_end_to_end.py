@@ -62,10 +62,12 @@ class Api:
 
     def __init__(self, sim: Any) -> None:
         self.url = sim.url
-        self.headers = sim.auth_headers()
+        # One client for the ~700 reads: a new one per read builds a TLS context each time,
+        # which on a busy machine alone outlasted the test's time limit.
+        self.http = httpx.Client(headers=sim.auth_headers(), timeout=30)
 
     def _get(self, path: str, **params: str | int) -> dict[str, Any]:
-        r = httpx.get(f"{self.url}{path}", params=params, headers=self.headers, timeout=30)
+        r = self.http.get(f"{self.url}{path}", params=params)
         r.raise_for_status()
         return dict(r.json())
 
@@ -199,4 +201,5 @@ def test_recorded_causes_match_the_truth(
             when = parse_time(event.get("createdAt"))
             if when is None or when < start or (next_start is not None and when >= next_start):
                 outside.append((key, event.get("reason"), event.get("createdAt")))
+    api.http.close()
     assert not outside, f"{len(outside)} events outside their attempt, e.g. {outside[:3]}"
