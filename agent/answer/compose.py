@@ -69,24 +69,57 @@ def example(found: dict[str, Any] | None) -> str:
     return f"{code(found['evidence'], 120)} ({code(found['workload_name'])})"
 
 
-def statistics_section(result: ToolResult, headline: bool = True) -> str:
+def kinds_headline(counts: dict[str, Any]) -> str:
+    """Failed, degraded and stuck-pending episodes apart, then their total: only the first
+    are failed runs."""
+    kinds = counts.get("by_kind") or counts
+    total = counts.get("total_failures", counts.get("failures"))
+    if "failed" not in kinds:
+        return f"**{plural(total, 'failure')}**"
+    return (
+        f"**{count(kinds['failed'])} failed**, **{count(kinds['degraded'])} degraded**, "
+        f"**{count(kinds['pending'])} stuck pending** (**{plural(total, 'failure')}** in all)"
+    )
+
+
+def rate_text(data: dict[str, Any]) -> str:
+    if data.get("no_rate_reason"):
+        return f"; no failure rate: {data['no_rate_reason']}"
+    if data["failure_rate"] is not None:
+        return (
+            f"; failure rate {pct(data['failure_rate'])} ({count(data['failed_runs'])} failed of "
+            f"{count(data['finished_runs'])} finished runs)"
+        )
+    return f"; {count(data['finished_runs'])} finished runs"
+
+
+def measure_sentence(data: dict[str, Any], measure: str) -> str:
+    """The figure the question asked for, stated first when it is not the episode count."""
+    if measure == "workloads" and data.get("workloads") is not None:
+        return f"**{plural(data['workloads'], 'distinct workload')}** failed."
+    if measure == "gpus":
+        return f"**{count(data['gpus_requested'])} GPUs** were requested by these failures."
+    if measure == "gpu_hours":
+        if data.get("gpu_hours_lost") is None:
+            return (
+                "_GPU-hours lost are counted from failed runs, which carry no cause or kind: "
+                "not available with this filter._"
+            )
+        return (
+            f"**{count(data['gpu_hours_lost'])} GPU-hours** were lost by failed runs "
+            "(GPUs requested x the run's length, created to finished)."
+        )
+    return ""
+
+
+def statistics_section(
+    result: ToolResult, headline: bool = True, top: int | None = None, titled: bool = True
+) -> str:
     data = result.data
     group_by = data["group_by"]
-    kinds = data["by_kind"]
     parts = []
     if headline:
-        rate = data["failure_rate"]
-        rate_text = (
-            f"; failure rate {pct(rate)} ({count(data['failed_runs'])} failed of "
-            f"{count(data['finished_runs'])} finished runs)"
-            if rate is not None
-            else f"; {count(data['finished_runs'])} finished runs"
-        )
-        parts.append(
-            f"**{plural(data['total_failures'], 'failure')}** "
-            f"({count(kinds['failed'])} failed, {count(kinds['degraded'])} degraded, "
-            f"{count(kinds['pending'])} stuck pending){rate_text}."
-        )
+        parts.append(f"{kinds_headline(data)}{rate_text(data)}.")
     title = _GROUP_TITLES[group_by]
     if group_by in ("category", "kind"):
         headers = [title, "Failures", "Share", "Rate of finished runs"]
@@ -113,8 +146,18 @@ def statistics_section(result: ToolResult, headline: bool = True) -> str:
              count(g["failed_runs"]), count(g["finished_runs"]), pct(g["failure_rate"])]
             for g in data["groups"]
         ]  # fmt: skip
+    extra = _extra_columns(data)
+    for name, key in extra:
+        headers.append(name)
+        for row, group in zip(rows, data["groups"], strict=True):
+            row.append(count(group.get(key)))
     numeric = [i for i, h in enumerate(headers) if i and h != "Latest evidence"]
-    parts.append(f"**By {title.lower()}**\n\n" + table(headers, rows, numeric=numeric))
+    lead = f"**Top {count(top)} by {title.lower()}**" if top else f"**By {title.lower()}**"
+    body = table(headers, rows, numeric=numeric)
+    parts.append(f"{lead}\n\n{body}" if titled else body)
+    reasons = sorted({g["no_rate_reason"] for g in data["groups"] if g.get("no_rate_reason")})
+    if reasons:
+        parts.append("_No rate where — is shown: " + "; ".join(reasons) + "._")
     if data["other_groups"]:
         parts.append(
             f"_…and {count(data['other_groups'])} more {title.lower()} values with "
@@ -123,8 +166,55 @@ def statistics_section(result: ToolResult, headline: bool = True) -> str:
     return "\n\n".join(parts)
 
 
+def _extra_columns(data: dict[str, Any]) -> list[tuple[str, str]]:
+    groups = data["groups"]
+    out = [("GPUs requested", "gpus_requested")]
+    if groups and groups[0].get("workloads") is not None:
+        out.append(("Workloads", "workloads"))
+    if groups and groups[0].get("gpu_hours_lost") is not None:
+        out.append(("GPU-hours lost", "gpu_hours_lost"))
+    return out
+
+
+_COMPARED = (
+    ("Failed", lambda d: count(d["by_kind"]["failed"])),
+    ("Degraded", lambda d: count(d["by_kind"]["degraded"])),
+    ("Stuck pending", lambda d: count(d["by_kind"]["pending"])),
+    ("All failure episodes", lambda d: count(d["total_failures"])),
+    ("Distinct workloads", lambda d: count(d.get("workloads"))),
+    ("GPUs requested", lambda d: count(d["gpus_requested"])),
+    ("Finished runs", lambda d: count(d["finished_runs"])),
+    ("Failed runs", lambda d: count(d["failed_runs"])),
+    ("Failure rate", lambda d: "n/a" if d.get("no_rate_reason") else pct(d["failure_rate"])),
+)
+
+
+def comparison_section(results: list[tuple[str, ToolResult]]) -> str:
+    """Two (or more) selections side by side, one measure a row."""
+    headers = ["Measure", *(plain(label) for label, _ in results)]
+    rows = []
+    for name, cell in _COMPARED:
+        row = [name]
+        for _, result in results:
+            row.append(cell(result.data) if result.data else "—")
+        rows.append(row)
+    notes = sorted(
+        {r.data["no_rate_reason"] for _, r in results if r.data and r.data.get("no_rate_reason")}
+    )
+    out = table(headers, rows, numeric=tuple(range(1, len(headers))))
+    if notes:
+        out += "\n\n_" + "; ".join(notes) + "._"
+    return out
+
+
 def trend_sentence(data: dict[str, Any], subject: str = "The failure rate") -> str:
     now, before, trend = data["current"], data["previous"], data["trend"]
+    if trend["direction"] == "unknown":
+        return (
+            f"No trend can be judged: {plain(trend['reason'])}, so the previous window is "
+            f"mostly missing data, not fewer failures ({count(before['failures'])} recorded "
+            f"then, {count(now['failures'])} now)."
+        )
     verb = {"up": "went **up**", "down": "went **down**", "flat": "stayed **flat**"}[
         trend["direction"]
     ]

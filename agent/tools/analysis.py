@@ -134,12 +134,16 @@ def _hot_nodes(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters
     run_where, run_params = filters.sql(runs=True)
     n = 3 + len(params)
     rows = conn.execute(
-        f"""WITH f AS (
-            SELECT node, count(*) AS failures, count(*) FILTER (WHERE kind = 'failed') AS failed,
-                   mode(category) AS top_category
+        f"""WITH c AS (
+            SELECT node, category, count(*) AS n,
+                   count(*) FILTER (WHERE kind = 'failed') AS failed
             FROM failure_events
             WHERE "timestamp" >= $1 AND "timestamp" < $2 AND node IS NOT NULL{_dollar(where, 3)}
-            GROUP BY node),
+            GROUP BY node, category),
+        f AS (
+            SELECT node, sum(n) AS failures, sum(failed) AS failed,
+                   first(category ORDER BY n DESC, category) AS top_category
+            FROM c GROUP BY node),
         r AS (
             SELECT node, count(*) AS runs, count(*) FILTER (WHERE phase = 'Failed') AS failed_runs
             FROM workload_runs
@@ -189,12 +193,18 @@ def _repeaters(
             SELECT {column} AS name, count(*) AS failures, max("timestamp") AS last
             FROM failure_events WHERE {scope}
             GROUP BY {column} HAVING count(*) >= {REPEAT_MIN}
-            ORDER BY failures DESC, name LIMIT {TOP_N})
-        SELECT top.name, top.failures, mode(f.category), count(DISTINCT f.workload_id),
+            ORDER BY failures DESC, name LIMIT {TOP_N}),
+        cats AS (
+            SELECT {column} AS name, category, count(*) AS n FROM failure_events
+            WHERE {scope} AND {column} IN (SELECT name FROM top) GROUP BY ALL),
+        main AS (
+            SELECT name, {_TOP_CATEGORY} AS top_category FROM cats GROUP BY name)
+        SELECT top.name, top.failures, main.top_category, count(DISTINCT f.workload_id),
                min(f.project), top.last
         FROM top JOIN (SELECT * FROM failure_events WHERE {scope}) AS f
           ON f.{column} = top.name
-        GROUP BY top.name, top.failures, top.last
+        JOIN main ON main.name = top.name
+        GROUP BY top.name, top.failures, top.last, main.top_category
         ORDER BY top.failures DESC, top.name""",
         [window.start, window.end, *params],
     ).fetchall()
@@ -210,6 +220,10 @@ def _repeaters(
         for name, failures, category, workloads, project, last in rows
     ]
 
+
+# The most frequent category of a group, ties to the alphabetically first: mode() picks any of
+# the tied values, and the same question then answered differently between runs.
+_TOP_CATEGORY = "first(category ORDER BY n DESC, category)"
 
 # Hours and days from epoch seconds: plain integer arithmetic, UTC by definition.
 _HOUR = '(epoch("timestamp")::BIGINT % 86400) // 3600'
@@ -273,6 +287,29 @@ def _actions(causes: list[dict], nodes: list[dict], workloads: list[dict]) -> li
     return actions
 
 
+def history_start(conn: duckdb.DuckDBPyConnection) -> Any:
+    """The first moment anything was recorded (a failure or a finished run), or None."""
+    row = conn.execute(
+        """SELECT least((SELECT min("timestamp") FROM failure_events),
+                        (SELECT min(finished_at) FROM workload_runs))"""
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _judge_trend(trend: dict[str, Any], window: Window, first: Any) -> dict[str, Any]:
+    """No rise or fall against a window the history does not cover: before the first record
+    there is nothing to compare with, only missing data."""
+    if first is not None and first > window.start - window.duration:
+        return {
+            **trend,
+            "direction": "unknown",
+            "judged_by": "no comparison",
+            "reason": f"the history begins {first:%Y-%m-%d %H:%M} UTC, after the start of the "
+            "previous window",
+        }
+    return trend
+
+
 def analyze(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -> ToolResult:
     totals = _totals(conn, window, filters)
     causes = _causes(conn, window, filters)
@@ -284,7 +321,7 @@ def analyze(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -
         "filters": filters.active(),
         "current": totals["current"],
         "previous": totals["previous"],
-        "trend": _trend(totals),
+        "trend": _judge_trend(_trend(totals), window, history_start(conn)),
         "top_causes": causes,
         "hot_nodes": nodes,
         "repeating_workloads": workloads,
