@@ -189,6 +189,38 @@ _COMPARED = (
 )
 
 
+def comparison_lines(results: list[tuple[str, ToolResult]]) -> str:
+    """One line per side with its own numbers, then which side had more."""
+    lines = []
+    for label, result in results:
+        data = result.data
+        if not data:
+            continue
+        workloads = (
+            f", {plural(data['workloads'], 'distinct workload')}"
+            if data.get("workloads") is not None
+            else ""
+        )
+        lines.append(
+            f"- {plain(label)} ({when(data['window']['start'])} to {when(data['window']['end'])}"
+            f" UTC): **{plural(data['total_failures'], 'failure')}** ("
+            f"{count(data['by_kind']['failed'])} failed, {count(data['by_kind']['degraded'])} "
+            f"degraded, {count(data['by_kind']['pending'])} stuck pending){workloads}"
+        )
+    if len(results) == 2 and all(r.data for _, r in results):
+        (a, first), (b, second) = results
+        x, y = first.data["total_failures"], second.data["total_failures"]
+        verdict = (
+            f"{plain(a)} had **more** failures than {plain(b)} ({count(x)} vs {count(y)})"
+            if x > y
+            else f"{plain(a)} had **fewer** failures than {plain(b)} ({count(x)} vs {count(y)})"
+            if x < y
+            else f"{plain(a)} and {plain(b)} had the same number of failures ({count(x)})"
+        )
+        lines.append(f"\n{verdict}.")
+    return "\n".join(lines)
+
+
 def comparison_section(results: list[tuple[str, ToolResult]]) -> str:
     """Two (or more) selections side by side, one measure a row."""
     headers = ["Measure", *(plain(label) for label, _ in results)]

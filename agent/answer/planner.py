@@ -43,7 +43,7 @@ CAPABILITIES: tuple[str, ...] = (
     '"Is the exporter up?", "GPU utilization from Prometheus", "DCGM Xid errors"',
     "Time windows: last 7 days, past 24h, yesterday, today, this week, since Monday, "
     "this month, last month, in November, 2026-11-20, from 2026-11-01 to 2026-11-10",
-    'Comparisons and top lists: "team-a vs team-b", "today compared to yesterday", '
+    'Side by side and top lists: "team-a vs team-b", "today compared to yesterday", '
     '"top 5 nodes since Monday", "training or inference", "evicted or preempted"',
     'Measures: "how many distinct workloads failed", "GPU-hours lost last week", '
     '"What should I fix first this week?"',
@@ -273,7 +273,7 @@ def _compare(turn: _Turn, plan: Plan) -> Answer:
     if failed:
         return _answer(turn, [status_note_with_window(failed[0], plan)])
     head = f"### {' vs '.join(compose.plain(label) for label, _ in results)}"
-    parts = [head, compose.comparison_section(results)]
+    parts = [head, compose.comparison_lines(results), compose.comparison_section(results)]
     for label, result in results:
         if result.data and result.data["total_failures"]:
             parts.append(

@@ -168,9 +168,10 @@ def statistics(
         hours = gpu_hours_lost(conn, window, filters, group_by)
         for group in groups:
             group["gpu_hours_lost"] = hours.get(group["key"], 0.0) if group_by in RUN_KEYS else None
+    selection_reason = _no_rate_reason(filters)
     for group in groups:
         group["gpus_requested"] = float(group["gpus_requested"] or 0)
-        group["no_rate_reason"] = (
+        group["no_rate_reason"] = selection_reason or (
             NO_DENOMINATOR.get(group["key"]) if group_by == "workload_type" else None
         )
         if group["no_rate_reason"]:

@@ -59,7 +59,7 @@ CATEGORY_TERMS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 # Words for a failure in general: not a filter, but they make a question about failures.
 FAILURE_WORDS = (
-    r"fail|error|crash|died|\bdie\b|dying|blew up|blow up|broke|problem|issue|went wrong"
+    r"fail|error|crash|died|\bdie\b|dying|blew up|blow up|broke|\bbreak|problem|issue|went wrong"
     r"|went down|fell over|bad runs?"
 )
 
@@ -119,7 +119,11 @@ STORY = (
     r"\bstory\b|history of|all (?:the )?(?:episodes|failures) (?:of|for)|timeline|every "
     r"(?:episode|failure)|each (?:episode|time)|how often did|episodes"
 )
-LIST = r"\blist\b|latest|most recent|recent failures|newest|show (?:me )?(?:the |all )?failures\b"
+LIST = (
+    r"\blist\b|latest|most recent|recent failures|newest|show (?:me )?(?:the |all )?failures\b"
+    r"|\b(?:did|has|have) (?:anything|any\w*|something) (?:break|broken|fail|failed|crash|die)"
+    r"|\bwhat (?:broke|crashed|died)\b"
+)
 TREND = (
     r"trend|going up|going down|increas|decreas|rising|growing|getting (?:worse|better)"
     r"|improv|worse|better|more often|less often"

@@ -139,7 +139,9 @@ class Understood:
                 line += f" for {scope}"
             if self.compare_dimension and self.compare_dimension != "window":
                 values = self.filters.get(self.compare_dimension, ())
-                line += f", {' vs '.join(code(v) for v in values)}"
+                what = DIMENSION_NAMES.get(self.compare_dimension, self.compare_dimension)
+                line += f" {'and' if scope else 'for'} {what} "
+                line += " vs ".join(code(v) for v in values)
             if self.compare_window is not None:
                 line += f", {self.window.describe()} vs {self.compare_window.describe()}"
             else:
@@ -246,8 +248,8 @@ def _find_names(question: str, vocab: Vocabulary) -> _Names:
         if exact is not None:
             names.add(exact[0], exact[1], span)
             continue
-        if lower in lexicon.LEXICON_WORDS or lower.replace("-", " ") in lexicon.LEXICON_WORDS:
-            continue
+        if all(part in lexicon.LEXICON_WORDS for part in re.split(r"[-_ ]+", lower) if part):
+            continue  # "GPU-hours", "out-of-memory": question words, not a name
         if lower in vocab.values("category") or lower in vocab.values("workload_type"):
             continue
         introduced = _dimension_before(question, span[0])
@@ -333,7 +335,7 @@ def understand(
     """Read the question against the history's vocabulary (no tool runs here)."""
     original = " ".join(question.split())
     names = _find_names(original, vocab)
-    lowered = _blank(original, names.spans).lower().replace("’", "'")
+    lowered = " ".join(_blank(original, names.spans).lower().replace("’", "'").split())
     known = frozenset(w for vals in vocab.names.values() for v in vals for w in [v.lower()])
     time = read_time(lowered, now, lexicon.LEXICON_WORDS | known)
     text = time.text

@@ -26,7 +26,7 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 # Words time phrases are made of: a misspelling of one of these (4+ letters) is mended.
 TIME_WORDS = (
     "today", "yesterday", "tonight", "week", "weeks", "month", "months", "hours", "days",
-    "since", "last", "past", "previous", "minutes", *MONTHS, *WEEKDAYS,
+    "since", "last", "past", "previous", "minutes", "overnight", *MONTHS, *WEEKDAYS,
 )  # fmt: skip
 _TIME_TYPO_SCORE = 80.0
 # Short forms people type, too short to mend by similarity.
@@ -34,7 +34,7 @@ _SHORT_FORMS = {
     "lst": "last", "pst": "past", "yday": "yesterday", "yest": "yesterday", "tdy": "today",
     "hrs": "hours", "wks": "weeks", "mins": "minutes", "mnth": "month", "mth": "month",
 }  # fmt: skip
-_SPLIT = re.compile(r"\s+(?:vs\.?|versus|compared (?:to|with)|against)\s+")
+_SPLIT = re.compile(r"\s+(?:vs\.?|versus|compared (?:to|with)|against|than|over)\s+")
 _MONTH_RE = (
     r"(?P<month>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?"
     r"|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
@@ -151,9 +151,27 @@ def inverted_range(text: str, now: datetime) -> str | None:
     return None
 
 
+# "Overnight" / "last night": from 20:00 UTC the evening before to 08:00 UTC (or now).
+NIGHT_START_HOUR, NIGHT_END_HOUR = 20, 8
+
+
+def overnight(text: str, now: datetime) -> Window | None:
+    if not re.search(r"\bover ?night\b|\blast night\b|\bduring the night\b", text):
+        return None
+    today = datetime(now.year, now.month, now.day, tzinfo=UTC)
+    end = today + timedelta(hours=NIGHT_END_HOUR)
+    if now < end:
+        end = now
+    start = today - timedelta(hours=24 - NIGHT_START_HOUR)
+    return Window(start, end, "overnight")
+
+
 def _one_window(text: str, now: datetime) -> Window | None:
     """The one window a stretch of text names: a range, a date, a relative or calendar phrase
-    (agent.time_windows) or a month."""
+    (agent.time_windows), a month, or the night."""
+    night = overnight(text, now)
+    if night is not None:
+        return night
     month = find_month(text, now)
     if month is not None and re.search(rf"\b{_MONTH_RE},?\s+\d{{4}}\b", text):
         return month  # "October 2025": a month of a year, not "October 20"
