@@ -413,6 +413,20 @@ def detail_section(result: ToolResult) -> str:
         f"{count(data['finished_runs'])} finished runs)\n\n"
         + table(["Cause", "Failures", "Last"], history, (1,))
     )
+    episodes = [
+        [when(e["timestamp"]), code(e["kind"]), code(e["category"]), code(e["node"]),
+         code(e.get("evidence"), 120)]
+        for e in data["recent_episodes"]
+    ]  # fmt: skip
+    shown = (
+        f", the newest {count(len(episodes))} of {count(data['episodes_total'])}"
+        if data.get("episodes_total", 0) > len(episodes)
+        else ""
+    )
+    lines.append(
+        f"**Every recorded episode** (latest first{shown})\n\n"
+        + table(["Time (UTC)", "Kind", "Cause", "Node", "Evidence"], episodes)
+    )
     timeline = [
         [when(t["at"]), t["what"], code(t["detail"]) if t["detail"] else ""]
         for t in data["timeline"]

@@ -15,18 +15,14 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-import duckdb
-
 from agent.answer import compose
 from agent.time_windows import find_window, resolve_window
 from agent.tools import reading
 from agent.tools.catalog import run_tool
 from agent.types import Answer, ToolCall, ToolContext, ToolResult
 from agent.understanding import lexicon
-from agent.understanding.question import Understood, understand
-from agent.understanding.vocabulary import EMPTY, Vocabulary, vocabulary
-from common.errors import StoreError
-from history import reader
+from agent.understanding.question import Understood
+from agent.understanding.reading import read_question
 
 CAPABILITIES: tuple[str, ...] = (
     'Failure statistics: "Show me failure statistics", "How many failures this week?"',
@@ -83,20 +79,11 @@ def _promql_expression(question: str) -> str | None:
     return None
 
 
-def _vocabulary(ctx: ToolContext) -> Vocabulary:
-    try:
-        with reading.open_history(ctx) as conn:
-            return vocabulary(conn, ctx.db_path)
-    except (reader.NoHistory, StoreError, duckdb.Error):  # the tools will report why
-        return EMPTY
-
-
 def make_plan(question: str, ctx: ToolContext) -> Understood:
     text = " ".join(question.lower().split())
     expression = _promql_expression(question) if _has(lexicon.PROMQL, text) else None
     expression = expression or next((q for p, q in CANNED_PROMQL if _has(p, text)), None)
-    vocab = EMPTY if expression else _vocabulary(ctx)
-    return understand(question, ctx.now, vocab, promql=expression)
+    return read_question(question, ctx, promql=expression)
 
 
 class _Turn:

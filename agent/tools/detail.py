@@ -13,6 +13,8 @@ from agent.time_windows import Window
 from agent.types import ToolResult
 from history.reader import NO_HISTORY, is_empty, iso
 
+MAX_EPISODES = 50  # a workload's story: its episodes, newest first, up to this many
+
 
 def _loads(value: Any) -> Any:
     if isinstance(value, str):
@@ -96,8 +98,8 @@ def failure_detail(
         key,
     ).fetchall()
     episodes = conn.execute(
-        """SELECT "timestamp", kind, category, node FROM failure_events WHERE workload_id = ?
-        ORDER BY "timestamp" DESC LIMIT 10""",
+        f"""SELECT "timestamp", kind, category, node, evidence FROM failure_events
+        WHERE workload_id = ? ORDER BY "timestamp" DESC, episode_id LIMIT {MAX_EPISODES}""",
         key,
     ).fetchall()
     runs = conn.execute(
@@ -123,8 +125,10 @@ def failure_detail(
             {"category": c, "failures": int(n), "last": iso(last)} for c, n, last in history
         ],
         "recent_episodes": [
-            {"timestamp": iso(t), "kind": k, "category": c, "node": n} for t, k, c, n in episodes
+            {"timestamp": iso(t), "kind": k, "category": c, "node": n, "evidence": e}
+            for t, k, c, n, e in episodes
         ],
+        "episodes_total": sum(int(n) for _, n, _ in history),
         "finished_runs": int(run_totals[0]),
         "failed_runs": int(run_totals[1]),
         "same_name_in_projects": [p for (p,) in other_projects],

@@ -18,13 +18,19 @@ from datetime import datetime
 
 import duckdb
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import DamerauLevenshtein
 
 from history.categories import CATEGORIES, WORKLOAD_TYPES
 
 # Dimensions whose values are names in the file, in the order an ambiguous name is read as
 # (a project and a workload of the same name: the broader reading wins).
 NAME_DIMENSIONS: tuple[str, ...] = ("project", "node", "image", "workload_name", "department")
-TYPO_SCORE = 85.0  # rapidfuzz ratio (0-100) from which a near name is taken as a typo
+
+def typo_budget(token: str) -> int:
+    """Edits (insert, delete, substitute, swap two neighbours) a typo may take: one in a short
+    name, two from 8 characters. More and it is another name ("team-zeta" is not "team-a")."""
+    return 1 if len(token) < 8 else 2
+
 _CACHE_SIZE = 8
 
 
@@ -74,12 +80,20 @@ class Vocabulary:
 
     def typo_of(self, dimension: str, token: str) -> str | None:
         """The known value token is a misspelling of, or None."""
-        near = self.closest(dimension, token)
-        if near is None or near[1] < TYPO_SCORE:
+        choices = self._lower.get(dimension)
+        if not choices or len(token) < 4:
             return None
-        if _digits(near[0]) != _digits(token):  # dgx-h200-99 is another node, not a typo
+        hit = process.extractOne(
+            token.lower(),
+            list(choices),
+            scorer=DamerauLevenshtein.distance,
+            score_cutoff=typo_budget(token),
+        )
+        if hit is None:
             return None
-        return near[0]
+        if _digits(hit[0]) != _digits(token):  # dgx-h200-99 is another node, not a typo
+            return None
+        return choices[hit[0]]
 
     def examples(self, dimension: str, near: str = "", limit: int = 3) -> tuple[str, ...]:
         """A few known values, the closest to `near` first."""
