@@ -355,7 +355,7 @@ def understand(
     filters: dict[str, list[str]] = {k: list(v) for k, v in names.values.items()}
     categories, xid, text = _categories(text)
     if categories:
-        filters["category"] = categories
+        filters["category"] = sorted(categories)
     kinds = [kind for pattern, kind in lexicon.KIND_TERMS if _has(pattern, text)]
     if kinds:
         filters["kind"] = kinds
