@@ -66,7 +66,8 @@ def test_two_windows_are_compared_not_shifted() -> None:
 
 
 def test_an_inverted_range_is_refused_not_read_as_since(agent_history: AgentHistory) -> None:
-    assert "ends before it starts" in (read_time("from 2026-11-20 to 2026-11-10", NOW).refusal or "")
+    refusal = read_time("from 2026-11-20 to 2026-11-10", NOW).refusal
+    assert refusal is not None and "ends before it starts" in refusal
     answer = answer_deterministic("failures from 2026-11-20 to 2026-11-10", agent_history.ctx)
     assert answer.tool_calls == () and not answer.answered
     assert "the range ends before it starts" in answer.markdown

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agent.api.app import create_api_app
 from agent.answer.markdown import code, code_block
+from agent.api.app import create_api_app
 from agent.api.edges import ApiSettings
 from agent.llm.settings import LLMSettings
 from agent.web import create_ui_app
