@@ -6,6 +6,7 @@ estimated. Stored text (evidence, summaries, log lines, names) is quoted with re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from agent.answer.markdown import (
@@ -20,6 +21,16 @@ from agent.answer.markdown import (
     points,
     table,
     when,
+)
+from agent.tools.shapes import (
+    AnalysisData,
+    DetailData,
+    Evidence,
+    ListData,
+    PromqlData,
+    StatisticsData,
+    StatisticsGroup,
+    WindowTotals,
 )
 from agent.types import ToolResult
 from history import categories
@@ -36,7 +47,7 @@ _GROUP_TITLES = {
 }
 
 
-def window_line(data: dict[str, Any]) -> str:
+def window_line(data: StatisticsData | AnalysisData | ListData) -> str:
     window = data["window"]
     return (
         f"_Window: {window['label']} ({when(window['start'])} to {when(window['end'])} UTC)"
@@ -62,27 +73,25 @@ def _group_cell(group_by: str, key: str) -> str:
     return code(key)
 
 
-def example(found: dict[str, Any] | None) -> str:
+def example(found: Evidence | None) -> str:
     """The newest quoted evidence of a cause, with the workload it came from."""
     if not found or not found.get("evidence"):
         return "_no evidence recorded_"
     return f"{code(found['evidence'], 120)} ({code(found['workload_name'])})"
 
 
-def kinds_headline(counts: dict[str, Any]) -> str:
+def kinds_headline(counts: StatisticsData | WindowTotals) -> str:
     """Failed, degraded and stuck-pending episodes apart, then their total: only the first
     are failed runs."""
-    kinds = counts.get("by_kind") or counts
-    total = counts.get("total_failures", counts.get("failures"))
-    if "failed" not in kinds:
-        return f"**{plural(total, 'failure')}**"
+    kinds = counts["by_kind"]
+    total = kinds["failed"] + kinds["degraded"] + kinds["pending"]
     return (
         f"**{count(kinds['failed'])} failed**, **{count(kinds['degraded'])} degraded**, "
         f"**{count(kinds['pending'])} stuck pending** (**{plural(total, 'failure')}** in all)"
     )
 
 
-def rate_text(data: dict[str, Any]) -> str:
+def rate_text(data: StatisticsData) -> str:
     if data.get("no_rate_reason"):
         return f"; no failure rate: {data['no_rate_reason']}"
     if data["failure_rate"] is not None:
@@ -93,7 +102,7 @@ def rate_text(data: dict[str, Any]) -> str:
     return f"; {count(data['finished_runs'])} finished runs"
 
 
-def measure_sentence(data: dict[str, Any], measure: str) -> str:
+def measure_sentence(data: StatisticsData, measure: str) -> str:
     """The figure the question asked for, stated first when it is not the episode count."""
     if measure == "workloads" and data.get("workloads") is not None:
         return f"**{plural(data['workloads'], 'distinct workload')}** failed."
@@ -115,7 +124,7 @@ def measure_sentence(data: dict[str, Any], measure: str) -> str:
 def statistics_section(
     result: ToolResult, headline: bool = True, top: int | None = None, titled: bool = True
 ) -> str:
-    data = result.data
+    data: StatisticsData = result.data
     group_by = data["group_by"]
     parts = []
     if headline:
@@ -146,16 +155,15 @@ def statistics_section(
              count(g["failed_runs"]), count(g["finished_runs"]), pct(g["failure_rate"])]
             for g in data["groups"]
         ]  # fmt: skip
-    extra = _extra_columns(data)
-    for name, key in extra:
+    for name, cell in _extra_columns(data):
         headers.append(name)
         for row, group in zip(rows, data["groups"], strict=True):
-            row.append(count(group.get(key)))
+            row.append(count(cell(group)))
     numeric = [i for i, h in enumerate(headers) if i and h != "Latest evidence"]
     lead = f"**Top {count(top)} by {title.lower()}**" if top else f"**By {title.lower()}**"
     body = table(headers, rows, numeric=numeric)
     parts.append(f"{lead}\n\n{body}" if titled else body)
-    reasons = sorted({g["no_rate_reason"] for g in data["groups"] if g.get("no_rate_reason")})
+    reasons = sorted({r for g in data["groups"] if (r := g["no_rate_reason"])})
     if reasons:
         parts.append("_No rate where — is shown: " + "; ".join(reasons) + "._")
     if data["other_groups"]:
@@ -166,14 +174,17 @@ def statistics_section(
     return "\n\n".join(parts)
 
 
-def _extra_columns(data: dict[str, Any]) -> list[tuple[str, str]]:
+_EXTRA: tuple[tuple[str, Callable[[StatisticsGroup], float | None]], ...] = (
+    ("GPUs requested", lambda g: g["gpus_requested"]),
+    ("Workloads", lambda g: g["workloads"]),
+    ("GPU-hours lost", lambda g: g.get("gpu_hours_lost")),
+)
+
+
+def _extra_columns(data: StatisticsData) -> list[tuple[str, Callable[[StatisticsGroup], Any]]]:
+    """GPUs requested always; distinct workloads and GPU-hours when the question asked."""
     groups = data["groups"]
-    out = [("GPUs requested", "gpus_requested")]
-    if groups and groups[0].get("workloads") is not None:
-        out.append(("Workloads", "workloads"))
-    if groups and groups[0].get("gpu_hours_lost") is not None:
-        out.append(("GPU-hours lost", "gpu_hours_lost"))
-    return out
+    return [(name, cell) for name, cell in _EXTRA if groups and cell(groups[0]) is not None]
 
 
 _COMPARED = (
@@ -239,7 +250,7 @@ def comparison_section(results: list[tuple[str, ToolResult]]) -> str:
     return out
 
 
-def trend_sentence(data: dict[str, Any], subject: str = "The failure rate") -> str:
+def trend_sentence(data: AnalysisData, subject: str = "The failure rate") -> str:
     now, before, trend = data["current"], data["previous"], data["trend"]
     if trend["direction"] == "unknown":
         return (
@@ -269,7 +280,7 @@ def trend_sentence(data: dict[str, Any], subject: str = "The failure rate") -> s
 
 def analysis_section(result: ToolResult, parts_wanted: tuple[str, ...] = ()) -> str:
     """The whole analysis, or the named parts: trend, causes, nodes, repeats, peaks, actions."""
-    data = result.data
+    data: AnalysisData = result.data
     want = set(parts_wanted) or {"trend", "causes", "nodes", "repeats", "peaks", "actions"}
     now, before = data["current"], data["previous"]
     out = []
@@ -365,7 +376,7 @@ def analysis_section(result: ToolResult, parts_wanted: tuple[str, ...] = ()) -> 
     return "\n\n".join(out)
 
 
-def chart(data: dict[str, Any]) -> dict[str, Any]:
+def chart(data: AnalysisData) -> dict[str, Any]:
     """Failures per day by category, for the UI's chart."""
     days = sorted({row["day"] for row in data["daily"]})
     present = sorted({row["category"] for row in data["daily"]})
@@ -376,7 +387,7 @@ def chart(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def detail_section(result: ToolResult) -> str:
-    data = result.data
+    data: DetailData = result.data
     f = data["failure"]
     confidence = f"{100 * float(f['confidence']):.0f}%"
     lines = [
@@ -436,7 +447,7 @@ def detail_section(result: ToolResult) -> str:
 
 
 def list_section(result: ToolResult) -> str:
-    data = result.data
+    data: ListData = result.data
     rows = [
         [when(r["timestamp"]), code(r["workload_name"]), code(r["project"]),
          code(r["category"]), code(r["node"]), code(r["evidence"], 160)]
@@ -455,7 +466,7 @@ def list_section(result: ToolResult) -> str:
 
 
 def promql_section(result: ToolResult) -> str:
-    data = result.data
+    data: PromqlData = result.data
     rows = []
     for s in data["series"]:
         labels = ", ".join(f"{k}={v}" for k, v in sorted(s["labels"].items()))

@@ -19,6 +19,7 @@ from agent.answer import compose
 from agent.time_windows import find_window, resolve_window
 from agent.tools import reading
 from agent.tools.catalog import run_tool
+from agent.tools.shapes import AnalysisData
 from agent.types import Answer, ToolCall, ToolContext, ToolResult
 from agent.understanding import lexicon
 from agent.understanding.question import Understood
@@ -214,7 +215,7 @@ def _fix_first(turn: _Turn, plan: Plan) -> Answer:
     return _answer(turn, parts, chart=compose.chart(data))
 
 
-def _nothing_found(data: dict[str, Any], plan: Plan) -> str:
+def _nothing_found(data: AnalysisData, plan: Plan) -> str:
     now, before = data["current"], data["previous"]
     return (
         f"**No failures{_scope_words(plan)}** in {plan.window.label} "

@@ -10,6 +10,7 @@ from typing import Any
 import duckdb
 
 from agent.time_windows import Window
+from agent.tools.shapes import DetailData, TimelineItem
 from agent.types import ToolResult
 from history.reader import NO_HISTORY, is_empty, iso
 
@@ -25,9 +26,9 @@ def _loads(value: Any) -> Any:
     return value
 
 
-def _timeline(record: Mapping[str, Any], runs: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+def _timeline(record: Mapping[str, Any], runs: list[tuple[Any, ...]]) -> list[TimelineItem]:
     """Events from the stored bundle, the workload's runs and the failure itself, oldest first."""
-    items: list[dict[str, Any]] = []
+    items: list[TimelineItem] = []
     bundle = record.get("bundle") or {}
     events = bundle.get("events") if isinstance(bundle, Mapping) else None
     for event in (events or [])[:30]:
@@ -118,7 +119,7 @@ def failure_detail(
         [record["workload_name"], record["project"]],
     ).fetchall()
     bundle = record.pop("bundle")
-    data = {
+    data: DetailData = {
         "failure": record,
         "timeline": _timeline(record | {"bundle": bundle}, runs),
         "failures_by_category": [

@@ -8,11 +8,19 @@ are not failed runs: selections of those kinds carry no rate.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 
 from agent.time_windows import Window
+from agent.tools.shapes import (
+    Evidence,
+    ListData,
+    ListedFailure,
+    StatisticsData,
+    StatisticsGroup,
+    WindowShape,
+)
 from agent.types import ToolResult
 from history.reader import (
     GROUP_KEYS,
@@ -108,7 +116,7 @@ def run_counts(
 
 def latest_evidence(
     conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, Evidence]:
     """Per category, the newest failure's quoted evidence: every cause shown with its proof."""
     where, params = filters.sql()
     rows = conn.execute(
@@ -177,12 +185,16 @@ def statistics(
         if group["no_rate_reason"]:
             group["failure_rate"] = None
     shown, rest = groups[:top], groups[top:]
-    data = {
-        "window": window.to_dict(),
+    data: StatisticsData = {
+        "window": cast(WindowShape, window.to_dict()),
         "filters": filters.active(),
         "group_by": group_by,
         "total_failures": total,
-        "by_kind": {k: sum(g[k] for g in groups) for k in ("failed", "degraded", "pending")},
+        "by_kind": {
+            "failed": sum(g["failed"] for g in groups),
+            "degraded": sum(g["degraded"] for g in groups),
+            "pending": sum(g["pending"] for g in groups),
+        },
         "finished_runs": finished,
         "failed_runs": failed_runs,
         "failure_rate": (
@@ -196,7 +208,7 @@ def statistics(
         if "workloads" in measures
         else None,
         "gpu_hours_lost": round(sum(hours.values()), 1) if hours is not None else None,
-        "groups": shown,
+        "groups": cast(list[StatisticsGroup], shown),  # rows of failure_counts, filled above
         "other_groups": len(rest),
         "other_failures": sum(g["failures"] for g in rest),
     }
@@ -250,12 +262,12 @@ def list_failures(
     ).fetchone()
     total = int(total_row[0]) if total_row else 0
     failures = [{c: iso(v) for c, v in zip(_LIST_COLUMNS, row, strict=True)} for row in rows]
-    data = {
-        "window": window.to_dict(),
+    data: ListData = {
+        "window": cast(WindowShape, window.to_dict()),
         "filters": filters.active(),
         "total": total,
         "shown": len(failures),
-        "failures": failures,
+        "failures": cast(list[ListedFailure], failures),  # one row per _LIST_COLUMNS
     }
     if not failures:
         message = empty_window_message(conn, window.label, "no failures matched")
