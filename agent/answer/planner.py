@@ -178,13 +178,21 @@ def status_note_with_window(result: ToolResult, plan: Plan) -> str:
     return compose.status_note(result) + f"\n\n_Window: {plan.window.describe()}_"
 
 
-def _analysis(turn: _Turn, plan: Plan, parts_wanted: tuple[str, ...] = ()) -> Answer:
+def _run_analysis(turn: _Turn, plan: Plan) -> tuple[ToolResult, Answer | None]:
+    """The analysis of the plan's window, and the whole answer when there is none to show."""
     result = turn.run("analyze_failures", _args(turn, plan))
     if result.status != "ok":
-        return _answer(turn, [status_note_with_window(result, plan)])
-    data = result.data
-    if data["current"]["failures"] == 0:
-        return _answer(turn, [_nothing_found(data, plan)])
+        return result, _answer(turn, [status_note_with_window(result, plan)])
+    if result.data["current"]["failures"] == 0:
+        return result, _answer(turn, [_nothing_found(result.data, plan)])
+    return result, None
+
+
+def _analysis(turn: _Turn, plan: Plan, parts_wanted: tuple[str, ...] = ()) -> Answer:
+    result, done = _run_analysis(turn, plan)
+    if done is not None:
+        return done
+    data: AnalysisData = result.data
     head = (
         f"### Failure analysis{_scope_words(plan)}\n\n"
         f"{compose.kinds_headline(data['current'])} in {plan.window.label}. "
@@ -196,18 +204,13 @@ def _analysis(turn: _Turn, plan: Plan, parts_wanted: tuple[str, ...] = ()) -> An
 
 def _fix_first(turn: _Turn, plan: Plan) -> Answer:
     """The ranked recommendation of the analysis, first; the causes behind it after."""
-    result = turn.run("analyze_failures", _args(turn, plan))
-    if result.status != "ok":
-        return _answer(turn, [status_note_with_window(result, plan)])
-    data = result.data
-    if data["current"]["failures"] == 0:
-        return _answer(turn, [_nothing_found(data, plan)])
-    head = (
-        f"### What to fix first{_scope_words(plan)}\n\n"
-        f"{compose.kinds_headline(data['current'])} in {plan.window.label}."
-    )
+    result, done = _run_analysis(turn, plan)
+    if done is not None:
+        return done
+    data: AnalysisData = result.data
     parts = [
-        head,
+        f"### What to fix first{_scope_words(plan)}\n\n"
+        f"{compose.kinds_headline(data['current'])} in {plan.window.label}.",
         compose.analysis_section(result, ("actions",)),
         compose.analysis_section(result, ("causes", "nodes", "repeats")),
         compose.window_line(data),
