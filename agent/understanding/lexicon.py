@@ -31,7 +31,8 @@ CATEGORY_TERMS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("nccl",),
     ),
     (
-        r"gpu[ _-]?hardware|hardware|\becc\b|fallen off the bus|faulty gpus?|bad gpus?|dead gpus?",
+        r"gpu[ _-]?hardware|hardware|\becc\b|fallen off the bus|faulty gpus?|bad gpus?|dead gpus?"
+        r"|gpu[ _-]?hw\b|\bhw[ _-]?(?:faults?|errors?|failures?|issues?)",
         ("gpu_hardware",),
     ),
     (r"cuda[ _-]?driver|driver mismatch|driver version", ("cuda_driver",)),
@@ -136,8 +137,8 @@ FIX_FIRST = (
 )
 ANALYSIS = r"analy[sz]|insight|overview|report|summar|what to do|hot nodes?|wrong with|health"
 STATS = (
-    r"statistic|\bstats\b|how many|count|number of|breakdown|rate|most|top|distribution"
-    r"|share|total|how much|how often|tally"
+    r"statistic|\bstats\b|how many|count|number of|#\s*of\b|\bno\. of|breakdown|rate|most|top"
+    r"|distribution|share|total|how much|how often|tally"
 )
 
 # Plain words of questions: never looked up as names (they would only cost fuzzy lookups and

@@ -28,10 +28,18 @@ TIME_WORDS = (
     "today", "yesterday", "tonight", "week", "weeks", "month", "months", "hours", "days",
     "since", "last", "past", "previous", "minutes", "overnight", *MONTHS, *WEEKDAYS,
 )  # fmt: skip
+# Words questions are built around (not time, but mended the same way): "whihc nodes failed
+# the most" must still read as a ranking of nodes.
+QUESTION_WORDS = (
+    "which", "what", "failures", "failed", "failing", "nodes", "machines", "projects",
+    "images", "workloads", "statistics", "most", "breakdown", "compare", "analyze",
+)  # fmt: skip
+_MENDABLE = (*TIME_WORDS, *QUESTION_WORDS)
 _TIME_TYPO_SCORE = 80.0
 # Short forms people type, too short to mend by similarity.
 _SHORT_FORMS = {
     "lst": "last", "pst": "past", "yday": "yesterday", "yest": "yesterday", "tdy": "today",
+    "wek": "week", "wk": "week", "hr": "hour",
     "hrs": "hours", "wks": "weeks", "mins": "minutes", "mnth": "month", "mth": "month",
 }  # fmt: skip
 _SPLIT = re.compile(r"\s+(?:vs\.?|versus|compared (?:to|with)|against|than|over)\s+")
@@ -68,9 +76,9 @@ def mend_time_words(text: str, known: frozenset[str]) -> tuple[str, list[tuple[s
         if word in _SHORT_FORMS and word not in known:
             mended.append((word, _SHORT_FORMS[word]))
             return _SHORT_FORMS[word]
-        if len(word) < 4 or word in known or word in TIME_WORDS:
+        if len(word) < 4 or word in known or word in _MENDABLE:
             return word
-        hit = process.extractOne(word, TIME_WORDS, scorer=fuzz.ratio, score_cutoff=_TIME_TYPO_SCORE)
+        hit = process.extractOne(word, _MENDABLE, scorer=fuzz.ratio, score_cutoff=_TIME_TYPO_SCORE)
         if hit is None:
             return word
         mended.append((word, str(hit[0])))
