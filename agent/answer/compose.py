@@ -56,8 +56,13 @@ def window_line(data: StatisticsData | AnalysisData | ListData) -> str:
     )
 
 
-def _filters(filters: dict[str, str]) -> str:
-    return ", ".join(f"{k} = {code(v)}" for k, v in filters.items())
+def _filters(filters: dict[str, Any]) -> str:
+    """ "project = `a`, category = `gpu_oom` or `oom_killed`, xid" (a list is any of them)."""
+    parts = []
+    for key, value in filters.items():
+        values = value if isinstance(value, list) else [value]
+        parts.append(key if value is True else f"{key} = " + " or ".join(code(v) for v in values))
+    return ", ".join(parts)
 
 
 def status_note(result: ToolResult) -> str:

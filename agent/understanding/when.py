@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from rapidfuzz import fuzz, process
 
 from agent.time_windows import Window, find_window
+from agent.understanding import lexicon
 
 MONTHS = (
     "january", "february", "march", "april", "may", "june", "july", "august", "september",
@@ -76,11 +77,11 @@ def mend_time_words(text: str, known: frozenset[str]) -> tuple[str, list[tuple[s
         if word in _SHORT_FORMS and word not in known:
             mended.append((word, _SHORT_FORMS[word]))
             return _SHORT_FORMS[word]
-        if len(word) < 4 or word in known or word in _MENDABLE:
+        if len(word) < 4 or word in known or word in lexicon.LEXICON_WORDS or word in _MENDABLE:
             return word
         hit = process.extractOne(word, _MENDABLE, scorer=fuzz.ratio, score_cutoff=_TIME_TYPO_SCORE)
-        if hit is None:
-            return word
+        if hit is None or word.startswith(hit[0]) or hit[0].startswith(word):
+            return word  # "compared", "weekly": another form of the word, not a typo
         mended.append((word, str(hit[0])))
         return str(hit[0])
 
