@@ -84,8 +84,9 @@ def test_demo_starts_everything_prints_urls_and_stops_cleanly(tmp_path: Path) ->
 
         metrics_url = f"http://127.0.0.1:{exporter}/metrics"
         wait_until(
-            lambda: re.search(r'^runai_failure_exporter_polls_total\{result="success"\} [1-9]',
-                              httpx.get(metrics_url).text, re.M),
+            lambda: re.search(
+                r'^runai_failure_exporter_polls_total\{[^}]*result="success"[^}]*\} [1-9]',
+                httpx.get(metrics_url).text, re.M),
             60, "a successful poll",
         )
         failures = wait_until(
