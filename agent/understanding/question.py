@@ -336,8 +336,7 @@ def understand(
     original = " ".join(question.split())
     names = _find_names(original, vocab)
     lowered = " ".join(_blank(original, names.spans).lower().replace("’", "'").split())
-    known = frozenset(w for vals in vocab.names.values() for v in vals for w in [v.lower()])
-    time = read_time(lowered, now, lexicon.LEXICON_WORDS | known)
+    time = read_time(lowered, now, vocab.all_lower)  # names are never mended into time words
     text = time.text
     window = time.window or default_window(now)
     base = {

@@ -26,10 +26,12 @@ from history.categories import CATEGORIES, WORKLOAD_TYPES
 # (a project and a workload of the same name: the broader reading wins).
 NAME_DIMENSIONS: tuple[str, ...] = ("project", "node", "image", "workload_name", "department")
 
+
 def typo_budget(token: str) -> int:
     """Edits (insert, delete, substitute, swap two neighbours) a typo may take: one in a short
     name, two from 8 characters. More and it is another name ("team-zeta" is not "team-a")."""
     return 1 if len(token) < 8 else 2
+
 
 _CACHE_SIZE = 8
 
@@ -43,6 +45,8 @@ class Vocabulary:
     def __post_init__(self) -> None:
         for dimension, values in self.names.items():
             self._lower[dimension] = {v.lower(): v for v in values}
+        every = frozenset(name for lowered in self._lower.values() for name in lowered)
+        object.__setattr__(self, "all_lower", every)
         images: dict[str, str] = {}
         for image in self.names.get("image", ()):
             short = image.rsplit("/", 1)[-1]
@@ -52,6 +56,8 @@ class Vocabulary:
         for image in self.names.get("image", ()):
             repos.setdefault(image.rsplit("/", 1)[-1].split(":", 1)[0].lower(), []).append(image)
         self._lower["image_repo"] = {k: v[0] for k, v in repos.items() if len(v) == 1}
+
+    all_lower: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
     def values(self, dimension: str) -> tuple[str, ...]:
         return tuple(self.names.get(dimension, ()))
