@@ -58,3 +58,6 @@ class Answer:
     mode: Literal["deterministic", "llm"] = "deterministic"
     note: str | None = None  # e.g. "LLM unavailable (timeout); answered deterministically"
     chart: Mapping[str, Any] | None = field(default=None)  # optional data for the UI's chart
+    # False when the question got no answer: not recognised, a name the history does not
+    # hold, an impossible window, or a tool that could not run (`agent ask` exits non-zero).
+    answered: bool = True

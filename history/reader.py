@@ -23,16 +23,17 @@ from history.connection import connect
 
 NO_HISTORY = "no failures recorded yet; is the sidecar running?"
 
+NONE_KEY = "(none)"  # the group of rows without a value (no node: never scheduled)
 # Group-by keys a caller may ask for -> SQL expression (nullable columns get a visible "(none)").
 GROUP_KEYS: dict[str, str] = {
     "category": "category",
     "project": "project",
     "workload_type": "workload_type",
-    "node": "coalesce(node, '(none)')",
-    "image": "coalesce(image, '(none)')",
+    "node": f"coalesce(node, '{NONE_KEY}')",
+    "image": f"coalesce(image, '{NONE_KEY}')",
     "kind": "kind",
     "workload_name": "workload_name",
-    "department": "coalesce(department, '(none)')",
+    "department": f"coalesce(department, '{NONE_KEY}')",
 }
 RUN_KEYS = {"project", "workload_type", "node", "image", "workload_name", "department"}
 
@@ -41,40 +42,71 @@ class NoHistory(Exception):
     """The file is missing, empty, or has no tables yet: nothing recorded, not an error."""
 
 
+FilterValue = str | tuple[str, ...]
+
+
+def _values(value: Any) -> FilterValue | None:
+    """One value as a string, several ("X or Y") as a sorted tuple; empty means no filter."""
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted({str(v) for v in value if v not in (None, "")})
+        if not items:
+            return None
+        return items[0] if len(items) == 1 else tuple(items)
+    return None if value in (None, "") else str(value)
+
+
 @dataclass(frozen=True)
 class Filters:
-    """Exact-match filters; None means "any". Names are data, always bound as parameters."""
+    """Exact-match filters; None means "any", a tuple means any of those values ("X or Y").
+    Names are data, always bound as parameters. `xid` keeps only rows that carry an Xid."""
 
-    project: str | None = None
-    workload_type: str | None = None
-    category: str | None = None
-    node: str | None = None
-    image: str | None = None
-    kind: str | None = None
-    workload_name: str | None = None
-    department: str | None = None
+    project: FilterValue | None = None
+    workload_type: FilterValue | None = None
+    category: FilterValue | None = None
+    node: FilterValue | None = None
+    image: FilterValue | None = None
+    kind: FilterValue | None = None
+    workload_name: FilterValue | None = None
+    department: FilterValue | None = None
+    xid: bool = False
 
     @classmethod
     def from_args(cls, args: Mapping[str, Any]) -> Filters:
-        values = {f.name: args.get(f.name) for f in fields(cls)}
-        return cls(**{k: str(v) for k, v in values.items() if v not in (None, "")})
+        values = {f.name: _values(args.get(f.name)) for f in fields(cls) if f.name != "xid"}
+        return cls(
+            **{k: v for k, v in values.items() if v is not None},
+            xid=bool(args.get("xid")),
+        )
 
-    def active(self) -> dict[str, str]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
+    def active(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value:
+                out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
 
     def sql(self, *, runs: bool = False) -> tuple[str, list[Any]]:
         """` AND col = ?` clauses for failure_events (or, with runs, for workload_runs, whose
-        rows have no category or kind)."""
-        clauses, params = [], []
-        for name, value in self.active().items():
-            if runs and name not in RUN_KEYS:
+        rows have no category, kind or details)."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        for f in fields(self):
+            name, value = f.name, getattr(self, f.name)
+            if not value or (runs and name not in RUN_KEYS):
                 continue
-            clauses.append(f" AND {name} = ?")
-            params.append(value)
+            if name == "xid":
+                clauses.append(" AND json_extract(details, '$.xid') IS NOT NULL")
+            elif isinstance(value, tuple):
+                clauses.append(f" AND {name} IN ({', '.join('?' for _ in value)})")
+                params.extend(value)
+            else:
+                clauses.append(f" AND {name} = ?")
+                params.append(value)
         return "".join(clauses), params
 
     def applies_to_runs(self) -> bool:
-        return self.category is None and self.kind is None
+        return self.category is None and self.kind is None and not self.xid
 
     def has_rate(self) -> bool:
         """Degraded or pending episodes are not failed runs: no failure rate for them."""

@@ -122,7 +122,9 @@ def plan(args: argparse.Namespace) -> list[Service]:
                 [f"Prometheus             {prom_url}   (alerts: {prom_url}/alerts)"],
             )
         )
-    agent = [PY, "-m", "agent", "serve", "--host", "127.0.0.1",
+    # The simulator runs at --speed x the wall clock, so its newest failures lie ahead of the
+    # wall clock: the agent answers as of the history (--clock history) to include them.
+    agent = [PY, "-m", "agent", "serve", "--host", "127.0.0.1", "--clock", "history",
              "--api-port", str(args.api_port), "--ui-port", str(args.ui_port), "--db", str(db)]
     if prometheus:
         agent += ["--prometheus-url", prom_url]

@@ -36,6 +36,13 @@ class Step:
     delay_s: float = 0.0
 
 
+def model_text(markdown: str) -> str:
+    """An LLM answer without the line of how the question was read, which opens every answer."""
+    head, _, rest = markdown.partition("\n\n")
+    assert head.startswith("_Understood:"), markdown
+    return rest
+
+
 def answer(text: str) -> Step:
     return Step(content=text)
 

@@ -37,7 +37,12 @@ def test_trend_is_judged_by_rate_not_by_count(tmp_path: Path) -> None:
 
 
 def test_trend_by_count_when_there_are_no_runs(tmp_path: Path) -> None:
-    spec = {"failures": [{"workload_name": "a", "kind": "pending", "at": "-1d"}]}
+    spec = {
+        "failures": [
+            {"workload_name": "old", "kind": "pending", "at": "-30d"},  # the history begins
+            {"workload_name": "a", "kind": "pending", "at": "-1d"},
+        ]
+    }
     data = analyze(make_agent_history(tmp_path, spec)).data
     assert data["trend"] == {
         "failures_change": 1,
@@ -46,6 +51,14 @@ def test_trend_by_count_when_there_are_no_runs(tmp_path: Path) -> None:
         "direction": "up",
         "judged_by": "failure count",
     }
+
+
+def test_no_trend_against_a_window_before_the_history(tmp_path: Path) -> None:
+    # One failure yesterday and nothing before: "up" would be a rise against missing data.
+    spec = {"failures": [{"workload_name": "a", "kind": "pending", "at": "-1d"}]}
+    trend = analyze(make_agent_history(tmp_path, spec)).data["trend"]
+    assert (trend["direction"], trend["judged_by"]) == ("unknown", "no comparison")
+    assert trend["reason"].startswith("the history begins 2026-11-25 12:00 UTC")
 
 
 def test_actions_ranked_by_gpus_affected(agent_history: AgentHistory) -> None:

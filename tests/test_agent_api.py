@@ -15,7 +15,7 @@ from agent.api.edges import ApiSettings
 from agent.api.openai_compat import MODEL_ID
 from agent.llm.settings import LLMSettings
 from tests.fixtures_agent import AgentHistory, make_agent_history
-from tests.fixtures_llm import ServerThread, answer, call, error
+from tests.fixtures_llm import ServerThread, answer, call, error, model_text
 
 TOKEN = "agent-token-3c9f1e"
 LLM_KEY = "sk-LLM-KEY-a1b2c3d4-NEVER-SHOW"
@@ -240,7 +240,7 @@ def test_llm_mode_over_http_never_shows_the_key(history, scripted_llm):
         assert kinds[:2] == ["tool_call", "tool_result"]
         final = events(streamed)[-2][1]
         assert final["mode"] == "llm" and final["note"] is None
-        assert final["markdown"] == f"**{total} failures** in the last 7 days."
+        assert model_text(final["markdown"]) == f"**{total} failures** in the last 7 days."
         scripted_llm.play(error(429))
         fallback = http.post("/api/chat", json={"question": "Show me failure statistics"}).json()
         assert fallback["mode"] == "deterministic"

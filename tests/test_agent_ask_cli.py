@@ -52,11 +52,27 @@ def test_json_answer_with_tool_calls(agent_history: AgentHistory) -> None:
     assert call["result"]["data"]["failure"]["category"] == "gpu_oom"
 
 
-def test_missing_history_is_friendly(tmp_path: Path) -> None:
-    done = run_ask("Show me failure statistics", "--db", str(tmp_path / "none.db"))
-    assert done.returncode == 0
+def test_missing_history_is_friendly_and_fails(tmp_path: Path) -> None:
+    missing = tmp_path / "none.db"
+    done = run_ask("Show me failure statistics", "--db", str(missing))
+    assert done.returncode == 1  # a script sees the wrong path (it exited 0)
     assert "no failures recorded yet; is the sidecar running?" in done.stdout
-    assert "Traceback" not in done.stderr
+    assert done.stderr.strip() == f"ERROR: no history file at {missing}"
+    assert not missing.exists()  # reading never creates the file
+
+
+def test_unanswered_questions_exit_non_zero(agent_history: AgentHistory) -> None:
+    for question in (
+        "tell me a joke",  # not recognised
+        "what is wrong with node-gpu-99",  # a name the history does not hold
+        "failures from 2026-11-20 to 2026-11-10",  # a range that ends before it starts
+    ):
+        done = run_ask(question, "--db", str(agent_history.path), "--now", "2026-11-26T12:00:00Z")
+        assert done.returncode == 1, (question, done.stdout)
+    empty_window = run_ask(
+        "failures on 2026-11-01", "--db", str(agent_history.path), "--now", "2026-11-26T12:00:00Z"
+    )
+    assert empty_window.returncode == 0, empty_window.stdout  # no failures is an answer
 
 
 def test_bad_now_is_a_one_line_error(agent_history: AgentHistory) -> None:

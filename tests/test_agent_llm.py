@@ -13,7 +13,7 @@ from agent.llm.mask import NameMask
 from agent.llm.settings import LLMSettings
 from agent.tools.catalog import TOOLS
 from agent.tools.sql import SQL_TOOL
-from tests.fixtures_llm import answer, call, error, slow
+from tests.fixtures_llm import answer, call, error, model_text, slow
 
 KEY = "sk-TEST-9f8e7d6c5b4a-NEVER-SHOW"
 LLM_TOOLS = (*TOOLS, SQL_TOOL)
@@ -49,7 +49,7 @@ def test_tool_call_then_answer(scripted_llm, agent_history, settings):
     result = ask("Show me failure statistics", agent_history, settings, events)
     assert result.mode == "llm"
     assert result.note is None
-    assert result.markdown == f"There were {total} failures in the last 7 days."
+    assert model_text(result.markdown) == f"There were {total} failures in the last 7 days."
     assert [c.name for c in result.tool_calls] == ["failure_statistics"]
     sent = tool_messages(scripted_llm.requests[1])
     assert sent[0]["status"] == "ok"
@@ -99,7 +99,7 @@ def test_timeout_raises_unavailable(scripted_llm, agent_history, settings):
 def test_429_is_retried_with_retry_after_then_answers(scripted_llm, agent_history, settings):
     scripted_llm.play(error(429, retry_after="0"), answer("No numbers here."))
     result = ask("hi", agent_history, replace(settings, max_retries=2))
-    assert result.markdown == "No numbers here."
+    assert model_text(result.markdown) == "No numbers here."
     assert len(scripted_llm.requests) == 2
 
 
@@ -133,7 +133,8 @@ def test_made_up_number_is_flagged(scripted_llm, agent_history, settings):
     )
     result = ask("Show me failure statistics", agent_history, settings)
     assert "Warning: unverified numbers.** 4711" in result.markdown
-    assert result.markdown.startswith("There were 11 failures, 4711 of them on Tuesday.")
+    text = model_text(result.markdown)
+    assert text.startswith("There were 11 failures, 4711 of them on Tuesday.")
     assert (
         result.note == "1 number(s) in the LLM's answer are not backed by this turn's tool results"
     )
@@ -153,7 +154,7 @@ def test_masking_sends_no_real_name_and_restores_the_answer(scripted_llm, agent_
         answer(f"{llama} failed with GPU OOM on {node}."),
     )
     result = ask("Why did train-llama-7b fail?", agent_history, replace(settings, mask_names=True))
-    assert result.markdown == "train-llama-7b failed with GPU OOM on node-gpu-01."
+    assert model_text(result.markdown) == "train-llama-7b failed with GPU OOM on node-gpu-01."
     detail = result.tool_calls[0]
     assert detail.arguments == {"workload_name": "train-llama-7b"}
     assert detail.result.status == "ok"  # the tool ran on the real name
@@ -189,7 +190,7 @@ def test_injection_in_stored_text_cannot_change_the_tools(scripted_llm, agent_hi
     assert injected["role"] == "tool"  # the stored text travels as data in a tool result
     assert "IGNORE PREVIOUS INSTRUCTIONS" in injected["content"]
     assert [c.name for c in result.tool_calls] == ["failure_detail"]
-    assert result.markdown == "notebook-alice was OOMKilled (exit code 137)."
+    assert model_text(result.markdown) == "notebook-alice was OOMKilled (exit code 137)."
 
 
 def test_sql_tool_is_offered_and_runs_read_only(scripted_llm, agent_history, settings):
@@ -231,3 +232,27 @@ def test_masking_that_cannot_read_names_refuses_to_send(scripted_llm, tmp_path, 
         answer_with_llm("Why did train-llama-7b fail?", ctx, replace(settings, mask_names=True),
                         LLM_TOOLS)  # fmt: skip
     assert scripted_llm.requests == []
+
+
+def test_the_model_gets_the_understood_question_as_hints(scripted_llm, agent_history, settings):
+    # The same reading as the planner's: project typo mended, OOM as both causes, window read.
+    scripted_llm.play(answer("team-a had no OOM failures yesterday."))
+    masked = replace(settings, mask_names=True)
+    result = ask("OOM failures in tema-a yesterdy", agent_history, masked)
+    system = [m["content"] for m in scripted_llm.requests[0]["messages"] if m["role"] == "system"]
+    hints = json.loads(system[1].split(": ", 1)[1])
+    assert hints["filters"]["category"] == ["gpu_oom", "oom_killed"]
+    assert hints["window"]["label"] == "yesterday"
+    assert {"typed": "yesterdy", "read_as": "yesterday"} in hints["read_as"]
+    assert "team-a" not in json.dumps(hints)  # names leave masked, like every other message
+    assert hints["filters"]["project"] not in ("", "team-a")
+    assert result.markdown.startswith("_Understood: failure episodes for project `team-a`")
+
+
+def test_unknown_names_reach_the_model(scripted_llm, agent_history, settings):
+    scripted_llm.play(answer("There is no node-gpu-99 in the history."))
+    ask("what is wrong with node-gpu-99", agent_history, settings)
+    system = [m["content"] for m in scripted_llm.requests[0]["messages"] if m["role"] == "system"]
+    hints = json.loads(system[1].split(": ", 1)[1])
+    assert hints["intent"] == "unknown"
+    assert hints["unknown_names"] == [{"dimension": "node", "value": "node-gpu-99"}]

@@ -9,7 +9,7 @@ import pytest
 from agent.answer.planner import answer_deterministic
 from agent.llm.settings import LLMSettings
 from agent.respond import LLM_TOOLS, respond
-from tests.fixtures_llm import answer, call, error, slow
+from tests.fixtures_llm import answer, call, error, model_text, slow
 
 KEY = "nvapi-RESPOND-TEST-KEY-0042"
 
@@ -52,7 +52,11 @@ def test_step_limit_falls_back(agent_history, scripted_llm, llm):
 def test_llm_answer_is_used_when_it_works(agent_history, scripted_llm, llm):
     scripted_llm.play(answer("Ask me about failures."))
     result = respond("hello", agent_history.ctx, llm)
-    assert (result.mode, result.markdown, result.note) == ("llm", "Ask me about failures.", None)
+    assert (result.mode, model_text(result.markdown), result.note) == (
+        "llm",
+        "Ask me about failures.",
+        None,
+    )
     scripted_llm.play(error(500))
     assert respond("hello", agent_history.ctx, llm).mode == "deterministic"
 

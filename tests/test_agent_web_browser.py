@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from agent.answer.markdown import code, code_block
 from agent.api.app import create_api_app
 from agent.api.edges import ApiSettings
 from agent.llm.settings import LLMSettings
@@ -230,3 +231,19 @@ def test_token_protected_agent_asks_for_the_token_once(browser, history):
         assert "failures" in done.locator(".answer").inner_text()
         assert done.locator(".error").count() == 0
         context.close()
+
+
+@pytest.mark.parametrize(
+    "evidence",
+    ["ran `rm -rf /tmp/x` then died", "`leading backtick", "trailing backtick`", "a `` b"],
+)
+def test_evidence_with_backticks_renders_as_one_code_span(page, evidence):
+    # The server quotes such evidence with a longer fence; the page must read it back whole.
+    cell = code(evidence)
+    html = page.evaluate("md => renderMarkdown(md)", f"| Evidence |\n| --- |\n| {cell} |\n\n{cell}")
+    assert html.count(f"<code>{evidence}</code>") == 2, html
+
+
+def test_code_block_holding_a_fence_stays_one_block(page):
+    html = page.evaluate("md => renderMarkdown(md)", code_block("step 1\n```\nstep 2"))
+    assert html == "<pre><code>step 1\n```\nstep 2</code></pre>"

@@ -11,10 +11,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+
+from history.reader import open_history
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.slow, pytest.mark.prometheus]
@@ -81,8 +84,9 @@ def test_demo_starts_everything_prints_urls_and_stops_cleanly(tmp_path: Path) ->
 
         metrics_url = f"http://127.0.0.1:{exporter}/metrics"
         wait_until(
-            lambda: re.search(r'^runai_failure_exporter_polls_total\{result="success"\} [1-9]',
-                              httpx.get(metrics_url).text, re.M),
+            lambda: re.search(
+                r'^runai_failure_exporter_polls_total\{[^}]*result="success"[^}]*\} [1-9]',
+                httpx.get(metrics_url).text, re.M),
             60, "a successful poll",
         )
         failures = wait_until(
@@ -106,6 +110,26 @@ def test_demo_starts_everything_prints_urls_and_stops_cleanly(tmp_path: Path) ->
         body = answer.json()
         assert body["mode"] == "deterministic"
         assert "|" in body["markdown"]  # a table of real numbers, not the "nothing yet" answer
+
+        # The simulator's clock runs ahead of the wall clock (60x; here pushed 6 h on at once):
+        # its newest failures are "in the future", and the agent (--clock history) must still
+        # include them in windowed answers.
+        moved = httpx.post(f"http://127.0.0.1:{sim}/admin/clock", json={"advance_seconds": 21600})
+        assert moved.status_code == 200, moved.text
+
+        def newest_in_the_future() -> datetime | None:
+            with open_history(str(tmp_path / "runai_failure_history.db")) as conn:
+                row = conn.execute('SELECT max("timestamp") FROM failure_events').fetchone()
+            found = row[0] if row else None
+            return found if found is not None and found > datetime.now(UTC) else None
+
+        newest = wait_until(newest_in_the_future, 60, "a failure stamped by the simulated clock")
+        assert isinstance(newest, datetime)
+        listed = httpx.get(f"http://127.0.0.1:{api}/api/failures",
+                           params={"window": "last 24 hours", "limit": "1"}, timeout=30).json()
+        assert listed["status"] == "ok", listed
+        shown = datetime.fromisoformat(listed["data"]["failures"][0]["timestamp"])
+        assert shown >= newest
 
         page = httpx.get(f"http://127.0.0.1:{ui}/")
         assert page.status_code == 200 and "<html" in page.text.lower()

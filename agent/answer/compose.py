@@ -6,6 +6,7 @@ estimated. Stored text (evidence, summaries, log lines, names) is quoted with re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from agent.answer.markdown import (
@@ -20,6 +21,16 @@ from agent.answer.markdown import (
     points,
     table,
     when,
+)
+from agent.tools.shapes import (
+    AnalysisData,
+    DetailData,
+    Evidence,
+    ListData,
+    PromqlData,
+    StatisticsData,
+    StatisticsGroup,
+    WindowTotals,
 )
 from agent.types import ToolResult
 from history import categories
@@ -36,7 +47,7 @@ _GROUP_TITLES = {
 }
 
 
-def window_line(data: dict[str, Any]) -> str:
+def window_line(data: StatisticsData | AnalysisData | ListData) -> str:
     window = data["window"]
     return (
         f"_Window: {window['label']} ({when(window['start'])} to {when(window['end'])} UTC)"
@@ -45,8 +56,13 @@ def window_line(data: dict[str, Any]) -> str:
     )
 
 
-def _filters(filters: dict[str, str]) -> str:
-    return ", ".join(f"{k} = {code(v)}" for k, v in filters.items())
+def _filters(filters: dict[str, Any]) -> str:
+    """ "project = `a`, category = `gpu_oom` or `oom_killed`, xid" (a list is any of them)."""
+    parts = []
+    for key, value in filters.items():
+        values = value if isinstance(value, list) else [value]
+        parts.append(key if value is True else f"{key} = " + " or ".join(code(v) for v in values))
+    return ", ".join(parts)
 
 
 def status_note(result: ToolResult) -> str:
@@ -62,31 +78,62 @@ def _group_cell(group_by: str, key: str) -> str:
     return code(key)
 
 
-def example(found: dict[str, Any] | None) -> str:
+def example(found: Evidence | None) -> str:
     """The newest quoted evidence of a cause, with the workload it came from."""
     if not found or not found.get("evidence"):
         return "_no evidence recorded_"
     return f"{code(found['evidence'], 120)} ({code(found['workload_name'])})"
 
 
-def statistics_section(result: ToolResult, headline: bool = True) -> str:
-    data = result.data
+def kinds_headline(counts: StatisticsData | WindowTotals) -> str:
+    """Failed, degraded and stuck-pending episodes apart, then their total: only the first
+    are failed runs."""
+    kinds = counts["by_kind"]
+    total = kinds["failed"] + kinds["degraded"] + kinds["pending"]
+    return (
+        f"**{count(kinds['failed'])} failed**, **{count(kinds['degraded'])} degraded**, "
+        f"**{count(kinds['pending'])} stuck pending** (**{plural(total, 'failure')}** in all)"
+    )
+
+
+def rate_text(data: StatisticsData) -> str:
+    if data.get("no_rate_reason"):
+        return f"; no failure rate: {data['no_rate_reason']}"
+    if data["failure_rate"] is not None:
+        return (
+            f"; failure rate {pct(data['failure_rate'])} ({count(data['failed_runs'])} failed of "
+            f"{count(data['finished_runs'])} finished runs)"
+        )
+    return f"; {count(data['finished_runs'])} finished runs"
+
+
+def measure_sentence(data: StatisticsData, measure: str) -> str:
+    """The figure the question asked for, stated first when it is not the episode count."""
+    if measure == "workloads" and data.get("workloads") is not None:
+        return f"**{plural(data['workloads'], 'distinct workload')}** failed."
+    if measure == "gpus":
+        return f"**{count(data['gpus_requested'])} GPUs** were requested by these failures."
+    if measure == "gpu_hours":
+        if data.get("gpu_hours_lost") is None:
+            return (
+                "_GPU-hours lost are counted from failed runs, which carry no cause or kind: "
+                "not available with this filter._"
+            )
+        return (
+            f"**{count(data['gpu_hours_lost'])} GPU-hours** were lost by failed runs "
+            "(GPUs requested x the run's length, created to finished)."
+        )
+    return ""
+
+
+def statistics_section(
+    result: ToolResult, headline: bool = True, top: int | None = None, titled: bool = True
+) -> str:
+    data: StatisticsData = result.data
     group_by = data["group_by"]
-    kinds = data["by_kind"]
     parts = []
     if headline:
-        rate = data["failure_rate"]
-        rate_text = (
-            f"; failure rate {pct(rate)} ({count(data['failed_runs'])} failed of "
-            f"{count(data['finished_runs'])} finished runs)"
-            if rate is not None
-            else f"; {count(data['finished_runs'])} finished runs"
-        )
-        parts.append(
-            f"**{plural(data['total_failures'], 'failure')}** "
-            f"({count(kinds['failed'])} failed, {count(kinds['degraded'])} degraded, "
-            f"{count(kinds['pending'])} stuck pending){rate_text}."
-        )
+        parts.append(f"{kinds_headline(data)}{rate_text(data)}.")
     title = _GROUP_TITLES[group_by]
     if group_by in ("category", "kind"):
         headers = [title, "Failures", "Share", "Rate of finished runs"]
@@ -113,8 +160,17 @@ def statistics_section(result: ToolResult, headline: bool = True) -> str:
              count(g["failed_runs"]), count(g["finished_runs"]), pct(g["failure_rate"])]
             for g in data["groups"]
         ]  # fmt: skip
+    for name, cell in _extra_columns(data):
+        headers.append(name)
+        for row, group in zip(rows, data["groups"], strict=True):
+            row.append(count(cell(group)))
     numeric = [i for i, h in enumerate(headers) if i and h != "Latest evidence"]
-    parts.append(f"**By {title.lower()}**\n\n" + table(headers, rows, numeric=numeric))
+    lead = f"**Top {count(top)} by {title.lower()}**" if top else f"**By {title.lower()}**"
+    body = table(headers, rows, numeric=numeric)
+    parts.append(f"{lead}\n\n{body}" if titled else body)
+    reasons = sorted({r for g in data["groups"] if (r := g["no_rate_reason"])})
+    if reasons:
+        parts.append("_No rate where — is shown: " + "; ".join(reasons) + "._")
     if data["other_groups"]:
         parts.append(
             f"_…and {count(data['other_groups'])} more {title.lower()} values with "
@@ -123,8 +179,90 @@ def statistics_section(result: ToolResult, headline: bool = True) -> str:
     return "\n\n".join(parts)
 
 
-def trend_sentence(data: dict[str, Any], subject: str = "The failure rate") -> str:
+_EXTRA: tuple[tuple[str, Callable[[StatisticsGroup], float | None]], ...] = (
+    ("GPUs requested", lambda g: g["gpus_requested"]),
+    ("Workloads", lambda g: g["workloads"]),
+    ("GPU-hours lost", lambda g: g.get("gpu_hours_lost")),
+)
+
+
+def _extra_columns(data: StatisticsData) -> list[tuple[str, Callable[[StatisticsGroup], Any]]]:
+    """GPUs requested always; distinct workloads and GPU-hours when the question asked."""
+    groups = data["groups"]
+    return [(name, cell) for name, cell in _EXTRA if groups and cell(groups[0]) is not None]
+
+
+_COMPARED = (
+    ("Failed", lambda d: count(d["by_kind"]["failed"])),
+    ("Degraded", lambda d: count(d["by_kind"]["degraded"])),
+    ("Stuck pending", lambda d: count(d["by_kind"]["pending"])),
+    ("All failure episodes", lambda d: count(d["total_failures"])),
+    ("Distinct workloads", lambda d: count(d.get("workloads"))),
+    ("GPUs requested", lambda d: count(d["gpus_requested"])),
+    ("Finished runs", lambda d: count(d["finished_runs"])),
+    ("Failed runs", lambda d: count(d["failed_runs"])),
+    ("Failure rate", lambda d: "n/a" if d.get("no_rate_reason") else pct(d["failure_rate"])),
+)
+
+
+def comparison_lines(results: list[tuple[str, ToolResult]]) -> str:
+    """One line per side with its own numbers, then which side had more."""
+    lines = []
+    for label, result in results:
+        data = result.data
+        if not data:
+            continue
+        workloads = (
+            f", {plural(data['workloads'], 'distinct workload')}"
+            if data.get("workloads") is not None
+            else ""
+        )
+        lines.append(
+            f"- {plain(label)} ({when(data['window']['start'])} to {when(data['window']['end'])}"
+            f" UTC): **{plural(data['total_failures'], 'failure')}** ("
+            f"{count(data['by_kind']['failed'])} failed, {count(data['by_kind']['degraded'])} "
+            f"degraded, {count(data['by_kind']['pending'])} stuck pending){workloads}"
+        )
+    if len(results) == 2 and all(r.data for _, r in results):
+        (a, first), (b, second) = results
+        x, y = first.data["total_failures"], second.data["total_failures"]
+        verdict = (
+            f"{plain(a)} had **more** failures than {plain(b)} ({count(x)} vs {count(y)})"
+            if x > y
+            else f"{plain(a)} had **fewer** failures than {plain(b)} ({count(x)} vs {count(y)})"
+            if x < y
+            else f"{plain(a)} and {plain(b)} had the same number of failures ({count(x)})"
+        )
+        lines.append(f"\n{verdict}.")
+    return "\n".join(lines)
+
+
+def comparison_section(results: list[tuple[str, ToolResult]]) -> str:
+    """Two (or more) selections side by side, one measure a row."""
+    headers = ["Measure", *(plain(label) for label, _ in results)]
+    rows = []
+    for name, cell in _COMPARED:
+        row = [name]
+        for _, result in results:
+            row.append(cell(result.data) if result.data else "—")
+        rows.append(row)
+    notes = sorted(
+        {r.data["no_rate_reason"] for _, r in results if r.data and r.data.get("no_rate_reason")}
+    )
+    out = table(headers, rows, numeric=tuple(range(1, len(headers))))
+    if notes:
+        out += "\n\n_" + "; ".join(notes) + "._"
+    return out
+
+
+def trend_sentence(data: AnalysisData, subject: str = "The failure rate") -> str:
     now, before, trend = data["current"], data["previous"], data["trend"]
+    if trend["direction"] == "unknown":
+        return (
+            f"No trend can be judged: {plain(trend['reason'])}, so the previous window is "
+            f"mostly missing data, not fewer failures ({count(before['failures'])} recorded "
+            f"then, {count(now['failures'])} now)."
+        )
     verb = {"up": "went **up**", "down": "went **down**", "flat": "stayed **flat**"}[
         trend["direction"]
     ]
@@ -147,7 +285,7 @@ def trend_sentence(data: dict[str, Any], subject: str = "The failure rate") -> s
 
 def analysis_section(result: ToolResult, parts_wanted: tuple[str, ...] = ()) -> str:
     """The whole analysis, or the named parts: trend, causes, nodes, repeats, peaks, actions."""
-    data = result.data
+    data: AnalysisData = result.data
     want = set(parts_wanted) or {"trend", "causes", "nodes", "repeats", "peaks", "actions"}
     now, before = data["current"], data["previous"]
     out = []
@@ -243,7 +381,7 @@ def analysis_section(result: ToolResult, parts_wanted: tuple[str, ...] = ()) -> 
     return "\n\n".join(out)
 
 
-def chart(data: dict[str, Any]) -> dict[str, Any]:
+def chart(data: AnalysisData) -> dict[str, Any]:
     """Failures per day by category, for the UI's chart."""
     days = sorted({row["day"] for row in data["daily"]})
     present = sorted({row["category"] for row in data["daily"]})
@@ -254,7 +392,7 @@ def chart(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def detail_section(result: ToolResult) -> str:
-    data = result.data
+    data: DetailData = result.data
     f = data["failure"]
     confidence = f"{100 * float(f['confidence']):.0f}%"
     lines = [
@@ -291,6 +429,20 @@ def detail_section(result: ToolResult) -> str:
         f"{count(data['finished_runs'])} finished runs)\n\n"
         + table(["Cause", "Failures", "Last"], history, (1,))
     )
+    episodes = [
+        [when(e["timestamp"]), code(e["kind"]), code(e["category"]), code(e["node"]),
+         code(e.get("evidence"), 120)]
+        for e in data["recent_episodes"]
+    ]  # fmt: skip
+    shown = (
+        f", the newest {count(len(episodes))} of {count(data['episodes_total'])}"
+        if data.get("episodes_total", 0) > len(episodes)
+        else ""
+    )
+    lines.append(
+        f"**Every recorded episode** (latest first{shown})\n\n"
+        + table(["Time (UTC)", "Kind", "Cause", "Node", "Evidence"], episodes)
+    )
     timeline = [
         [when(t["at"]), t["what"], code(t["detail"]) if t["detail"] else ""]
         for t in data["timeline"]
@@ -300,7 +452,7 @@ def detail_section(result: ToolResult) -> str:
 
 
 def list_section(result: ToolResult) -> str:
-    data = result.data
+    data: ListData = result.data
     rows = [
         [when(r["timestamp"]), code(r["workload_name"]), code(r["project"]),
          code(r["category"]), code(r["node"]), code(r["evidence"], 160)]
@@ -319,7 +471,7 @@ def list_section(result: ToolResult) -> str:
 
 
 def promql_section(result: ToolResult) -> str:
-    data = result.data
+    data: PromqlData = result.data
     rows = []
     for s in data["series"]:
         labels = ", ".join(f"{k}={v}" for k, v in sorted(s["labels"].items()))

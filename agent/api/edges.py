@@ -12,9 +12,10 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import duckdb
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -22,6 +23,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent.llm.settings import LLMSettings
 from agent.types import Answer, ToolContext
+from common.errors import StoreError
+from history import reader
 
 log = logging.getLogger("agent.api.app")
 
@@ -34,6 +37,30 @@ OPEN_PATHS = frozenset({"/healthz", "/metrics"})
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def history_clock(db_path: str, wall: Callable[[], datetime] = _utc_now) -> Callable[[], datetime]:
+    """A clock that is never behind the history: the wall clock, or just after the newest
+    recorded failure or run when that is later. For a simulated cluster whose clock runs ahead
+    of the wall clock (the demo at --speed 60): with the wall clock, its newest failures would
+    lie "in the future" and be missing from every windowed answer."""
+
+    def now() -> datetime:
+        current = wall()
+        try:
+            with reader.open_history(db_path, timeout_s=1.0) as conn:
+                row = conn.execute(
+                    """SELECT greatest((SELECT max("timestamp") FROM failure_events),
+                                       (SELECT max(finished_at) FROM workload_runs))"""
+                ).fetchone()
+        except (reader.NoHistory, StoreError, duckdb.Error):
+            return current
+        newest = row[0] if row else None
+        if newest is None or newest < current:
+            return current
+        return newest.astimezone(UTC) + timedelta(seconds=1)
+
+    return now
 
 
 @dataclass(frozen=True)

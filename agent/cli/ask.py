@@ -2,6 +2,8 @@
 
 Answers with the LLM when one is configured (NVIDIA_API_KEY, or OPENAI_API_KEY with
 LLM_BASE_URL / LLM_MODEL), else with the deterministic planner; --deterministic forces the latter.
+Exits 0 when the question was answered, 1 for a missing history file, a tool that could not run
+or a question that got no answer, 2 for bad flags (docs/configuration.md).
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 2
     ctx = ToolContext(db_path=args.db, prometheus_url=args.prometheus_url, now=now)
+    missing = not os.path.exists(args.db)
     answer = respond(" ".join(args.question), ctx, settings)
     if args.json:
         print(json.dumps(answer_to_json(answer), indent=2, default=str))
@@ -82,5 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         print(answer.markdown)
         if answer.note:
             print(f"\n_{answer.note}_")
+    if missing:  # the answer says "no failures recorded yet"; a script must see the mistake
+        print(f"ERROR: no history file at {args.db}", file=sys.stderr)
+        return 1
     failed = any(call.result.status == "error" for call in answer.tool_calls)
-    return 1 if failed else 0
+    return 1 if failed or not answer.answered else 0

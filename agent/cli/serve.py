@@ -15,12 +15,13 @@ import signal
 import socket
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 import uvicorn
 from starlette.types import ASGIApp
 
 from agent.api.app import create_api_app
-from agent.api.edges import ApiSettings
+from agent.api.edges import ApiSettings, history_clock
 from agent.web import create_ui_app
 from common.errors import ConfigError
 from common.version import add_version_flag
@@ -50,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
         "default /data/runai_failure_history.db)"
     )  # fmt: skip
     parser.add_argument("--prometheus-url", help="Prometheus base URL (env PROMETHEUS_URL)")
+    parser.add_argument(
+        "--clock", choices=["wall", "history"], default="wall",
+        help="answer as of the wall clock (default), or of the history when its newest record "
+        "is later (a simulated cluster whose clock runs ahead, as in the demo)",
+    )  # fmt: skip
     parser.add_argument("--log-level", default="info",
                         choices=["critical", "error", "warning", "info", "debug"])  # fmt: skip
     return parser
@@ -123,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = ApiSettings.from_env(db_path=args.db, prometheus_url=args.prometheus_url)
+        if args.clock == "history":
+            settings = replace(settings, clock=history_clock(settings.db_path))
     except ConfigError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 2

@@ -9,11 +9,22 @@ never over failed runs only.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 
 from agent.time_windows import Window
+from agent.tools.shapes import (
+    Action,
+    AnalysisData,
+    Cause,
+    DailyCount,
+    HotNode,
+    PeakHour,
+    Repeater,
+    Trend,
+    WindowShape,
+)
 from agent.tools.stats import latest_evidence
 from agent.types import ToolResult
 from history import categories
@@ -32,12 +43,13 @@ def _both_windows(window: Window) -> list[Any]:
 def _totals(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -> dict[str, Any]:
     where, params = filters.sql()
     rows = conn.execute(
-        f"""SELECT "timestamp" >= $3 AS current, count(*), count(*) FILTER (WHERE kind='failed')
+        f"""SELECT "timestamp" >= $3 AS current, count(*), count(*) FILTER (WHERE kind='failed'),
+               count(*) FILTER (WHERE kind='degraded'), count(*) FILTER (WHERE kind='pending')
         FROM failure_events WHERE "timestamp" >= $1 AND "timestamp" < $2{_dollar(where, 4)}
         GROUP BY ALL""",
         [*_both_windows(window), *params],
     ).fetchall()
-    failures = {bool(r[0]): (int(r[1]), int(r[2])) for r in rows}
+    failures = {bool(r[0]): tuple(int(v) for v in r[1:]) for r in rows}
     run_where, run_params = filters.sql(runs=True)
     rows = conn.execute(
         f"""SELECT finished_at >= $3 AS current, count(*), count(*) FILTER (WHERE phase='Failed')
@@ -48,12 +60,13 @@ def _totals(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -
     runs = {bool(r[0]): (int(r[1]), int(r[2])) for r in rows}
     out: dict[str, Any] = {}
     for name, is_current in (("current", True), ("previous", False)):
-        total, failed_kind = failures.get(is_current, (0, 0))
+        total, failed_kind, degraded, pending = failures.get(is_current, (0, 0, 0, 0))
         finished, failed_runs = runs.get(is_current, (0, 0))
         # With a category filter, the numerator is that category's failed episodes.
         numerator = failed_runs if filters.applies_to_runs() else failed_kind
         out[name] = {
             "failures": total,
+            "by_kind": {"failed": failed_kind, "degraded": degraded, "pending": pending},
             "finished_runs": finished,
             "failed_runs": failed_runs if filters.applies_to_runs() else None,
             "failure_rate": ratio(numerator, finished) if filters.has_rate() else None,
@@ -67,7 +80,7 @@ def _dollar(where: str, first: int) -> str:
     return "".join(f"{p}${first + i}" for i, p in enumerate(parts[:-1])) + parts[-1]
 
 
-def _trend(totals: dict[str, Any]) -> dict[str, Any]:
+def _trend(totals: dict[str, Any]) -> Trend:
     now, before = totals["current"], totals["previous"]
     change = now["failures"] - before["failures"]
     rate_now, rate_before = now["failure_rate"], before["failure_rate"]
@@ -90,7 +103,7 @@ def _trend(totals: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _causes(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -> list[dict]:
+def _causes(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -> list[Cause]:
     where, params = filters.sql()
     rows = conn.execute(
         f"""SELECT category,
@@ -110,7 +123,7 @@ def _causes(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -
         ).fetchall()
     )
     total = sum(int(r[1]) for r in rows)
-    causes = [
+    causes: list[Cause] = [
         {
             "category": category,
             "failures": int(current),
@@ -129,17 +142,23 @@ def _causes(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -
     return causes
 
 
-def _hot_nodes(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -> list[dict]:
+def _hot_nodes(
+    conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters
+) -> list[HotNode]:
     where, params = filters.sql()
     run_where, run_params = filters.sql(runs=True)
     n = 3 + len(params)
     rows = conn.execute(
-        f"""WITH f AS (
-            SELECT node, count(*) AS failures, count(*) FILTER (WHERE kind = 'failed') AS failed,
-                   mode(category) AS top_category
+        f"""WITH c AS (
+            SELECT node, category, count(*) AS n,
+                   count(*) FILTER (WHERE kind = 'failed') AS failed
             FROM failure_events
             WHERE "timestamp" >= $1 AND "timestamp" < $2 AND node IS NOT NULL{_dollar(where, 3)}
-            GROUP BY node),
+            GROUP BY node, category),
+        f AS (
+            SELECT node, sum(n) AS failures, sum(failed) AS failed,
+                   first(category ORDER BY n DESC, category) AS top_category
+            FROM c GROUP BY node),
         r AS (
             SELECT node, count(*) AS runs, count(*) FILTER (WHERE phase = 'Failed') AS failed_runs
             FROM workload_runs
@@ -151,7 +170,7 @@ def _hot_nodes(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters
         FROM f LEFT JOIN r USING (node)""",
         [window.start, window.end, *params, *run_params],
     ).fetchall()
-    nodes = []
+    nodes: list[HotNode] = []
     for node, failures, failed, top_category, runs, failed_runs in rows:
         numerator = failed_runs if filters.applies_to_runs() else failed
         rate = ratio(int(numerator), int(runs)) if filters.has_rate() else None
@@ -179,7 +198,7 @@ def _hot_nodes(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters
 
 def _repeaters(
     conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters, column: str
-) -> list[dict]:
+) -> list[Repeater]:
     """The most often failing values of `column`: ranked first, then described (main cause,
     workloads, project) for those few only, which keeps the heavy aggregates off the long tail."""
     where, params = filters.sql()
@@ -189,34 +208,47 @@ def _repeaters(
             SELECT {column} AS name, count(*) AS failures, max("timestamp") AS last
             FROM failure_events WHERE {scope}
             GROUP BY {column} HAVING count(*) >= {REPEAT_MIN}
-            ORDER BY failures DESC, name LIMIT {TOP_N})
-        SELECT top.name, top.failures, mode(f.category), count(DISTINCT f.workload_id),
+            ORDER BY failures DESC, name LIMIT {TOP_N}),
+        cats AS (
+            SELECT {column} AS name, category, count(*) AS n FROM failure_events
+            WHERE {scope} AND {column} IN (SELECT name FROM top) GROUP BY ALL),
+        main AS (
+            SELECT name, {_TOP_CATEGORY} AS top_category FROM cats GROUP BY name)
+        SELECT top.name, top.failures, main.top_category, count(DISTINCT f.workload_id),
                min(f.project), top.last
         FROM top JOIN (SELECT * FROM failure_events WHERE {scope}) AS f
           ON f.{column} = top.name
-        GROUP BY top.name, top.failures, top.last
+        JOIN main ON main.name = top.name
+        GROUP BY top.name, top.failures, top.last, main.top_category
         ORDER BY top.failures DESC, top.name""",
         [window.start, window.end, *params],
     ).fetchall()
+    # keyed by the column it ranks (workload_name or image): the shape allows either
     return [
-        {
+        cast(Repeater, {
             column: name,
             "failures": int(failures),
             "top_category": category,
             "workloads": int(workloads),
             "project": project,
             "last_failure": iso(last),
-        }
+        })
         for name, failures, category, workloads, project, last in rows
     ]
 
+
+# The most frequent category of a group, ties to the alphabetically first: mode() picks any of
+# the tied values, and the same question then answered differently between runs.
+_TOP_CATEGORY = "first(category ORDER BY n DESC, category)"
 
 # Hours and days from epoch seconds: plain integer arithmetic, UTC by definition.
 _HOUR = '(epoch("timestamp")::BIGINT % 86400) // 3600'
 _DAY = 'epoch("timestamp")::BIGINT // 86400'
 
 
-def _peak_hours(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -> list[dict]:
+def _peak_hours(
+    conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters
+) -> list[PeakHour]:
     where, params = filters.sql()
     rows = conn.execute(
         f"""SELECT {_HOUR} AS h, count(*) AS failures FROM failure_events
@@ -227,7 +259,9 @@ def _peak_hours(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filter
     return [{"hour_utc": int(h), "failures": int(n)} for h, n in rows]
 
 
-def _daily(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -> list[dict]:
+def _daily(
+    conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters
+) -> list[DailyCount]:
     where, params = filters.sql()
     rows = conn.execute(
         f"""SELECT {_DAY} AS day, category, count(*) FROM failure_events
@@ -245,10 +279,12 @@ def _daily(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) ->
     ]
 
 
-def _actions(causes: list[dict], nodes: list[dict], workloads: list[dict]) -> list[dict]:
+def _actions(
+    causes: list[Cause], nodes: list[HotNode], workloads: list[Repeater]
+) -> list[Action]:
     """What to do first: one action per cause, ranked by GPUs affected, then failures."""
     ranked = sorted(causes, key=lambda c: (-c["gpus_requested"], -c["failures"], c["category"]))
-    actions = []
+    actions: list[Action] = []
     for cause in ranked[:TOP_N]:
         category = cause["category"]
         targets: list[str] = []
@@ -273,18 +309,45 @@ def _actions(causes: list[dict], nodes: list[dict], workloads: list[dict]) -> li
     return actions
 
 
+def history_start(conn: duckdb.DuckDBPyConnection) -> Any:
+    """The first moment anything was recorded (a failure or a finished run), or None."""
+    row = conn.execute(
+        """SELECT least((SELECT min("timestamp") FROM failure_events),
+                        (SELECT min(finished_at) FROM workload_runs))"""
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _judge_trend(trend: Trend, window: Window, first: Any) -> Trend:
+    """No rise or fall against a window the history does not cover. Entirely before the first
+    record there is nothing to compare with; partly before it, counts are short by the missing
+    part while a rate (failed over finished runs) still compares like with like."""
+    previous_start = window.start - window.duration
+    if first is None or first <= previous_start:
+        return trend
+    if first < window.start and trend["judged_by"] == "failure rate":
+        return trend
+    return {
+        **trend,
+        "direction": "unknown",
+        "judged_by": "no comparison",
+        "reason": f"the history begins {first:%Y-%m-%d %H:%M} UTC, after the start of the "
+        "previous window",
+    }
+
+
 def analyze(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -> ToolResult:
     totals = _totals(conn, window, filters)
     causes = _causes(conn, window, filters)
     nodes = _hot_nodes(conn, window, filters)
     workloads = _repeaters(conn, window, filters, "workload_name")
-    data = {
-        "window": window.to_dict(),
-        "previous_window": window.previous().to_dict(),
+    data: AnalysisData = {
+        "window": cast(WindowShape, window.to_dict()),
+        "previous_window": cast(WindowShape, window.previous().to_dict()),
         "filters": filters.active(),
         "current": totals["current"],
         "previous": totals["previous"],
-        "trend": _trend(totals),
+        "trend": _judge_trend(_trend(totals), window, history_start(conn)),
         "top_causes": causes,
         "hot_nodes": nodes,
         "repeating_workloads": workloads,

@@ -27,15 +27,29 @@ _WINDOW_PROPS: dict[str, Any] = {
     "start": {"type": "string", "description": "ISO-8601 UTC start (instead of window)"},
     "end": {"type": "string", "description": "ISO-8601 UTC end, exclusive (default: now)"},
 }
+
+
+def _one_or_more(description: str, enum: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A filter taking one value or a list ("X or Y": any of them)."""
+    item: dict[str, Any] = {"type": "string", **({"enum": list(enum)} if enum else {})}
+    return {
+        "type": ["string", "array"],
+        "items": item,
+        **({"enum": list(enum)} if enum else {}),
+        "description": description + "; a list means any of them",
+    }
+
+
 _FILTER_PROPS: dict[str, Any] = {
-    "project": {"type": "string", "description": "Run:ai project name, exact"},
-    "workload_type": {"type": "string", "description": "training, workspace, distributed..."},
-    "category": {"type": "string", "enum": list(CATEGORIES), "description": "root cause"},
-    "node": {"type": "string", "description": "Kubernetes node name, exact"},
-    "image": {"type": "string", "description": "container image, exact"},
-    "kind": {"type": "string", "enum": list(KINDS), "description": "failed, degraded, pending"},
-    "workload_name": {"type": "string", "description": "Run:ai workload name, exact"},
-    "department": {"type": "string", "description": "Run:ai department name, exact"},
+    "project": _one_or_more("Run:ai project name, exact"),
+    "workload_type": _one_or_more("training, workspace, distributed, inference"),
+    "category": _one_or_more("root cause", CATEGORIES),
+    "node": _one_or_more("Kubernetes node name, exact"),
+    "image": _one_or_more("container image, exact"),
+    "kind": _one_or_more("failed, degraded, pending", KINDS),
+    "workload_name": _one_or_more("Run:ai workload name, exact"),
+    "department": _one_or_more("Run:ai department name, exact"),
+    "xid": {"type": "boolean", "description": "only failures whose evidence carries an Xid"},
 }
 
 
@@ -49,6 +63,7 @@ def _schema(properties: Mapping[str, Any], required: tuple[str, ...] = ()) -> di
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
+    "array": (list,),
     "string": (str,),
     "integer": (int,),
     "number": (int, float),
@@ -57,6 +72,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
 
 
 _A_TYPE = {
+    "array": "a list",
     "string": "a string",
     "integer": "an integer",
     "number": "a number",
@@ -78,15 +94,29 @@ def validate_arguments(schema: Mapping[str, Any], args: Any) -> str | None:
     for name, value in args.items():
         if value is None:
             continue
-        spec = properties[name]
-        expected = _TYPES.get(spec.get("type", "string"), (str,))
-        if (isinstance(value, bool) and bool not in expected) or not isinstance(value, expected):
-            return f"argument {name} must be {_A_TYPE.get(spec.get('type', 'string'))}"
-        if "enum" in spec and value not in spec["enum"]:
-            return f"argument {name} must be one of {', '.join(map(str, spec['enum']))}"
-        low, high = spec.get("minimum"), spec.get("maximum")
-        if (low is not None and value < low) or (high is not None and value > high):
-            return f"argument {name} must be between {low} and {high}"
+        problem = _check_value(name, properties[name], value)
+        if problem:
+            return problem
+    return None
+
+
+def _check_value(name: str, spec: Mapping[str, Any], value: Any) -> str | None:
+    kinds = spec.get("type", "string")
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+    expected = tuple(t for kind in kinds for t in _TYPES.get(kind, (str,)))
+    if (isinstance(value, bool) and bool not in expected) or not isinstance(value, expected):
+        return f"argument {name} must be {' or '.join(_A_TYPE.get(k, k) for k in kinds)}"
+    items = value if isinstance(value, list) else [value]
+    if isinstance(value, list):
+        if not value or len(value) > 20:
+            return f"argument {name} must list 1 to 20 values"
+        if any(not isinstance(item, str) for item in value):
+            return f"argument {name} must list strings"
+    if "enum" in spec and any(item not in spec["enum"] for item in items):
+        return f"argument {name} must be one of {', '.join(map(str, spec['enum']))}"
+    low, high = spec.get("minimum"), spec.get("maximum")
+    if (low is not None and value < low) or (high is not None and value > high):
+        return f"argument {name} must be between {low} and {high}"
     return None
 
 
@@ -131,8 +161,9 @@ def _statistics(ctx: ToolContext, args: Mapping[str, Any]) -> ToolResult:
         filters = reader.Filters.from_args(args)
         group_by = str(args.get("group_by") or "category")
         top = int(args.get("top") or 20)
+        measures = tuple(str(m) for m in args.get("measures") or ())
         return reading.run_query(
-            ctx, lambda conn: stats.statistics(conn, window, filters, group_by, top)
+            ctx, lambda conn: stats.statistics(conn, window, filters, group_by, top, measures)
         )
 
     return _guarded(run)
@@ -206,8 +237,10 @@ TOOLS: tuple[ToolSpec, ...] = (
             "Count recorded workload failures in a time window, grouped by one dimension "
             "(category = root cause, project, workload_type, node, image, kind, workload_name). "
             "Returns counts, each group's share of failures, and failure rates against all "
-            "finished runs (failed runs / finished runs), optionally filtered. Use for "
-            "'how many', 'statistics', 'which project/node fails most'."
+            "finished runs (failed runs / finished runs), GPUs requested by the failures, "
+            "optionally distinct workloads and GPU-hours lost. Filters take one value or a "
+            "list (any of them). Use for 'how many', 'statistics', 'which project/node fails "
+            "most', 'top 5 nodes'."
         ),
         parameters=_schema(
             {
@@ -218,6 +251,13 @@ TOOLS: tuple[ToolSpec, ...] = (
                     "description": "dimension to group by (default category)",
                 },
                 "top": {"type": "integer", "minimum": 1, "maximum": 100},
+                "measures": {
+                    "type": "array",
+                    "items": {"type": "string", "enum": list(stats.MEASURES)},
+                    "enum": list(stats.MEASURES),
+                    "description": "extra measures: workloads (distinct workloads that "
+                    "failed), gpu_hours (GPU-hours of the failed runs)",
+                },
                 **_FILTER_PROPS,
             }
         ),

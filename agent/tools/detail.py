@@ -10,8 +10,11 @@ from typing import Any
 import duckdb
 
 from agent.time_windows import Window
+from agent.tools.shapes import DetailData, TimelineItem
 from agent.types import ToolResult
 from history.reader import NO_HISTORY, is_empty, iso
+
+MAX_EPISODES = 50  # a workload's story: its episodes, newest first, up to this many
 
 
 def _loads(value: Any) -> Any:
@@ -23,9 +26,9 @@ def _loads(value: Any) -> Any:
     return value
 
 
-def _timeline(record: Mapping[str, Any], runs: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+def _timeline(record: Mapping[str, Any], runs: list[tuple[Any, ...]]) -> list[TimelineItem]:
     """Events from the stored bundle, the workload's runs and the failure itself, oldest first."""
-    items: list[dict[str, Any]] = []
+    items: list[TimelineItem] = []
     bundle = record.get("bundle") or {}
     events = bundle.get("events") if isinstance(bundle, Mapping) else None
     for event in (events or [])[:30]:
@@ -96,8 +99,8 @@ def failure_detail(
         key,
     ).fetchall()
     episodes = conn.execute(
-        """SELECT "timestamp", kind, category, node FROM failure_events WHERE workload_id = ?
-        ORDER BY "timestamp" DESC LIMIT 10""",
+        f"""SELECT "timestamp", kind, category, node, evidence FROM failure_events
+        WHERE workload_id = ? ORDER BY "timestamp" DESC, episode_id LIMIT {MAX_EPISODES}""",
         key,
     ).fetchall()
     runs = conn.execute(
@@ -116,15 +119,17 @@ def failure_detail(
         [record["workload_name"], record["project"]],
     ).fetchall()
     bundle = record.pop("bundle")
-    data = {
+    data: DetailData = {
         "failure": record,
         "timeline": _timeline(record | {"bundle": bundle}, runs),
         "failures_by_category": [
             {"category": c, "failures": int(n), "last": iso(last)} for c, n, last in history
         ],
         "recent_episodes": [
-            {"timestamp": iso(t), "kind": k, "category": c, "node": n} for t, k, c, n in episodes
+            {"timestamp": iso(t), "kind": k, "category": c, "node": n, "evidence": e}
+            for t, k, c, n, e in episodes
         ],
+        "episodes_total": sum(int(n) for _, n, _ in history),
         "finished_runs": int(run_totals[0]),
         "failed_runs": int(run_totals[1]),
         "same_name_in_projects": [p for (p,) in other_projects],

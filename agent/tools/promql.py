@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
 from agent.time_windows import Window
+from agent.tools.shapes import PromqlData, PromSeries
 from agent.types import ToolContext, ToolResult
 
 MAX_SERIES = 20  # series shown in full; the rest are counted, not dropped silently
@@ -68,13 +69,13 @@ def _cap(series: list[dict[str, Any]], query: str, kind: str) -> ToolResult:
     # Highest last value first; series without a numeric value go last.
     series.sort(key=lambda s: (s.get("last") is None, -float(s.get("last") or 0)))
     shown = series[:MAX_SERIES]
-    data = {
+    data: PromqlData = {
         "query": query,
         "result_type": kind,
         "series_total": len(series),
         "series_shown": len(shown),
         "truncated": len(series) > len(shown),
-        "series": shown,
+        "series": cast(list[PromSeries], shown),
     }
     if not series:
         return ToolResult("no_data", data, f"no series matched {query}")

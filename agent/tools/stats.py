@@ -8,14 +8,23 @@ are not failed runs: selections of those kinds carry no rate.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 
 from agent.time_windows import Window
+from agent.tools.shapes import (
+    Evidence,
+    ListData,
+    ListedFailure,
+    StatisticsData,
+    StatisticsGroup,
+    WindowShape,
+)
 from agent.types import ToolResult
 from history.reader import (
     GROUP_KEYS,
+    NONE_KEY,
     RUN_KEYS,
     Filters,
     empty_window_message,
@@ -23,25 +32,68 @@ from history.reader import (
     ratio,
 )
 
+# Workload types whose runs rarely end "Completed": a rate over finished runs is near 100 % by
+# construction and says nothing, so it is not printed for them.
+NO_DENOMINATOR: dict[str, str] = {
+    "workspace": "workspaces rarely complete, so their failures have no meaningful rate",
+    "inference": "inference servers rarely complete, so their failures have no meaningful rate",
+}
+
+
+MEASURES: tuple[str, ...] = ("workloads", "gpu_hours")
+
 
 def failure_counts(
-    conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters, group_by: str
+    conn: duckdb.DuckDBPyConnection,
+    window: Window,
+    filters: Filters,
+    group_by: str,
+    distinct_workloads: bool = False,
 ) -> list[dict[str, Any]]:
+    """Per group: episodes by kind and GPUs requested (and distinct workloads when asked: a
+    DISTINCT costs a second pass, so only questions about workloads pay for it). Ordered by
+    failures, then key, with the "(none)" group (no node, no image) last."""
     where, params = filters.sql()
+    distinct = "count(DISTINCT workload_id)" if distinct_workloads else "NULL"
     rows = conn.execute(
         f"""
+        SELECT * FROM (
         SELECT {GROUP_KEYS[group_by]} AS key, count(*) AS failures,
                count(*) FILTER (WHERE kind = 'failed') AS failed,
                count(*) FILTER (WHERE kind = 'degraded') AS degraded,
-               count(*) FILTER (WHERE kind = 'pending') AS pending
+               count(*) FILTER (WHERE kind = 'pending') AS pending,
+               sum(coalesce(gpus_requested, 0)) AS gpus_requested,
+               {distinct} AS workloads
         FROM failure_events
         WHERE "timestamp" >= ? AND "timestamp" < ?{where}
-        GROUP BY ALL ORDER BY failures DESC, key
+        GROUP BY ALL) ORDER BY key = '{NONE_KEY}', failures DESC, key
         """,
         [window.start, window.end, *params],
     ).fetchall()
-    names = ("key", "failures", "failed", "degraded", "pending")
+    names = ("key", "failures", "failed", "degraded", "pending", "gpus_requested", "workloads")
     return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def gpu_hours_lost(
+    conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters, group_by: str | None
+) -> dict[str | None, float]:
+    """{group key: GPU-hours of the runs that ended Failed}: GPUs requested x the run's length
+    (created to finished). Runs carry no category, so a category filter has no such figure."""
+    where, params = filters.sql(runs=True)
+    key = GROUP_KEYS[group_by] if group_by in RUN_KEYS else "NULL"
+    rows = conn.execute(
+        f"""
+        SELECT {key} AS key,
+               sum(coalesce(gpus_requested, 0)
+                   * greatest(epoch(finished_at) - epoch(coalesce(created_at, finished_at)), 0))
+               / 3600.0
+        FROM workload_runs
+        WHERE finished_at >= ? AND finished_at < ? AND phase = 'Failed'{where}
+        GROUP BY ALL
+        """,
+        [window.start, window.end, *params],
+    ).fetchall()
+    return {row[0]: round(float(row[1] or 0), 1) for row in rows}
 
 
 def run_counts(
@@ -64,7 +116,7 @@ def run_counts(
 
 def latest_evidence(
     conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, Evidence]:
     """Per category, the newest failure's quoted evidence: every cause shown with its proof."""
     where, params = filters.sql()
     rows = conn.execute(
@@ -91,8 +143,11 @@ def statistics(
     filters: Filters,
     group_by: str = "category",
     top: int = 20,
+    measures: tuple[str, ...] = (),
 ) -> ToolResult:
-    groups = failure_counts(conn, window, filters, group_by)
+    """`measures` may add "workloads" (distinct workloads) and "gpu_hours" (GPU-hours of the
+    failed runs); failures, kinds, runs and GPUs requested are always there."""
+    groups = failure_counts(conn, window, filters, group_by, "workloads" in measures)
     runs = run_counts(conn, window, filters, group_by)
     total = sum(g["failures"] for g in groups)
     finished = sum(r[0] for r in runs.values())
@@ -116,17 +171,44 @@ def statistics(
         examples = latest_evidence(conn, window, filters)
         for group in groups:
             group["example"] = examples.get(group["key"])
+    hours: dict[str | None, float] | None = None
+    if "gpu_hours" in measures and filters.applies_to_runs():
+        hours = gpu_hours_lost(conn, window, filters, group_by)
+        for group in groups:
+            group["gpu_hours_lost"] = hours.get(group["key"], 0.0) if group_by in RUN_KEYS else None
+    selection_reason = _no_rate_reason(filters)
+    for group in groups:
+        group["gpus_requested"] = float(group["gpus_requested"] or 0)
+        group["no_rate_reason"] = selection_reason or (
+            NO_DENOMINATOR.get(group["key"]) if group_by == "workload_type" else None
+        )
+        if group["no_rate_reason"]:
+            group["failure_rate"] = None
     shown, rest = groups[:top], groups[top:]
-    data = {
-        "window": window.to_dict(),
+    data: StatisticsData = {
+        "window": cast(WindowShape, window.to_dict()),
         "filters": filters.active(),
         "group_by": group_by,
         "total_failures": total,
-        "by_kind": {k: sum(g[k] for g in groups) for k in ("failed", "degraded", "pending")},
+        "by_kind": {
+            "failed": sum(g["failed"] for g in groups),
+            "degraded": sum(g["degraded"] for g in groups),
+            "pending": sum(g["pending"] for g in groups),
+        },
         "finished_runs": finished,
         "failed_runs": failed_runs,
-        "failure_rate": ratio(failed_runs, finished) if filters.applies_to_runs() else None,
-        "groups": shown,
+        "failure_rate": (
+            ratio(failed_runs, finished)
+            if filters.applies_to_runs() and not _no_rate_reason(filters)
+            else None
+        ),
+        "no_rate_reason": _no_rate_reason(filters),
+        "gpus_requested": sum(g["gpus_requested"] for g in groups),
+        "workloads": _distinct_workloads(conn, window, filters)
+        if "workloads" in measures
+        else None,
+        "gpu_hours_lost": round(sum(hours.values()), 1) if hours is not None else None,
+        "groups": cast(list[StatisticsGroup], shown),  # rows of failure_counts, filled above
         "other_groups": len(rest),
         "other_failures": sum(g["failures"] for g in rest),
     }
@@ -135,6 +217,24 @@ def statistics(
         return ToolResult("no_data", data, message)
     message = f"{total} failures and {finished} finished runs in {window.label}"
     return ToolResult("ok", data, message)
+
+
+def _distinct_workloads(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -> int:
+    where, params = filters.sql()
+    row = conn.execute(
+        f"""SELECT count(DISTINCT workload_id) FROM failure_events
+        WHERE "timestamp" >= ? AND "timestamp" < ?{where}""",
+        [window.start, window.end, *params],
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _no_rate_reason(filters: Filters) -> str | None:
+    """Why a failure rate would mislead for this selection, or None when it means something."""
+    types = filters.workload_type
+    chosen = (types,) if isinstance(types, str) else types or ()
+    reasons = [NO_DENOMINATOR[t] for t in chosen if t in NO_DENOMINATOR]
+    return reasons[0] if reasons and len(reasons) == len(chosen) else None
 
 
 _LIST_COLUMNS = (
@@ -162,12 +262,12 @@ def list_failures(
     ).fetchone()
     total = int(total_row[0]) if total_row else 0
     failures = [{c: iso(v) for c, v in zip(_LIST_COLUMNS, row, strict=True)} for row in rows]
-    data = {
-        "window": window.to_dict(),
+    data: ListData = {
+        "window": cast(WindowShape, window.to_dict()),
         "filters": filters.active(),
         "total": total,
         "shown": len(failures),
-        "failures": failures,
+        "failures": cast(list[ListedFailure], failures),  # one row per _LIST_COLUMNS
     }
     if not failures:
         message = empty_window_message(conn, window.label, "no failures matched")

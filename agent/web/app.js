@@ -50,25 +50,72 @@ function escapeHtml(text) {
     .replace(/"/g, "&quot;").replace(/'/g, "&#39;");
 }
 
-// Inline formatting on already-escaped text: code spans first, so their content stays literal;
-// backslash escapes (\_ \* \| ...) are set aside so they print as the character itself.
-function inline(escaped) {
+// Emphasis on plain (already-escaped) text; backslash escapes (\_ \* \| ...) are set aside
+// first so they print as the character itself.
+function emphasis(escaped) {
   const kept = [];
   const guarded = escaped.replace(/\\([\\`*_{}\[\]()#+\-.!|~])/g, (_, ch) => {
     kept.push(ch);
     return "\u0000" + (kept.length - 1) + "\u0000";
   });
-  const restore = (text) => text.replace(/\u0000(\d+)\u0000/g, (_, i) => kept[Number(i)]);
-  const parts = guarded.split(/(`[^`]*`)/);
-  return parts.map((part) => {
-    if (part.length > 1 && part.startsWith("`") && part.endsWith("`")) {
-      return "<code>" + restore(part.slice(1, -1)) + "</code>";
+  return guarded
+    .replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>")
+    .replace(/(^|[\s(])_([^_]+)_(?=[\s).,;:!?]|$)/g, "$1<em>$2</em>")
+    .replace(/(^|[\s(])\*([^*\s][^*]*)\*(?=[\s).,;:!?]|$)/g, "$1<em>$2</em>")
+    .replace(/\u0000(\d+)\u0000/g, (_, i) => kept[Number(i)]);
+}
+
+// The end of the code span opened by `n` backticks at `from`: the next run of exactly n.
+function closingRun(text, from, n) {
+  let k = from;
+  while (k < text.length) {
+    if (text[k] !== "`") { k += 1; continue; }
+    let m = k;
+    while (m < text.length && text[m] === "`") m += 1;
+    if (m - k === n) return k;
+    k = m;
+  }
+  return -1;
+}
+
+// Inline formatting on already-escaped text. Code spans as CommonMark has them: a run of n
+// backticks up to the next run of exactly n, so evidence holding backticks (quoted with a
+// longer fence by the server) stays one span; one space each side is padding; inside, only
+// the table's \| is unescaped and nothing else is formatted.
+function inline(escaped) {
+  const out = [];
+  let text = "";
+  let i = 0;
+  while (i < escaped.length) {
+    const ch = escaped[i];
+    if (ch === "\\" && i + 1 < escaped.length) {
+      text += escaped.slice(i, i + 2);
+      i += 2;
+      continue;
     }
-    return restore(part
-      .replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>")
-      .replace(/(^|[\s(])_([^_]+)_(?=[\s).,;:!?]|$)/g, "$1<em>$2</em>")
-      .replace(/(^|[\s(])\*([^*\s][^*]*)\*(?=[\s).,;:!?]|$)/g, "$1<em>$2</em>"));
-  }).join("");
+    if (ch !== "`") {
+      text += ch;
+      i += 1;
+      continue;
+    }
+    let j = i;
+    while (j < escaped.length && escaped[j] === "`") j += 1;
+    const close = closingRun(escaped, j, j - i);
+    if (close < 0) {
+      text += escaped.slice(i, j);
+      i = j;
+      continue;
+    }
+    let content = escaped.slice(j, close).replace(/\\\|/g, "|");
+    if (content.length > 2 && content.startsWith(" ") && content.endsWith(" ") && content.trim()) {
+      content = content.slice(1, -1);
+    }
+    out.push(emphasis(text), "<code>" + content + "</code>");
+    text = "";
+    i = close + (j - i);
+  }
+  out.push(emphasis(text));
+  return out.join("");
 }
 
 function splitRow(line) {
@@ -98,16 +145,22 @@ function renderTable(lines) {
   return html + "</tbody></table>";
 }
 
+// A fenced code block opens with 3+ backticks and no backtick after them (else the line starts
+// with an inline code span quoted with a long fence).
+const FENCE = /^(`{3,})[^`]*$/;
+
 function renderMarkdown(source) {
   const lines = String(source).replace(/\r\n?/g, "\n").split("\n");
   const out = [];
   let i = 0;
   while (i < lines.length) {
     const line = lines[i];
-    if (/^```/.test(line)) {
+    const fence = line.match(FENCE);
+    if (fence) {  // closed by a line of at least as many backticks, and nothing else
+      const closing = new RegExp("^`{" + fence[1].length + ",}\\s*$");
       const body = [];
       i += 1;
-      while (i < lines.length && !/^```/.test(lines[i])) body.push(lines[i++]);
+      while (i < lines.length && !closing.test(lines[i])) body.push(lines[i++]);
       i += 1;
       out.push("<pre><code>" + escapeHtml(body.join("\n")) + "</code></pre>");
       continue;
@@ -149,7 +202,8 @@ function renderMarkdown(source) {
       continue;
     }
     const para = [];
-    while (i < lines.length && lines[i].trim() && !/^(#{1,4}\s|```|\s*>|\s*([-*]|\d+[.)])\s)/.test(lines[i])
+    while (i < lines.length && lines[i].trim() && !FENCE.test(lines[i])
+           && !/^(#{1,4}\s|\s*>|\s*([-*]|\d+[.)])\s)/.test(lines[i])
            && !(lines[i].includes("|") && i + 1 < lines.length && TABLE_RULE.test(lines[i + 1]))) {
       para.push(lines[i++]);
     }

@@ -1,0 +1,179 @@
+"""How people say things, as tables: words -> categories, dimensions, kinds, types, measures.
+
+One word may mean several categories where that is the truth: "OOM" is both a GPU out of
+memory and a host OOM kill; "Xid" is every row whose evidence carries an Xid, whatever cause
+it was classified as. Patterns are matched on the lower-cased question, most specific first,
+and a matched stretch of text is used up so "GPU OOM" is not read again as plain "OOM".
+"""
+
+from __future__ import annotations
+
+import re
+
+XID = "xid"  # not a category: a marker for "rows carrying an Xid"
+
+# (pattern, categories). Most specific first.
+CATEGORY_TERMS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (r"gpu[ _-]?oom|cuda out of memory|gpu out of memory|gpu memory|vram|gpu_oom", ("gpu_oom",)),
+    (
+        r"oom[ _-]?kill(?:ed|s|er)?|out[ -]of[ -]memory kill(?:ed|s)?|host (?:oom|memory)"
+        r"|memory limit|cgroup|oom_killed|exit(?: code)? 137",
+        ("oom_killed",),
+    ),
+    (r"\bxids?\b", (XID,)),
+    (
+        r"\b(?:oom|ooms|out[ -]of[ -]memory|ran out of memory|memory errors?)\b",
+        ("gpu_oom", "oom_killed"),
+    ),
+    (
+        r"nccl(?:[ _-]time ?outs?|[ _-]errors?|[ _-]hangs?)?|collective(?: operation)?"
+        r"(?: time ?outs?)?|all-?reduce|rendezvous|distributed communication",
+        ("nccl",),
+    ),
+    (
+        r"gpu[ _-]?hardware|hardware|\becc\b|fallen off the bus|faulty gpus?|bad gpus?|dead gpus?"
+        r"|gpu[ _-]?hw\b|\bhw[ _-]?(?:faults?|errors?|failures?|issues?)",
+        ("gpu_hardware",),
+    ),
+    (r"cuda[ _-]?driver|driver mismatch|driver version", ("cuda_driver",)),
+    (r"cuda[ _-]?errors?|illegal memory access|device-side assert", ("cuda_error",)),
+    (
+        r"image[ _-]?pull|imagepullbackoff|errimagepull|pull errors?|pull failures?|can'?t pull",
+        ("image_pull",),
+    ),
+    (r"preempt(?:ed|ion|ions|s)?|reclaim(?:ed)?", ("preempted",)),
+    (r"evict(?:ed|ion|ions|s)?", ("evicted",)),
+    (
+        r"unschedulable|scheduling|insufficient gpus?|not enough (?:resources|gpus)|no capacity",
+        ("unschedulable",),
+    ),
+    (r"storage|volumes?|mount|pvc|\bdisk\b|no space", ("storage",)),
+    (
+        r"config(?:uration)?[ _-]?errors?|missing secret|configmap|command not found|misconfig",
+        ("config_error",),
+    ),
+    (r"node[ _-]?failures?|node down|notready|node lost|nodes? died", ("node_failure",)),
+    (r"time ?outs?|timed out|deadline|time limit", ("timeout",)),
+    (r"app(?:lication)?[ _-]?errors?|traceback|code bugs?|user code|exceptions?", ("app_error",)),
+    (r"\bunknown causes?|unclassified", ("unknown",)),
+)
+
+# Words for a failure in general: not a filter, but they make a question about failures.
+FAILURE_WORDS = (
+    r"fail|error|crash|died|\bdie\b|dying|blew up|blow up|broke|\bbreak|problem|issue|went wrong"
+    r"|went down|fell over|bad runs?"
+)
+
+# Dimensions people group or filter by, and the words they use for them.
+DIMENSION_WORDS: tuple[tuple[str, str], ...] = (
+    (r"docker images?|container images?|images?", "image"),
+    (r"nodes?|machines?|hosts?|servers?|boxes", "node"),
+    (r"projects?|teams?", "project"),
+    (r"departments?", "department"),
+    (r"workload types?|types?(?: of workloads?)?|kinds of workloads?", "workload_type"),
+    (r"workloads?|jobs?|runs?", "workload_name"),
+    (r"root causes?|causes?|categor(?:y|ies)|reasons?", "category"),
+)
+# "by node", "which machines", "top 5 hosts", "worst servers", "the project with the most".
+GROUP_LEADS = (
+    r"by|per|which|each|every|top(?: \d+| [a-z]+)?|worst|most failing|what|across|for each"
+)
+
+KIND_TERMS: tuple[tuple[str, str], ...] = (
+    (r"\bdegraded\b|\bunhealthy\b", "degraded"),
+    (
+        r"\b(?:stuck|long|still|hanging)[ -]pending\b|\bpending\b|\bstuck\b|\bqueued\b"
+        r"|never (?:started|scheduled)",
+        "pending",
+    ),
+)
+TYPE_TERMS: tuple[tuple[str, str], ...] = (
+    (r"\btraining\b|\btrainings\b|training jobs?", "training"),
+    (r"\bworkspaces?\b|\bnotebooks?\b|\bjupyter\b|interactive", "workspace"),
+    (r"\bdistributed\b|multi-?node", "distributed"),
+    (r"\binference\b|\bserving\b|inference servers?|\bendpoints?\b", "inference"),
+)
+
+MEASURE_TERMS: tuple[tuple[str, str], ...] = (
+    (r"gpu[ -]?hours?|gpu[ -]?time", "gpu_hours"),
+    (
+        r"(?:how many|number of|count of|count the|total) gpus"
+        r"|gpus? (?:requested|asked|wasted|lost)|\bgpus\b",
+        "gpus",
+    ),
+    (
+        r"(?:how many|number of|count of|count the) (?:distinct |different |unique |individual )?"
+        r"(?:workloads|jobs)|(?:distinct|different|unique|individual) (?:workloads|jobs)",
+        "workloads",
+    ),
+)
+
+NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "twenty": 20,
+}  # fmt: skip
+
+HELP = r"\bhelp\b|what can you|what do you know|capabilit|how do i use"
+PROMQL = r"promql|prometheus|\bmetric"
+DETAIL = r"\bwhy\b|what happened|detail|root cause of|cause of|explain|what went wrong|fail"
+STORY = (
+    r"\bstory\b|history of|all (?:the )?(?:episodes|failures) (?:of|for)|timeline|every "
+    r"(?:episode|failure)|each (?:episode|time)|how often did|episodes"
+)
+LIST = (
+    r"\blist\b|latest|most recent|recent failures|newest|show (?:me )?(?:the |all )?failures\b"
+    r"|\b(?:did|has|have) (?:anything|any\w*|something) (?:break|broken|fail|failed|crash|die)"
+    r"|\bwhat (?:broke|crashed|died)\b"
+)
+TREND = (
+    r"trend|going up|going down|increas|decreas|rising|growing|getting (?:worse|better)"
+    r"|improv|worse|better|more often|less often"
+)
+COMPARE = r"\bvs\.?\b|\bversus\b|compared? (?:to|with)|comparison|\bagainst\b|difference between"
+FIX_FIRST = (
+    r"fix first|what should (?:i|we) (?:fix|do|look at|tackle|prioriti[sz]e)|priorit"
+    r"|most urgent|where (?:should|do) (?:i|we) start|biggest (?:problem|win|impact)"
+    r"|what to fix|recommend"
+)
+ANALYSIS = r"analy[sz]|insight|overview|report|summar|what to do|hot nodes?|wrong with|health"
+STATS = (
+    r"statistic|\bstats\b|how many|count|number of|#\s*of\b|\bno\. of|breakdown|rate|most|top"
+    r"|distribution|share|total|how much|how often|tally"
+)
+
+# Plain words of questions: never looked up as names (they would only cost fuzzy lookups and
+# false matches), and never reported as unknown entities.
+_STOPWORD_TEXT = """
+    a about after ago all also an analyse analysis analyze and any anything are as at be been
+    before being between both breakdown by can cause causes chart cluster compare compared
+    count could day days did do does doing down during each either errors ever everything
+    explain fail failed failing fails failure failures few first fix for from get give going
+    got happened has have hour hours how i in into is it its jobs just last latest list many me
+    month months more most much my need of on one only or other our over past per please
+    previous rate rates recent report root run runs show since so some stats statistics summary
+    tell than that the their them then there these they this those through to today top total
+    trend up us versus vs was we week weeks were what when where which who whose why will with
+    within workload workloads worse wrong year yesterday you your had having see seen look
+    looks like ran lately recently status state health healthy anyone someone whole entire
+    across overall far currently now right ok okay hey hi
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+
+def _words(patterns: list[str]) -> set[str]:
+    words = {w for p in patterns for w in re.findall(r"[a-z]{3,}", p)}
+    return words | {w[:-1] for w in words if w.endswith("s")}  # "types?" is type and types
+
+
+# Every word the tables above know: such a word is never taken for a misspelt name.
+LEXICON_WORDS = frozenset(
+    STOPWORDS
+    | _words([p for p, _ in CATEGORY_TERMS])
+    | _words([p for p, _ in DIMENSION_WORDS])
+    | _words([p for p, _ in KIND_TERMS])
+    | _words([p for p, _ in TYPE_TERMS])
+    | _words([p for p, _ in MEASURE_TERMS])
+    | _words([FAILURE_WORDS, HELP, PROMQL, DETAIL, STORY, LIST, TREND, COMPARE, FIX_FIRST])
+    | _words([ANALYSIS, STATS])
+    | set(NUMBER_WORDS)
+)

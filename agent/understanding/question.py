@@ -1,0 +1,433 @@
+"""A question -> an Understood: intent, window(s), filters, grouping, measure, and what was
+not understood, all before any tool runs.
+
+Names are looked up in the history's own vocabulary (exact, then typo-tolerant); a name-shaped
+word that matches nothing is reported as unknown, never dropped, so an answer is never widened
+to the whole cluster without a word. Stored text (logs, evidence) is never read here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from agent.answer.markdown import code
+from agent.time_windows import Window
+from agent.understanding import lexicon
+from agent.understanding.vocabulary import NAME_DIMENSIONS, Vocabulary
+from agent.understanding.when import default_window, read_time
+
+DIMENSION_NAMES = {
+    "project": "project",
+    "node": "node",
+    "image": "image",
+    "workload_name": "workload",
+    "department": "department",
+    "workload_type": "workload type",
+    "category": "category",
+    "kind": "kind",
+}
+MEASURE_NAMES = {
+    "failures": "failure episodes",
+    "workloads": "distinct workloads that failed",
+    "gpus": "GPUs requested by the failures",
+    "gpu_hours": "GPU-hours lost by failed runs",
+}
+DEFAULT_TOP = 20
+# "why did X fail" names a workload even when X is not in the history: say so, don't guess.
+_ASKED_WORKLOAD = re.compile(
+    r"(?:why did|why has|why does|what happened to|what went wrong with) (?:the )?"
+    r"(?:workload |job )?([A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])",
+    flags=re.IGNORECASE,
+)
+_PRONOUNS = frozenset(
+    ("it", "they", "this", "that", "the", "my", "our", "we", "so", "jobs", "workloads", "things",
+     "everything", "all", "there", "these", "those", "yesterday", "today")
+)  # fmt: skip
+_NAME_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]*[A-Za-z0-9]|[A-Za-z0-9]")
+_TIME_TOKEN = re.compile(
+    r"\d+(?:[hdwm]|hrs?|mins?|days?|st|nd|rd|th)?|\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2}", re.IGNORECASE
+)
+# A word shaped like a name (a digit, a dash, a dot, a colon or a slash in it): when nothing in
+# the history matches it, the question named something that is not there.
+_NAME_SHAPED = re.compile(r"[0-9_.:/-]")
+# A plain word right after one of these ("project vision", "on node gpu") is meant as a name.
+_SINGULAR_LEAD = re.compile(
+    r"\b(?:node|machine|host|server|project|team|image|workload|job|department)\s*$", re.I
+)
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """A name the question used that the history does not contain."""
+
+    dimension: str  # a NAME_DIMENSIONS entry, or "name" when it cannot be told
+    value: str
+    examples: tuple[str, ...] = ()
+
+    def sentence(self) -> str:
+        what = DIMENSION_NAMES.get(self.dimension, "name")
+        hint = ""
+        if self.examples:
+            plural = {"category": "causes", "workload_type": "workload types"}.get(
+                self.dimension, f"{what}s"
+            )
+            hint = f"; known {plural} look like " + ", ".join(code(e) for e in self.examples)
+        return f"no {what} {code(self.value)} in the history{hint}"
+
+
+@dataclass(frozen=True)
+class Understood:
+    question: str
+    intent: str  # help | promql | refuse | unknown | detail | fix_first | compare | trend | list
+    # | analysis | statistics | scope
+    window: Window
+    window_named: bool
+    filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    xid: bool = False
+    group_by: str | None = None
+    top: int | None = None
+    measure: str = "failures"
+    compare_dimension: str | None = None  # "project", "workload_type", "window"
+    compare_window: Window | None = None
+    workload: str | None = None
+    workload_project: str | None = None
+    promql: str | None = None
+    unknown: tuple[Unknown, ...] = ()
+    mended: tuple[tuple[str, str], ...] = ()  # (as typed, read as)
+    refusal: str | None = None
+    default_window: bool = False
+
+    def tool_filters(self) -> dict[str, Any]:
+        """The filters as tool arguments: one value as a string, several as a list."""
+        out: dict[str, Any] = {
+            k: (v[0] if len(v) == 1 else list(v)) for k, v in self.filters.items()
+        }
+        if self.xid:
+            out["xid"] = True
+        return out
+
+    def scope_words(self, skip: str | None = None) -> str:
+        """ "project `a` or `b`, cause `gpu_oom`" (empty when unfiltered)."""
+        words = [
+            f"{DIMENSION_NAMES.get(k, k)} " + " or ".join(code(v) for v in values)
+            for k, values in self.filters.items()
+            if k != skip
+        ]
+        if self.xid:
+            words.append("evidence carrying an Xid")
+        return ", ".join(words)
+
+    def interpretation(self) -> str:
+        """One line: what the answer is about (window, filters, measure, grouping)."""
+        if self.intent == "detail" and self.workload:
+            who = (
+                f"{self.workload_project}/{self.workload}"
+                if self.workload_project
+                else self.workload
+            )
+            line = f"the failures of workload {code(who)}"
+            if self.window_named:
+                line += f", {self.window.describe()}"
+        else:
+            line = MEASURE_NAMES[self.measure]
+            scope = self.scope_words(skip=self.compare_dimension)
+            if scope:
+                line += f" for {scope}"
+            if self.compare_dimension and self.compare_dimension != "window":
+                values = self.filters.get(self.compare_dimension, ())
+                what = DIMENSION_NAMES.get(self.compare_dimension, self.compare_dimension)
+                line += f" {'and' if scope else 'for'} {what} "
+                line += " vs ".join(code(v) for v in values)
+            if self.compare_window is not None:
+                line += f", {self.window.describe()} vs {self.compare_window.describe()}"
+            else:
+                line += f", {self.window.describe()}"
+                if self.default_window:
+                    line += " (no time named: the default)"
+            if self.group_by:
+                top = f"top {self.top} " if self.top else ""
+                line += f", {top}by {DIMENSION_NAMES[self.group_by]}"
+            if self.intent == "fix_first":
+                line += ", ranked by GPUs affected"
+        notes = [f"read {code(typed)} as {code(read)}" for typed, read in self.mended]
+        text = f"_Understood: {line}" + (f" ({'; '.join(notes)})" if notes else "") + "._"
+        return text
+
+    def hints(self) -> dict[str, Any]:
+        """The understood question as data for the LLM (structured hints, not instructions)."""
+        return {
+            "intent": self.intent,
+            "window": self.window.to_dict(),
+            "window_named_in_question": self.window_named,
+            "compare_window": self.compare_window.to_dict() if self.compare_window else None,
+            "filters": self.tool_filters(),
+            "compare_dimension": self.compare_dimension,
+            "group_by": self.group_by,
+            "top": self.top,
+            "measure": self.measure,
+            "workload": self.workload,
+            "workload_project": self.workload_project,
+            "unknown_names": [{"dimension": u.dimension, "value": u.value} for u in self.unknown],
+            "read_as": [{"typed": t, "read_as": r} for t, r in self.mended],
+            "refusal": self.refusal,
+        }
+
+
+def _has(pattern: str, text: str) -> bool:
+    return re.search(pattern, text) is not None
+
+
+@dataclass
+class _Names:
+    values: dict[str, list[str]] = field(default_factory=dict)
+    unknown: list[Unknown] = field(default_factory=list)
+    mended: list[tuple[str, str]] = field(default_factory=list)
+    workload_project: str | None = None
+    spans: list[tuple[int, int]] = field(default_factory=list)
+
+    def add(self, dimension: str, value: str, span: tuple[int, int]) -> None:
+        found = self.values.setdefault(dimension, [])
+        if value not in found:
+            found.append(value)
+        self.spans.append(span)
+
+
+def _dimension_before(text: str, start: int) -> str | None:
+    """The dimension a word is introduced by ("node X", "on machine X", "project X")."""
+    before = text[:start].rstrip().lower()
+    for pattern, dimension in lexicon.DIMENSION_WORDS:
+        if re.search(rf"\b(?:{pattern})$", before):
+            return dimension
+    return None
+
+
+def _candidates(question: str) -> list[tuple[str, tuple[int, int]]]:
+    out = []
+    for match in _NAME_TOKEN.finditer(question):
+        token = match.group(0)
+        end = match.end()
+        if token.endswith("'s"):
+            token, end = token[:-2], end - 2
+        token = token.rstrip(".:")
+        if len(token) < 2 or token.isdigit() or _TIME_TOKEN.fullmatch(token):
+            continue
+        out.append((token, (match.start(), match.start() + len(token))))
+    return out[:64]
+
+
+def _find_names(question: str, vocab: Vocabulary) -> _Names:
+    names = _Names()
+    asks_image = _has(r"\b(?:image|docker|container)", question.lower())
+    for token, span in _candidates(question):
+        lower = token.lower()
+        if "/" in token and not vocab.exact("image", token):
+            project, _, name = token.partition("/")
+            known_project = vocab.exact("project", project) or vocab.typo_of("project", project)
+            if known_project and name:
+                workload = vocab.exact("workload_name", name) or vocab.typo_of(
+                    "workload_name", name
+                )
+                names.add("project", known_project, span)
+                if workload:
+                    names.add("workload_name", workload, span)
+                    names.workload_project = known_project
+                else:
+                    names.unknown.append(
+                        Unknown("workload_name", token, vocab.examples("workload_name", name))
+                    )
+                continue
+        exact = next(
+            ((d, v) for d in NAME_DIMENSIONS if (v := vocab.exact(d, token)) is not None), None
+        )
+        if exact is None and asks_image and (repo := vocab.image_by_repo(token)):
+            exact = ("image", repo)
+        if exact is not None:
+            names.add(exact[0], exact[1], span)
+            continue
+        if all(part in lexicon.LEXICON_WORDS for part in re.split(r"[-_ ]+", lower) if part):
+            continue  # "GPU-hours", "out-of-memory": question words, not a name
+        if lower in vocab.values("category") or lower in vocab.values("workload_type"):
+            continue
+        introduced = _dimension_before(question, span[0])
+        typo = next(
+            (
+                (d, v)
+                for d in ((introduced,) if introduced in NAME_DIMENSIONS else NAME_DIMENSIONS)
+                if d is not None and (v := vocab.typo_of(d, token)) is not None
+            ),
+            None,
+        )
+        if typo is not None:
+            names.add(typo[0], typo[1], span)
+            names.mended.append((token, typo[1]))
+            continue
+        if _NAME_SHAPED.search(token) or (
+            introduced in NAME_DIMENSIONS and _SINGULAR_LEAD.search(question[: span[0]])
+        ):
+            dimension = (
+                introduced if introduced in NAME_DIMENSIONS else _likely_dimension(token, vocab)
+            )
+            examples = vocab.examples(dimension, token) if dimension != "name" else ()
+            names.unknown.append(Unknown(dimension, token, examples))
+            names.spans.append(span)
+    return names
+
+
+def _likely_dimension(token: str, vocab: Vocabulary) -> str:
+    """The dimension whose names look most like token (by similarity), else "name"."""
+    best, score = "name", 55.0
+    for dimension in NAME_DIMENSIONS:
+        near = vocab.closest(dimension, token)
+        if near is not None and near[1] > score:
+            best, score = dimension, near[1]
+    return best
+
+
+def _blank(text: str, spans: list[tuple[int, int]]) -> str:
+    """The text with the names cut out, so a name never reads as a lexicon word."""
+    chars = list(text)
+    for start, end in spans:
+        chars[start:end] = " " * (end - start)
+    return "".join(chars)
+
+
+def _categories(text: str) -> tuple[list[str], bool, str]:
+    found: list[str] = []
+    xid = False
+    for pattern, categories in lexicon.CATEGORY_TERMS:
+        for match in list(re.finditer(rf"(?<![a-z0-9]){pattern}", text)):
+            for category in categories:
+                if category == lexicon.XID:
+                    xid = True
+                elif category not in found:
+                    found.append(category)
+            text = text[: match.start()] + " " * (match.end() - match.start()) + text[match.end() :]
+    return found, xid, text
+
+
+def _group_and_top(text: str) -> tuple[str | None, int | None]:
+    top = None
+    found = re.search(r"\btop[ -]?(\d+|[a-z]+)\b|\b(\d+|[a-z]+) (?:worst|most|biggest)\b", text)
+    if found:
+        word = found.group(1) or found.group(2)
+        top = int(word) if word.isdigit() else lexicon.NUMBER_WORDS.get(word)
+        if found.group(1) and top is None:
+            top = 5
+    for pattern, dimension in lexicon.DIMENSION_WORDS:
+        leads = rf"\b(?:{lexicon.GROUP_LEADS})(?: (?:the|\d+|[a-z]+est))? (?:{pattern})\b"
+        most = (
+            rf"\b(?:{pattern}) (?:with|has|have|had|that have|that had|saw) (?:the )?"
+            r"(?:most|more|highest)"
+        )
+        most_failing = rf"\bmost (?:often )?fail(?:ing|ed|s)? (?:{pattern})\b"
+        if _has(leads, text) or _has(most, text) or _has(most_failing, text):
+            return dimension, top
+    return None, top
+
+
+def understand(
+    question: str, now: datetime, vocab: Vocabulary, promql: str | None = None
+) -> Understood:
+    """Read the question against the history's vocabulary (no tool runs here)."""
+    original = " ".join(question.split())
+    names = _find_names(original, vocab)
+    lowered = " ".join(_blank(original, names.spans).lower().replace("’", "'").split())
+    time = read_time(lowered, now, vocab.all_lower)  # names are never mended into time words
+    text = time.text
+    window = time.window or default_window(now)
+    base = {
+        "question": question,
+        "window": window,
+        "window_named": time.window is not None,
+        "default_window": time.window is None,
+        "mended": (*names.mended, *time.mended),
+    }
+    if promql:
+        return Understood(intent="promql", promql=promql, **base)  # type: ignore[arg-type]
+    if time.refusal:
+        return Understood(intent="refuse", refusal=time.refusal, **base)  # type: ignore[arg-type]
+
+    filters: dict[str, list[str]] = {k: list(v) for k, v in names.values.items()}
+    categories, xid, text = _categories(text)
+    if categories:
+        filters["category"] = sorted(categories)
+    kinds = [kind for pattern, kind in lexicon.KIND_TERMS if _has(pattern, text)]
+    if kinds:
+        filters["kind"] = kinds
+    types = [t for pattern, t in lexicon.TYPE_TERMS if _has(pattern, text)]
+    if types:
+        filters["workload_type"] = types
+    group_by, top = _group_and_top(text)
+    measure = next((m for pattern, m in lexicon.MEASURE_TERMS if _has(pattern, text)), "failures")
+
+    workloads = filters.get("workload_name", [])
+    workload = workloads[0] if len(workloads) == 1 else None
+    if workload and group_by == "workload_name":
+        group_by = None
+    compare_words = _has(lexicon.COMPARE, text) or _has(r"\b(?:vs|versus)\b", lowered)
+    compare_dimension = None
+    if time.compare_with is not None:
+        compare_dimension = "window"
+    elif compare_words or _has(r"\bwhich\b.*\bor\b|\bwho\b.*\bor\b", text):
+        compare_dimension = next(
+            (d for d in ("project", "workload_type", "node", "image", "category", "department",
+                         "kind") if len(filters.get(d, ())) == 2),
+            None,
+        )  # fmt: skip
+    frozen = {k: tuple(v) for k, v in filters.items()}
+    rest: dict[str, Any] = {
+        **base,
+        "filters": frozen,
+        "xid": xid,
+        "group_by": group_by,
+        "top": top,
+        "measure": measure,
+        "unknown": tuple(names.unknown),
+        "compare_dimension": compare_dimension,
+        "compare_window": time.compare_with,
+        "workload_project": names.workload_project,
+    }
+    asked = _ASKED_WORKLOAD.search(original)
+    if asked and not workload and not names.unknown:
+        name = asked.group(1)
+        if name.lower() not in _PRONOUNS and not any(
+            name.lower() == v.lower() for values in filters.values() for v in values
+        ):
+            names.unknown.append(
+                Unknown("workload_name", name, vocab.examples("workload_name", name))
+            )
+            rest["unknown"] = tuple(names.unknown)
+    if names.unknown and asked and names.unknown[-1].value == asked.group(1):
+        # "why did X fail": the detail tool says whether X ever failed; the hint is added
+        return Understood(intent="detail", workload=asked.group(1), **rest)
+    if names.unknown:
+        return Understood(intent="unknown", **rest)
+    if _has(lexicon.HELP, text) and not (frozen or xid or workload):
+        return Understood(intent="help", **rest)
+    if workload and (
+        _has(lexicon.DETAIL + "|" + lexicon.STORY, text)
+        or not _has(lexicon.STATS + "|" + lexicon.LIST, text)
+    ):
+        rest["filters"] = {k: v for k, v in frozen.items() if k not in ("workload_name",)}
+        return Understood(intent="detail", workload=workload, **rest)
+    if _has(lexicon.FIX_FIRST, text):
+        return Understood(intent="fix_first", **rest)
+    if compare_dimension is not None:
+        return Understood(intent="compare", **rest)
+    if _has(lexicon.TREND, text):
+        return Understood(intent="trend", **rest)
+    if _has(lexicon.LIST, text) and not _has(lexicon.STATS, text) and measure == "failures":
+        return Understood(intent="list", **rest)
+    if _has(lexicon.ANALYSIS, text) and group_by is None and measure == "failures":
+        return Understood(intent="analysis", **rest)
+    if group_by or top or measure != "failures" or _has(lexicon.STATS, text):
+        return Understood(intent="statistics", **rest)
+    if frozen or xid:
+        return Understood(intent="scope", **rest)
+    if _has(lexicon.FAILURE_WORDS, text) or time.window is not None:
+        return Understood(intent="statistics", **rest)
+    return Understood(intent="help", **rest)

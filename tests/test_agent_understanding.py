@@ -1,0 +1,249 @@
+"""The question-understanding layer (agent/understanding): names from the history, typos,
+synonyms, time expressions, and answers that say what they understood."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from agent.answer.planner import answer_deterministic, make_plan
+from agent.understanding.question import understand
+from agent.understanding.vocabulary import Vocabulary
+from agent.understanding.when import read_time
+from tests.fixtures_agent import AgentHistory, make_agent_history
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)  # a Thursday
+VOCAB = Vocabulary(
+    {
+        "project": ("recsys", "search-ranking", "team-nlp", "vision"),
+        "node": ("dgx-a100-02", "dgx-a100-03", "dgx-h100-01"),
+        "image": ("ghcr.io/acme/ranker:2.0", "nvcr.io/nvidia/pytorch:24.05-py3"),
+        "workload_name": ("ranker-train", "vit-pretrain-00531"),
+        "department": (),
+        "category": ("evicted", "gpu_oom", "oom_killed", "preempted"),
+        "workload_type": ("distributed", "inference", "training", "workspace"),
+    }
+)
+
+
+def read(question: str):  # type: ignore[no-untyped-def]
+    return understand(question, NOW, VOCAB)
+
+
+# ------------------------------------------------------------------ time
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end", "label"),
+    [
+        ("failures in november", "2026-11-01", "2026-11-26T12:00", "November 2026"),
+        ("what broke in nov", "2026-11-01", "2026-11-26T12:00", "November 2026"),
+        ("oom in october 2025", "2025-10-01", "2025-11-01", "October 2025"),
+        ("failures in december", "2025-12-01", "2026-01-01", "December 2025"),  # not yet begun
+        ("failures yesterdy", "2026-11-25", "2026-11-26", "yesterday"),
+        ("lst 3 days", "2026-11-23T12:00", "2026-11-26T12:00", "last 3 days"),
+        ("since novmber", "2026-11-01", "2026-11-26T12:00", "since November 2026"),
+        ("between nov 1 and nov 10", "2026-11-01", "2026-11-11", "from 2026-11-01 to 2026-11-10"),
+        ("did anything break overnight", "2026-11-25T20:00", "2026-11-26T08:00", "overnight"),
+    ],
+)
+def test_time_expressions(text: str, start: str, end: str, label: str) -> None:
+    window = read_time(text, NOW).window
+    assert window is not None
+    assert window.start == datetime.fromisoformat(start).replace(tzinfo=UTC)
+    assert window.end == datetime.fromisoformat(end).replace(tzinfo=UTC)
+    assert window.label == label
+
+
+def test_two_windows_are_compared_not_shifted() -> None:
+    reading = read_time("failures today compared to yesterday", NOW)
+    assert reading.window is not None and reading.compare_with is not None
+    assert (reading.window.label, reading.compare_with.label) == ("today", "yesterday")
+    week = read_time("is team-nlp failing more this week than last week", NOW)
+    assert week.compare_with is not None and week.compare_with.label == "last week"
+
+
+def test_an_inverted_range_is_refused_not_read_as_since(agent_history: AgentHistory) -> None:
+    refusal = read_time("from 2026-11-20 to 2026-11-10", NOW).refusal
+    assert refusal is not None and "ends before it starts" in refusal
+    answer = answer_deterministic("failures from 2026-11-20 to 2026-11-10", agent_history.ctx)
+    assert answer.tool_calls == () and not answer.answered
+    assert "the range ends before it starts" in answer.markdown
+
+
+# ------------------------------------------------------------------ names and synonyms
+
+
+def test_typos_are_mended_but_other_names_are_not_typos() -> None:
+    typo = read("failures in serach-ranking this week")
+    assert typo.filters["project"] == ("search-ranking",)
+    assert ("serach-ranking", "search-ranking") in typo.mended
+    other = read("what is wrong with dgx-h200-99")
+    assert other.intent == "unknown" and not other.filters
+    (unknown,) = other.unknown
+    assert (unknown.dimension, unknown.value) == ("node", "dgx-h200-99")
+    assert "known nodes look like" in unknown.sentence()
+    assert read("How is team-zeta doing?").intent == "unknown"  # not a typo of team-nlp
+
+
+def test_project_slash_name_is_one_workload_of_one_project() -> None:
+    story = read("team-nlp/vit-pretrain-00531 story")
+    assert (story.intent, story.workload, story.workload_project) == (
+        "detail", "vit-pretrain-00531", "team-nlp",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("question", "filters", "xid", "group_by"),
+    [
+        ("OOM failures this week", {"category": ("gpu_oom", "oom_killed")}, False, None),
+        ("GPU OOM failures", {"category": ("gpu_oom",)}, False, None),
+        ("oom killed jobs", {"category": ("oom_killed",)}, False, None),
+        ("which nodes had Xid errors", {}, True, "node"),
+        ("which machines fail most", {}, False, "node"),
+        ("failures per host", {}, False, "node"),
+        ("failures by docker image", {}, False, "image"),
+        ("evicted or preempted in november", {"category": ("evicted", "preempted")}, False, None),
+        ("recsys or vision failures", {"project": ("recsys", "vision")}, False, None),
+        ("training or inference failures", {"workload_type": ("training", "inference")}, False,
+         None),
+    ],
+)  # fmt: skip
+def test_synonyms_and_or_filters(
+    question: str, filters: dict[str, tuple[str, ...]], xid: bool, group_by: str | None
+) -> None:
+    understood = read(question)
+    assert dict(understood.filters) == filters
+    assert (understood.xid, understood.group_by) == (xid, group_by)
+
+
+def test_shapes_top_n_comparison_measures() -> None:
+    top = read("top 5 nodes since Monday")
+    assert (top.intent, top.group_by, top.top, top.window.label) == (
+        "statistics", "node", 5, "since Monday",
+    )  # fmt: skip
+    versus = read("search-ranking vs recsys last 7 days")
+    assert (versus.intent, versus.compare_dimension) == ("compare", "project")
+    assert read("how many distinct workloads failed yesterday").measure == "workloads"
+    assert read("GPU-hours lost to failures last week").measure == "gpu_hours"
+    assert read("what should I fix first this week").intent == "fix_first"
+
+
+def test_every_answer_opens_with_what_was_understood(agent_history: AgentHistory) -> None:
+    answer = answer_deterministic("OOM failures in tema-a yesterdy", agent_history.ctx)
+    first = answer.markdown.splitlines()[0]
+    assert first.startswith("_Understood: failure episodes for project `team-a`, category ")
+    assert "yesterday (2026-11-25 00:00 to 2026-11-26 00:00 UTC)" in first
+    assert "read `tema-a` as `team-a`" in first and "read `yesterdy` as `yesterday`" in first
+    call = answer.tool_calls[0]
+    assert call.arguments["category"] == ["gpu_oom", "oom_killed"]
+
+
+def test_an_unknown_name_is_reported_and_never_widened(agent_history: AgentHistory) -> None:
+    answer = answer_deterministic("failures on node-gpu-99 this week", agent_history.ctx)
+    assert answer.tool_calls == ()  # nothing cluster-wide stands in for it
+    assert not answer.answered
+    assert "no node `node-gpu-99` in the history; known nodes look like `node-gpu-0" in (
+        answer.markdown
+    )
+    assert make_plan("failures on node-gpu-03 this week", agent_history.ctx).intent != "unknown"
+
+
+# ------------------------------------------------------------------ honest measures
+
+
+def test_headline_separates_kinds_and_measures_equal_sql(agent_history: AgentHistory) -> None:
+    h = agent_history
+    answer = answer_deterministic("how many distinct workloads failed this week", h.ctx)
+    week = make_plan("this week", h.ctx).window
+    kinds = dict(
+        h.sql(
+            'SELECT kind, count(*) FROM failure_events WHERE "timestamp" >= ? AND "timestamp" < ?'
+            " GROUP BY 1",
+            [week.start, week.end],
+        )
+    )
+    workloads = h.scalar(
+        'SELECT count(DISTINCT workload_id) FROM failure_events WHERE "timestamp" >= ? '
+        'AND "timestamp" < ?',
+        [week.start, week.end],
+    )
+    assert f"**{workloads} distinct workloads** failed." in answer.markdown
+    assert (
+        f"**{kinds.get('failed', 0)} failed**, **{kinds.get('degraded', 0)} degraded**, "
+        f"**{kinds.get('pending', 0)} stuck pending**"
+    ) in answer.markdown
+    hours = answer_deterministic("GPU-hours lost this week", h.ctx)
+    lost = h.scalar(
+        "SELECT sum(gpus_requested * (epoch(finished_at) - epoch(created_at)) / 3600) "
+        "FROM workload_runs WHERE phase = 'Failed' AND finished_at >= ? AND finished_at < ?",
+        [week.start, week.end],
+    )
+    assert f"**{lost:g} GPU-hours** were lost" in hours.markdown
+
+
+def _spec_with_young_history() -> dict[str, object]:
+    return {
+        "failures": [{"workload_name": "a", "node": "n1", "at": "-1d", "count": 3, "every": "2h"}],
+        "runs": [{"node": "n1", "at": "-2d", "count": 5, "every": "3h"}],
+    }
+
+
+def test_no_trend_against_a_window_before_the_history_begins(tmp_path: Path) -> None:
+    h = make_agent_history(tmp_path, _spec_with_young_history())
+    answer = answer_deterministic("is the failure rate going up this week?", h.ctx)
+    assert "Yes, it is going up" not in answer.markdown
+    assert "Cannot tell yet" in answer.markdown and "the history begins" in answer.markdown
+
+
+def test_inference_and_workspaces_get_no_rate(tmp_path: Path) -> None:
+    spec = {
+        "failures": [
+            {"workload_name": "serve", "workload_type": "inference", "at": "-1d"},
+            {"workload_name": "nb", "workload_type": "workspace", "at": "-2d"},
+        ],
+    }
+    h = make_agent_history(tmp_path, spec)
+    answer = answer_deterministic("failure rate of inference workloads this week", h.ctx)
+    assert "no failure rate: inference servers rarely complete" in answer.markdown
+    causes = answer.markdown.split("**By cause**")[1].split("\n\n")[1].splitlines()[2:]
+    assert [row.split(" | ")[3] for row in causes] == ["—"]  # rate column (was 100.0%)
+    by_type = answer_deterministic("failures by workload type this week", h.ctx).markdown
+    types = by_type.split("**By type**")[1].split("\n\n")[1].splitlines()[2:]
+    assert [row.split(" | ")[5] for row in types] == ["—", "—"]
+    assert "workspaces rarely complete" in by_type
+
+
+def test_none_group_sorts_last_and_ties_break_by_name(tmp_path: Path) -> None:
+    spec = {
+        "failures": [
+            {"workload_name": "p", "kind": "pending", "category": "unschedulable", "at": "-1h",
+             "count": 5, "every": "1h"},
+            {"workload_name": "x", "node": "n-b", "category": "nccl", "at": "-2h"},
+            {"workload_name": "y", "node": "n-b", "category": "app_error", "at": "-3h"},
+            {"workload_name": "z", "node": "n-a", "category": "timeout", "at": "-4h"},
+        ],
+        "runs": [{"node": "n-b", "at": "-1d", "count": 4, "every": "1h"}],
+    }  # fmt: skip
+    h = make_agent_history(tmp_path, spec)
+    nodes = answer_deterministic("failures by node this week", h.ctx).markdown
+    rows = [line for line in nodes.split("**By node**")[1].splitlines() if line.startswith("| `")]
+    assert [row.split("|")[1].strip() for row in rows] == ["`n-b`", "`n-a`", "`(none)`"]
+    for _ in range(3):  # n-b: one nccl, one app_error: the tie goes to app_error, every time
+        analysis = answer_deterministic("analyze this week", h.ctx).markdown
+        hot = analysis.split("**Hot nodes**")[1].split("\n\n")[1]
+        assert "| `n-b` |" in hot and hot.split("| `n-b` |")[1].splitlines()[0].endswith(
+            "`app_error` |"
+        )
+
+
+def test_vocabulary_is_read_once_per_file_version(agent_history: AgentHistory) -> None:
+    from agent.understanding import vocabulary as module
+
+    module._cache.clear()
+    answer_deterministic("failures by node", agent_history.ctx)
+    answer_deterministic("failures by project", agent_history.ctx)
+    assert len(module._cache) == 1
+    assert agent_history.now - timedelta(days=1) < agent_history.now  # the clock is injected
