@@ -23,11 +23,22 @@ _HEAD = re.compile(r"^[A-Za-z][A-Za-z0-9]*(==|!=|<=|>=|=@|!@|=\^|=\$)")
 
 @dataclass(frozen=True)
 class FieldSet:
-    """Which fields a collection can be filtered and sorted by, and their kinds."""
+    """Which fields a collection can be filtered and sorted by, and their kinds.
+
+    `version` names the control plane a restricted set belongs to, and `elsewhere` the fields
+    other versions have, so a filter on a field this version lacks gets a message saying so.
+    """
 
     fields: frozenset[str]
     dates: frozenset[str]
     numbers: frozenset[str]
+    version: str = ""
+    elsewhere: frozenset[str] = frozenset()
+
+    def restricted(self, allowed: frozenset[str], version: str) -> FieldSet:
+        """The subset one control-plane version lists (its spec's filterBy pattern)."""
+        return FieldSet(self.fields & allowed, self.dates, self.numbers, version,
+                        self.fields - allowed)
 
 
 WORKLOAD_FIELDS = FieldSet(
@@ -97,8 +108,8 @@ def _number_text(value: float) -> str:
 
 
 def split_filters(raw: Iterable[str]) -> list[str]:
-    """Repeated filterBy params, each possibly comma-separated (OpenAPI explode: false).
-    A comma only separates when what follows starts like `<field><op>`."""
+    """filterBy values, each comma-separated (OpenAPI explode: false). A comma only separates
+    when what follows starts like `<field><op>`, so a value may itself hold commas."""
     out: list[str] = []
     for param in raw:
         parts = param.split(",")
@@ -120,6 +131,9 @@ def parse_filter(raw: str, allowed: FieldSet) -> Filter:
                          f"an operator among {' '.join(OPERATORS)}")
     name, op, value = match.groups()
     if name not in allowed.fields:
+        if name in allowed.elsewhere:
+            raise BadRequest(f"filterBy field {name!r} is not available on control plane "
+                             f"{allowed.version}; it takes {', '.join(sorted(allowed.fields))}")
         raise BadRequest(f"unknown filterBy field {name!r}")
     number: float | None = None
     if name in allowed.dates:
