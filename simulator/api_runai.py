@@ -23,8 +23,8 @@ from simulator.filters import (
     sort_items,
 )
 from simulator.guard import guarded, query_of
-from simulator.query import Query
 from simulator.payloads import TERMINAL, pending_messages
+from simulator.query import Query
 from simulator.responses import (
     JSON,
     json_response,
@@ -187,7 +187,12 @@ async def get_workload(request: Request, sim: Sim) -> Response:
     body = world.workload_dict(cur)
     spec = world.specs[cur.index]
     if "pendingSchedulingMessages" in sim.version.detail_fields:  # 2.19 and later
-        body["pendingSchedulingMessages"] = pending_messages(spec, spec.steps[cur.step])
+        messages = pending_messages(spec, spec.steps[cur.step])
+        for message in messages:
+            for prop in ("orgType", "phaseReason"):
+                if not sim.version.holds_text("PendingSchedulingMessage", prop):
+                    message[prop] = None
+        body["pendingSchedulingMessages"] = messages
     return json_response(body)
 
 

@@ -110,6 +110,15 @@ class ApiVersion:
     def workload_fields(self) -> frozenset[str]:
         return self.properties("Workload")
 
+    @functools.cache  # noqa: B019 - one instance per version, kept for the process
+    def holds_text(self, schema: str, prop: str) -> bool:
+        """Whether `schema.prop` can hold its (string enum) text. Some specs declare such a
+        property `type: object` around a string enum (Workload.phaseReason in 2.19/2.20,
+        PendingSchedulingMessage.orgType/phaseReason), which only null satisfies; the
+        simulator serves null there rather than break the published schema."""
+        node = self.resolve(self.schema(schema)).get("properties", {}).get(prop)
+        return node is not None and node.get("type", "string") == "string"
+
     @functools.cached_property
     def detail_fields(self) -> frozenset[str]:
         """Fields of GET /api/v1/workloads/{workloadId}'s answer (the Workload, and more)."""

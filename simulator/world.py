@@ -188,6 +188,8 @@ class World:
         spec = self.specs[cur.index]
         body = workload(spec, cur.step, spec.deleted_at if cur.deleted else None,
                         self.stamps(cur.index, cur.step), self.cluster_of(cur.index))
+        if not self.version.holds_text("Workload", "phaseReason"):
+            body["phaseReason"] = None
         allowed = self.version.workload_fields
         return {k: v for k, v in body.items() if k in allowed}
 
