@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import asdict, fields
 from typing import Any
 
@@ -11,6 +12,21 @@ from simulator.config import FaultSettings
 # Realistic latency grows with the page: a full page of 500 items costs 3.5x an empty one
 # (serialising and shipping the items dominates on a real control plane).
 ITEMS_PER_EXTRA_DRAW = 200
+
+_LATENCY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:-\s*(\d+(?:\.\d+)?))?\s*(ms)?\s*$")
+
+
+def parse_latency(text: str) -> tuple[float, float]:
+    """"50-300ms" (or "50-300", or "100ms" for a fixed value) -> (50.0, 300.0) milliseconds."""
+    match = _LATENCY.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a latency range like 50-300ms")
+    low = float(match.group(1))
+    high = float(match.group(2)) if match.group(2) is not None else low
+    if low > high:
+        raise ValueError(f"{text!r}: the minimum exceeds the maximum")
+    return low, high
+
 
 _INT_FIELDS = {"error_status", "fail_next", "rate_limit_next", "retry_after_s", "truncate_next",
                "malformed_next"}

@@ -151,6 +151,10 @@ class World:
         return spec
 
     def _index_pods(self, spec: WorkloadSpec) -> None:
+        """Pods by (namespace, name) for the Kubernetes subset, which plays the first cluster:
+        other clusters' pods are not in its API."""
+        if spec.cluster != 0:
+            return
         for replica, name in enumerate(pod_names(spec)):
             self.pods[(spec.project.namespace, name)] = (spec.index, replica)
 
