@@ -224,7 +224,7 @@ class World:
             out += self.pods_json(Current(cur.index, cur.step, False), full, spec.deleted_at)
         steps = spec.steps[: cur.step + 1]
         for i in range(len(steps) - 1, 0, -1):
-            if steps[i].attempt != steps[i - 1].attempt:  # i starts a new attempt
+            if steps[i].phase == "Creating":  # resubmitted: the earlier pods were replaced
                 out += self.pods_json(Current(cur.index, i - 1, False), full, steps[i].at)
         return out
 
