@@ -70,7 +70,7 @@ def guarded(realm: Realm, spec_path: str | None = None,
                     request.state.query = check_query(request, sim.version, method, spec_path)
                 response = await handler(request, sim)
             except ApiError as exc:
-                return _error(realm, exc.status, exc.message)
+                response = _error(realm, exc.status, exc.message)
             if faulty and faults.latency_on():
                 # After the handler: a big page costs more than a small one, as on a real
                 # control plane (the handler says how many items it served).
