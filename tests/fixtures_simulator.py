@@ -21,6 +21,7 @@ httpx.ASGITransport), and admin(method, path, json=None) for any /admin call.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import socket
@@ -144,6 +145,31 @@ def start_simulator(config: SimulatorConfig) -> RunningSimulator:
             raise RuntimeError("the simulator did not start")
         time.sleep(0.01)
     return RunningSimulator(f"http://127.0.0.1:{port}", config, app, server, thread)
+
+
+@contextlib.contextmanager
+def serving(**overrides: Any) -> Iterator[tuple[RunningSimulator, httpx.Client]]:
+    """A simulator (frozen clock unless told) and an authenticated client, for module-scoped
+    fixtures of tests that only read."""
+    sim = start_simulator(_config(overrides))
+    try:
+        with httpx.Client(base_url=sim.url, headers=sim.auth_headers()) as client:
+            yield sim, client
+    finally:
+        sim.stop()
+
+
+def fetch_all(api: httpx.Client, path: str = "/api/v1/workloads", key: str = "workloads",
+              **params: Any) -> list[dict[str, Any]]:
+    """Every item of a paged listing, following `next` until a page omits it."""
+    out: list[dict[str, Any]] = []
+    offset: int | None = 0
+    while offset is not None:
+        r = api.get(path, params={**params, "offset": offset, "limit": 500})
+        assert r.status_code == 200, r.text
+        out += r.json()[key]
+        offset = r.json().get("next")
+    return out
 
 
 def _config(overrides: dict[str, Any]) -> SimulatorConfig:

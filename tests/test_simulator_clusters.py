@@ -4,38 +4,28 @@ cluster a sidecar runs in) has only the first cluster's pods."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
 
-from simulator.config import SimulatorConfig
 from simulator.generator import CLUSTER_ID
-from tests.fixtures_simulator import assert_valid, start_simulator
+from tests.fixtures_simulator import assert_valid, fetch_all, serving
 
 
 @pytest.fixture(scope="module")
-def sim():
-    running = start_simulator(SimulatorConfig(speed=0.0, clusters=2))
-    yield running
-    running.stop()
+def served():
+    with serving(clusters=2) as both:
+        yield both
 
 
 @pytest.fixture(scope="module")
-def api(sim):
-    with httpx.Client(base_url=sim.url, headers=sim.auth_headers()) as client:
-        yield client
+def sim(served):
+    return served[0]
 
 
-def _all(api: httpx.Client, **params: Any) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    offset: int | None = 0
-    while offset is not None:
-        body = api.get("/api/v1/workloads", params={**params, "offset": offset,
-                                                    "limit": 500}).json()
-        out += body["workloads"]
-        offset = body.get("next")
-    return out
+@pytest.fixture(scope="module")
+def api(served):
+    return served[1]
+
 
 
 def test_clusters_endpoint_lists_both(api):
@@ -47,9 +37,9 @@ def test_clusters_endpoint_lists_both(api):
 
 
 def test_workloads_carry_their_cluster_and_filters_scope_them(api):
-    everything = _all(api)
+    everything = fetch_all(api)
     ids = [c["uuid"] for c in api.get("/api/v1/clusters").json()]
-    per_cluster = {cid: _all(api, filterBy=f"clusterId=={cid}") for cid in ids}
+    per_cluster = {cid: fetch_all(api, filterBy=f"clusterId=={cid}") for cid in ids}
     assert all(per_cluster.values())
     assert sum(len(v) for v in per_cluster.values()) == len(everything)
     for cid, workloads in per_cluster.items():
@@ -70,7 +60,7 @@ def test_workloads_carry_their_cluster_and_filters_scope_them(api):
 
 
 def test_truth_names_the_cluster(sim, api):
-    listed = {w["id"]: w["clusterId"] for w in _all(api) + _all(api, deleted="true")}
+    listed = {w["id"]: w["clusterId"] for w in fetch_all(api) + fetch_all(api, deleted="true")}
     episodes = sim.truth()["episodes"]
     assert {e["cluster_id"] for e in episodes} == set(listed.values())
     assert all(listed[e["workload_id"]] == e["cluster_id"] for e in episodes)
@@ -81,7 +71,7 @@ def test_the_kubernetes_subset_is_the_first_cluster(sim, api):
     kube = httpx.Client(base_url=sim.url, headers={"Authorization": f"Bearer {sim.k8s_token}"})
     with kube:
         for cid, found in ((ids[0], True), (ids[1], False)):
-            w = next(w for w in _all(api, filterBy=f"clusterId=={cid},phase==Running"))
+            w = next(w for w in fetch_all(api, filterBy=f"clusterId=={cid},phase==Running"))
             ns = w["namespace"]
             pods = kube.get(f"/api/v1/namespaces/{ns}/pods",
                             params={"labelSelector": f"workloadName={w['name']}"}).json()

@@ -11,39 +11,32 @@ import httpx
 import pytest
 
 from simulator.clock import parse_iso
-from simulator.config import SimulatorConfig
-from tests.fixtures_simulator import start_simulator
+from tests.fixtures_simulator import fetch_all, serving
 
 
 @pytest.fixture(scope="module")
-def sim():
-    running = start_simulator(SimulatorConfig(speed=0.0))
-    yield running
-    running.stop()
+def served():
+    with serving() as both:
+        yield both
 
 
 @pytest.fixture(scope="module")
-def api(sim):
-    with httpx.Client(base_url=sim.url, headers=sim.auth_headers()) as client:
-        yield client
+def sim(served):
+    return served[0]
 
 
-def _all(api: httpx.Client, path: str, key: str, **params: Any) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    offset: int | None = 0
-    while offset is not None:
-        body = api.get(path, params={**params, "offset": offset, "limit": 500}).json()
-        out += body[key]
-        offset = body.get("next")
-    return out
+@pytest.fixture(scope="module")
+def api(served):
+    return served[1]
+
 
 
 def _history(api: httpx.Client, wid: str) -> list[dict[str, Any]]:
-    return _all(api, f"/api/v1/workloads/{wid}/history", "records")
+    return fetch_all(api, f"/api/v1/workloads/{wid}/history", "records")
 
 
 def test_completed_phase_updated_and_history_times_differ(api):
-    failed = _all(api, "/api/v1/workloads", "workloads", filterBy="phase==Failed")
+    failed = fetch_all(api, "/api/v1/workloads", "workloads", filterBy="phase==Failed")
     gaps = []
     for w in failed[:40]:
         phase_at = parse_iso(w["phaseUpdatedAt"])
@@ -78,7 +71,7 @@ def test_next_is_omitted_on_the_last_page(api):
 
 
 def test_events_and_history_newest_first_and_sort_order_honoured(api):
-    wid = _all(api, "/api/v1/workloads", "workloads", filterBy="phase==Failed")[0]["id"]
+    wid = fetch_all(api, "/api/v1/workloads", "workloads", filterBy="phase==Failed")[0]["id"]
     events = api.get(f"/api/v1/workloads/{wid}/events").json()["events"]
     times = [parse_iso(e["createdAt"]) for e in events]
     assert len(times) > 3 and times == sorted(times, reverse=True)
@@ -92,7 +85,7 @@ def test_events_and_history_newest_first_and_sort_order_honoured(api):
 def test_placement_events_in_both_schedulers_words(api):
     """KAI: `Successfully assigned pod <ns>/<pod> to node <node> at node-pool <pool>`;
     kube-scheduler: `Successfully assigned <ns>/<pod> to <node>`. Both name the node."""
-    pods = {p["workloadId"]: p for p in _all(api, "/api/v1/workloads/pods", "pods")
+    pods = {p["workloadId"]: p for p in fetch_all(api, "/api/v1/workloads/pods", "pods")
             if p["nodeName"]}
     forms = {"kai": 0, "kube": 0}
     for wid, pod in list(pods.items())[:60]:
@@ -112,7 +105,7 @@ def test_placement_events_in_both_schedulers_words(api):
 def test_resubmitted_workloads_show_their_earlier_failure_only_in_the_history(sim, api):
     truth = sim.truth()["episodes"]
     earlier = [e for e in truth if e["kind"] == "failed" and not e["deleted"]]
-    listed = {w["id"]: w for w in _all(api, "/api/v1/workloads", "workloads")}
+    listed = {w["id"]: w for w in fetch_all(api, "/api/v1/workloads", "workloads")}
     hidden = [e for e in earlier if listed[e["workload_id"]]["phaseUpdatedAt"] !=
               e["phase_updated_at"]]
     assert len(hidden) > 10
@@ -131,8 +124,8 @@ def test_resubmitted_workloads_show_their_earlier_failure_only_in_the_history(si
 
 
 def test_deleted_workloads_include_failed_ones_and_are_listed_only_with_deleted(sim, api):
-    deleted = _all(api, "/api/v1/workloads", "workloads", deleted="true")
-    live = {w["id"] for w in _all(api, "/api/v1/workloads", "workloads")}
+    deleted = fetch_all(api, "/api/v1/workloads", "workloads", deleted="true")
+    live = {w["id"] for w in fetch_all(api, "/api/v1/workloads", "workloads")}
     assert deleted and all(w["deletedAt"] for w in deleted)
     assert not live & {w["id"] for w in deleted}
     assert any(w["phase"] == "Failed" for w in deleted)
@@ -140,6 +133,6 @@ def test_deleted_workloads_include_failed_ones_and_are_listed_only_with_deleted(
     assert truth_deleted and truth_deleted <= {w["id"] for w in deleted}
     # deletedAt filters work on the deleted listing.
     newest = max(w["deletedAt"] for w in deleted)
-    recent = _all(api, "/api/v1/workloads", "workloads", deleted="true",
+    recent = fetch_all(api, "/api/v1/workloads", "workloads", deleted="true",
                   filterBy=f"deletedAt>={newest}")
     assert [w["deletedAt"] for w in recent] == [newest]
