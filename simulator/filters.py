@@ -63,6 +63,17 @@ POD_FIELDS = FieldSet(
 )
 
 
+_USAGE = tuple(f"avg{kind}{window}" for kind in ("GpuAllocation", "GpuUtilization",
+                                                  "GpuMemoryUtilization")
+               for window in ("24h", "7d", "30d"))
+PROJECT_FIELDS = FieldSet(
+    frozenset(("name", "clusterId", "departmentId", "parentId", "parentName", "phase",
+               "totalGpuQuota", "gpuAllocated", "createdAt", *_USAGE)),
+    frozenset(("createdAt",)),
+    frozenset(("totalGpuQuota", "gpuAllocated", *_USAGE)),
+)
+
+
 @dataclass(frozen=True)
 class Filter:
     field: str

@@ -287,11 +287,18 @@ def _workload(rng: random.Random, index: int, created: int) -> WorkloadSpec:
     return spec
 
 
+_PROJECT_ORDER = {p.name: i for i, p in enumerate(PROJECTS)}
+
+
+def project_cluster(project: Project, clusters: int) -> int:
+    """Projects belong to one cluster each, round robin over the tenant's clusters."""
+    return _PROJECT_ORDER[project.name] % max(1, clusters)
+
+
 def assign_clusters(specs: list[WorkloadSpec], clusters: int) -> None:
-    """Projects belong to one cluster each (round robin), and their workloads with them."""
-    order = {p.name: i for i, p in enumerate(PROJECTS)}
+    """Workloads run in their project's cluster."""
     for spec in specs:
-        spec.cluster = order[spec.project.name] % max(1, clusters)
+        spec.cluster = project_cluster(spec.project, clusters)
 
 
 def generate(scenario: ScenarioSpec, seed: int, start: int) -> list[WorkloadSpec]:

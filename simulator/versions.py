@@ -92,6 +92,15 @@ class ApiVersion:
     def enum(self, name: str) -> tuple[str, ...]:
         return tuple(self.resolve(self.schema(name)).get("enum", ()))
 
+    def item_fields(self, path: str, key: str) -> frozenset[str]:
+        """Fields an item of the `key` array in GET `path`'s answer may carry: what its schema
+        defines plus what the answer requires (2.18's projects require a `phase` their
+        Project schema does not define)."""
+        op = self.spec["paths"][path]["get"]
+        schema = self.resolve(op["responses"]["200"]["content"]["application/json"]["schema"])
+        items = self.resolve(self.resolve(schema["properties"][key])["items"])
+        return frozenset(_properties(self, items) | _required(self, items))
+
     @functools.cached_property
     def token_grants(self) -> frozenset[str]:
         """grantType values /api/v1/token takes in this version."""
@@ -160,6 +169,14 @@ def _properties(version: ApiVersion, schema: dict[str, Any]) -> set[str]:
     out = set(schema.get("properties", {}))
     for part in schema.get("allOf", ()):
         out |= _properties(version, part)
+    return out
+
+
+def _required(version: ApiVersion, schema: dict[str, Any]) -> set[str]:
+    schema = version.resolve(schema)
+    out = set(schema.get("required", ()))
+    for part in schema.get("allOf", ()):
+        out |= _required(version, part)
     return out
 
 

@@ -269,7 +269,9 @@ def undocumented_fields(value: Any, schema: Any, version: str = LATEST,
 
     def props(node: Any) -> tuple[dict[str, Any], bool]:
         node = resolve(node)
-        out = dict(node.get("properties", {}))
+        # A required name is documented too (2.18 requires projects' `phase` without a schema).
+        out = {name: {} for name in node.get("required", ())}
+        out.update(node.get("properties", {}))
         open_ended = "additionalProperties" in node or "anyOf" in node or "oneOf" in node
         for part in node.get("allOf", ()):
             more, more_open = props(part)

@@ -59,6 +59,17 @@ def test_workloads_carry_their_cluster_and_filters_scope_them(api):
     assert {p["clusterId"] for p in pods} | {e["clusterId"] for e in events} == {ids[1]}
 
 
+def test_projects_name_their_cluster(api):
+    projects = api.get("/api/v1/org-unit/projects").json()["projects"]
+    by_name = {p["name"]: p["clusterId"] for p in projects}
+    assert len(set(by_name.values())) == 2
+    for w in fetch_all(api):
+        assert by_name[w["projectName"]] == w["clusterId"]
+    cid = projects[0]["clusterId"]
+    scoped = api.get("/api/v1/org-unit/projects", params={"filterBy": f"clusterId=={cid}"})
+    assert {p["clusterId"] for p in scoped.json()["projects"]} == {cid}
+
+
 def test_truth_names_the_cluster(sim, api):
     listed = {w["id"]: w["clusterId"] for w in fetch_all(api) + fetch_all(api, deleted="true")}
     episodes = sim.truth()["episodes"]

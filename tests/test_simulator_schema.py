@@ -134,6 +134,21 @@ def test_clusters_validate(served):
         assert len(body) == 1
 
 
+def test_projects_validate_page_and_filter(served):
+    version, api = served
+    body = assert_valid("/api/v1/org-unit/projects", "get", api.get("/api/v1/org-unit/projects"),
+                        version)
+    assert len(body["projects"]) == 10 and "next" not in body
+    first = api.get("/api/v1/org-unit/projects", params={"limit": 4, "sortBy": "name"}).json()
+    assert first["next"] == 4
+    assert [p["name"] for p in first["projects"]] == sorted(p["name"] for p in body["projects"])[:4]
+    r = api.get("/api/v1/org-unit/projects", params={"filterBy": "name==speech"})
+    assert [p["name"] for p in assert_valid("/api/v1/org-unit/projects", "get", r,
+                                            version)["projects"]] == ["speech"]
+    r = api.get("/api/v1/org-unit/projects", params={"filterBy": "phase==Ready"})
+    assert r.status_code == (200 if version >= "2.19" else 400)
+
+
 def test_unknown_workload_is_404_error(served):
     version, api = served
     for suffix in ("", "/events", "/history", "/pods"):
