@@ -185,28 +185,3 @@ def sort_items(items: list[int], key: Callable[[int], Any], descending: bool) ->
     missing = [i for i in items if key(i) is None]
     present.sort(key=key, reverse=descending)
     return present + missing
-
-
-def parse_page(offset: str | None, limit: str | None) -> tuple[int, int]:
-    try:
-        off = int(offset) if offset not in (None, "") else 0
-    except ValueError as exc:
-        raise BadRequest(f"offset must be an integer, got {offset!r}") from exc
-    try:
-        lim = int(limit) if limit not in (None, "") else 50
-    except ValueError as exc:
-        raise BadRequest(f"limit must be an integer, got {limit!r}") from exc
-    if off < 0:
-        raise BadRequest("offset must be >= 0")
-    if not 1 <= lim <= 500:
-        raise BadRequest(f"limit must be between 1 and 500, got {lim}")
-    return off, lim
-
-
-def parse_bool(name: str, value: str | None) -> bool | None:
-    if value in (None, ""):
-        return None
-    low = value.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    raise BadRequest(f"{name} must be true or false, got {value!r}")
