@@ -1,7 +1,8 @@
 """Which control-plane version the simulator plays, read from that version's published spec.
 
-The seven schema subsets in simulator/schemas/runai-<version>.json come from the Run:ai SDK's
-generated OpenAPI document at each release. Everything version-dependent the simulator does
+The seven schema subsets (exporter/runai/specs/runai-<version>-subset.json, the repository's
+one copy, byte-equal to the published ones) come from the Run:ai SDK's generated OpenAPI
+document at each release. Everything version-dependent the simulator does
 (endpoints, query parameters, filterable fields, token grants, response fields) is looked up
 here from the spec itself rather than restated by hand, so a version differs from another
 exactly where its published spec does.
@@ -18,12 +19,12 @@ from typing import Any
 
 VERSIONS = ("2.18", "2.19", "2.20", "2.21", "2.22", "2.23", "2.24")
 LATEST = VERSIONS[-1]
-SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "exporter" / "runai" / "specs"
 _PATTERN_FIELDS = re.compile(r"^\^\(([^)]*)\)")
 
 
 def spec_path(version: str) -> Path:
-    return SCHEMA_DIR / f"runai-{version}.json"
+    return SCHEMA_DIR / f"runai-{version}-subset.json"
 
 
 def check_version(version: str) -> str:

@@ -200,8 +200,8 @@ def simulator(make_simulator: Callable[..., RunningSimulator]) -> RunningSimulat
 
 
 # ---- validating responses against the published Run:ai OpenAPI schemas ---------------------
-# One spec per control-plane version (simulator/schemas/runai-<version>.json); LATEST unless a
-# test says which.
+# One spec per control-plane version (exporter/runai/specs/runai-<version>-subset.json, the
+# repository's one copy); LATEST unless a test says which.
 
 
 def _to_json_schema(node: Any) -> Any:
