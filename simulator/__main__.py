@@ -21,9 +21,11 @@ from simulator.config import (
     FaultSettings,
     SimulatorConfig,
 )
+from simulator.faults import parse_latency
 from simulator.kubeconfig import write_kubeconfig
 from simulator.scenarios import SCENARIOS
 from simulator.truth import truth
+from simulator.versions import LATEST, VERSIONS, ApiVersion
 from simulator.world import World
 
 
@@ -41,6 +43,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=1.0,
                    help="simulated seconds per real second; 0 freezes the clock")
     p.add_argument("--scale", type=int, help="override the scenario's workload count")
+    p.add_argument("--api-version", default=LATEST, choices=VERSIONS,
+                   help="control-plane version to serve, exactly as its published spec: "
+                        "endpoints, token grants, query parameters, filterable fields and "
+                        f"response fields (default {LATEST}; /api/v2/token only from 2.24, "
+                        "v1 client_credentials from 2.20, app_token before)")
+    p.add_argument("--clusters", type=int, default=1,
+                   help="clusters in the tenant; projects and their workloads are spread over "
+                        "them (clusterId), the Kubernetes subset plays the first")
     p.add_argument("--start", help="scenario start (ISO-8601 UTC); default: now")
     p.add_argument("--client-id", help="default: $RUNAI_CLIENT_ID, else a demo value")
     p.add_argument("--client-secret", help="default: $RUNAI_CLIENT_SECRET, else a demo value")
@@ -53,7 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-admin", action="store_true", help="disable the /admin endpoints")
     p.add_argument("--access-log", action="store_true", help="log every request")
     f = p.add_argument_group("faults (also settable with POST /admin/faults)")
-    f.add_argument("--latency-ms", type=float, default=0.0)
+    f.add_argument("--latency-ms", type=float, default=0.0,
+                   help="fixed delay before every API answer")
+    f.add_argument("--latency", metavar="MIN-MAXms",
+                   help="realistic per-request latency, e.g. 50-300ms: a seeded draw in the "
+                        "range, times (1 + items on the page / 200); off by default")
     f.add_argument("--error-rate", type=float, default=0.0, help="share of requests failing 5xx")
     f.add_argument("--error-status", type=int, default=503)
     f.add_argument("--fail-next", type=int, default=0, help="fail the next N API requests")
@@ -95,18 +109,35 @@ def build_config(args: argparse.Namespace) -> tuple[SimulatorConfig, str]:
         raise SystemExit("error: --scale must be >= 0")
     if not 0 <= args.error_rate <= 1:
         raise SystemExit("error: --error-rate must be between 0 and 1")
+    if args.clusters < 1:
+        raise SystemExit("error: --clusters must be >= 1")
+    try:
+        low, high = parse_latency(args.latency) if args.latency else (0.0, 0.0)
+    except ValueError as exc:
+        raise SystemExit(f"error: --latency: {exc}") from exc
     faults = FaultSettings(
-        latency_ms=args.latency_ms, error_rate=args.error_rate, error_status=args.error_status,
+        latency_ms=args.latency_ms, latency_min_ms=low, latency_max_ms=high,
+        error_rate=args.error_rate, error_status=args.error_status,
         fail_next=args.fail_next, rate_limit_next=args.rate_limit_next,
         retry_after_s=args.retry_after, truncate_next=args.truncate_next,
         malformed_next=args.malformed_next, page_drift=args.page_drift,
         v1_token_only=args.v1_token_only)
     config = SimulatorConfig(
         scenario=args.scenario, seed=args.seed, speed=args.speed, scale=args.scale,
+        api_version=args.api_version, clusters=args.clusters,
         client_id=client_id, client_secret=secret, k8s_token=args.k8s_token or DEMO_K8S_TOKEN,
         token_ttl_s=args.token_ttl, start=start, admin_enabled=not args.no_admin,
         faults=faults)
     return config, source
+
+
+def token_route(version: ApiVersion) -> str:
+    """How a client gets a token from this version, for the banner."""
+    if version.has("POST", "/api/v2/token"):
+        return "POST /api/v2/token (form, client_credentials) or /api/v1/token"
+    if "client_credentials" in version.token_grants:
+        return "POST /api/v1/token (JSON, grantType client_credentials or app_token)"
+    return "POST /api/v1/token (JSON, grantType app_token with appID/appSecret)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,6 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Run:ai simulator listening on {url}", flush=True)
     print(f"  scenario {config.scenario} (seed {config.seed}, speed {config.speed:g}): "
           f"{len(world.order)} workloads at start", flush=True)
+    print(f"  control plane {config.api_version}: token via "
+          f"{token_route(app.state.sim.version)}; {config.clusters} cluster(s)", flush=True)
+    if config.faults.latency_max_ms > 0:
+        print(f"  latency {config.faults.latency_min_ms:g}-{config.faults.latency_max_ms:g} ms "
+              "per request, heavier for big pages", flush=True)
     print(f"  credentials from {source}", flush=True)
     if source == "demo defaults":
         print(f"  demo client id {config.client_id}, demo client secret {config.client_secret}",

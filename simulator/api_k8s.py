@@ -45,7 +45,7 @@ def _pods_in(world: World, namespace: str, labels: dict[str, str]) -> list[tuple
     out: list[tuple[int, int]] = []
     for index in candidates:
         spec = world.specs[index]
-        if spec.project.namespace != namespace or world.current[index] < 0:
+        if spec.project.namespace != namespace or world.current[index] < 0 or spec.cluster:
             continue
         pod_labels = {"workloadName": spec.name, "project": spec.project.name,
                       "runai/queue": spec.project.name, "release": spec.name}
@@ -189,7 +189,7 @@ async def list_events(request: Request, sim: Sim) -> Response:
     else:
         # Only workloads that changed recently, or are stuck, can still have events.
         candidates = [i for i in world.visible()
-                      if world.specs[i].project.namespace == ns
+                      if world.specs[i].project.namespace == ns and not world.specs[i].cluster
                       and (world.specs[i].steps[world.current[i]].at >= now - ttl - 2 * HOUR
                            or _stuck(world, i))]
     items = []

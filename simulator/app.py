@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from simulator import api_admin, api_k8s, api_runai
+from simulator import api_admin, api_k8s, api_org, api_runai
 from simulator.config import SimulatorConfig
 from simulator.responses import k8s_status, runai_error
 from simulator.state import Sim
@@ -23,7 +23,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def create_app(config: SimulatorConfig) -> Starlette:
     """Build the app; its state (`app.state.sim`) is generated from the config's scenario."""
-    routes: list[BaseRoute] = [*api_runai.ROUTES, *api_k8s.ROUTES]
+    routes: list[BaseRoute] = [*api_runai.ROUTES, *api_org.ROUTES, *api_k8s.ROUTES]
     if config.admin_enabled:
         routes += api_admin.ROUTES
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})

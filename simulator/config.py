@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from simulator.versions import LATEST
+
 # Demo values, printed in the start banner when they are the ones in use. Never real secrets.
 DEMO_CLIENT_ID = "runai-sim-client"
 DEMO_CLIENT_SECRET = "runai-sim-demo-secret"
@@ -27,6 +29,10 @@ class FaultSettings:
     """
 
     latency_ms: float = 0.0
+    # Realistic per-request latency (0 = off): a draw between min and max from a generator
+    # seeded with the scenario seed, scaled up with the number of items a page carries.
+    latency_min_ms: float = 0.0
+    latency_max_ms: float = 0.0
     error_rate: float = 0.0
     error_status: int = 503
     fail_next: int = 0
@@ -45,6 +51,10 @@ class SimulatorConfig:
     seed: int = 7
     speed: float = 1.0
     scale: int | None = None
+    # The control-plane version served: endpoints, parameters, fields exactly as its spec.
+    api_version: str = LATEST
+    # Clusters the tenant has; projects (and so workloads) are spread over them.
+    clusters: int = 1
     client_id: str = DEMO_CLIENT_ID
     client_secret: str = DEMO_CLIENT_SECRET
     k8s_token: str = DEMO_K8S_TOKEN

@@ -23,11 +23,22 @@ _HEAD = re.compile(r"^[A-Za-z][A-Za-z0-9]*(==|!=|<=|>=|=@|!@|=\^|=\$)")
 
 @dataclass(frozen=True)
 class FieldSet:
-    """Which fields a collection can be filtered and sorted by, and their kinds."""
+    """Which fields a collection can be filtered and sorted by, and their kinds.
+
+    `version` names the control plane a restricted set belongs to, and `elsewhere` the fields
+    other versions have, so a filter on a field this version lacks gets a message saying so.
+    """
 
     fields: frozenset[str]
     dates: frozenset[str]
     numbers: frozenset[str]
+    version: str = ""
+    elsewhere: frozenset[str] = frozenset()
+
+    def restricted(self, allowed: frozenset[str], version: str) -> FieldSet:
+        """The subset one control-plane version lists (its spec's filterBy pattern)."""
+        return FieldSet(self.fields & allowed, self.dates, self.numbers, version,
+                        self.fields - allowed)
 
 
 WORKLOAD_FIELDS = FieldSet(
@@ -49,6 +60,17 @@ POD_FIELDS = FieldSet(
                "createdAt", "completedAt", "deletedAt")),
     frozenset(("createdAt", "completedAt", "deletedAt")),
     frozenset(),
+)
+
+
+_USAGE = tuple(f"avg{kind}{window}" for kind in ("GpuAllocation", "GpuUtilization",
+                                                  "GpuMemoryUtilization")
+               for window in ("24h", "7d", "30d"))
+PROJECT_FIELDS = FieldSet(
+    frozenset(("name", "clusterId", "departmentId", "parentId", "parentName", "phase",
+               "totalGpuQuota", "gpuAllocated", "createdAt", *_USAGE)),
+    frozenset(("createdAt",)),
+    frozenset(("totalGpuQuota", "gpuAllocated", *_USAGE)),
 )
 
 
@@ -97,8 +119,8 @@ def _number_text(value: float) -> str:
 
 
 def split_filters(raw: Iterable[str]) -> list[str]:
-    """Repeated filterBy params, each possibly comma-separated (OpenAPI explode: false).
-    A comma only separates when what follows starts like `<field><op>`."""
+    """filterBy values, each comma-separated (OpenAPI explode: false). A comma only separates
+    when what follows starts like `<field><op>`, so a value may itself hold commas."""
     out: list[str] = []
     for param in raw:
         parts = param.split(",")
@@ -120,6 +142,9 @@ def parse_filter(raw: str, allowed: FieldSet) -> Filter:
                          f"an operator among {' '.join(OPERATORS)}")
     name, op, value = match.groups()
     if name not in allowed.fields:
+        if name in allowed.elsewhere:
+            raise BadRequest(f"filterBy field {name!r} is not available on control plane "
+                             f"{allowed.version}; it takes {', '.join(sorted(allowed.fields))}")
         raise BadRequest(f"unknown filterBy field {name!r}")
     number: float | None = None
     if name in allowed.dates:
@@ -160,28 +185,3 @@ def sort_items(items: list[int], key: Callable[[int], Any], descending: bool) ->
     missing = [i for i in items if key(i) is None]
     present.sort(key=key, reverse=descending)
     return present + missing
-
-
-def parse_page(offset: str | None, limit: str | None) -> tuple[int, int]:
-    try:
-        off = int(offset) if offset not in (None, "") else 0
-    except ValueError as exc:
-        raise BadRequest(f"offset must be an integer, got {offset!r}") from exc
-    try:
-        lim = int(limit) if limit not in (None, "") else 50
-    except ValueError as exc:
-        raise BadRequest(f"limit must be an integer, got {limit!r}") from exc
-    if off < 0:
-        raise BadRequest("offset must be >= 0")
-    if not 1 <= lim <= 500:
-        raise BadRequest(f"limit must be between 1 and 500, got {lim}")
-    return off, lim
-
-
-def parse_bool(name: str, value: str | None) -> bool | None:
-    if value in (None, ""):
-        return None
-    low = value.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    raise BadRequest(f"{name} must be true or false, got {value!r}")

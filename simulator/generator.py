@@ -20,6 +20,10 @@ STUCK_PENDING_S = 30 * MINUTE
 
 CLUSTER_ID = "4d6f2a5e-8c1b-4f3a-9e7d-2b5c8a1f0e93"
 TENANT_ID = 1001
+CLUSTER_NAMES = ("prod-east", "prod-west", "research", "edge", "staging", "dev")
+# A failed run that is not resubmitted is deleted by its owner this often (its own draw, so
+# the scenario's other draws stay the same); the API then lists it only with deleted=true.
+DELETE_FAILED_SHARE = 0.12
 
 _DEPARTMENTS = {"research": "101", "foundation-models": "102", "product-ml": "103",
                 "platform": "104"}
@@ -226,6 +230,26 @@ def _live(rng: random.Random, tl: _Timeline, outcome: str) -> None:
         tl.add(end, "Stopped", "Workload was stopped by user")
 
 
+def cluster_ids(count: int) -> list[str]:
+    """The tenant's cluster ids: the first is CLUSTER_ID, so one cluster looks as before."""
+    base = uuid.UUID(CLUSTER_ID)
+    return [CLUSTER_ID] + [str(uuid.uuid5(base, f"cluster/{i}")) for i in range(1, count)]
+
+
+def cluster_name(index: int) -> str:
+    name = CLUSTER_NAMES[index % len(CLUSTER_NAMES)]
+    return name if index < len(CLUSTER_NAMES) else f"{name}-{index // len(CLUSTER_NAMES)}"
+
+
+def _maybe_delete_failed(spec: WorkloadSpec) -> None:
+    last = spec.steps[-1]
+    if spec.deleted_at is not None or last.phase != "Failed":
+        return
+    rng = random.Random(f"runai-simulator:delete:{spec.id}")
+    if rng.random() < DELETE_FAILED_SHARE:
+        spec.deleted_at = last.at + int(rng.uniform(HOUR, 3 * DAY))
+
+
 def _workload(rng: random.Random, index: int, created: int) -> WorkloadSpec:
     wtype = _weighted(rng, TYPE_WEIGHTS)
     base, image = rng.choice(_BASES[wtype])
@@ -259,7 +283,22 @@ def _workload(rng: random.Random, index: int, created: int) -> WorkloadSpec:
     tl = _Timeline(spec)
     tl.add(created, "Creating")
     _live(rng, tl, _weighted(rng, OUTCOMES[wtype]))
+    _maybe_delete_failed(spec)
     return spec
+
+
+_PROJECT_ORDER = {p.name: i for i, p in enumerate(PROJECTS)}
+
+
+def project_cluster(project: Project, clusters: int) -> int:
+    """Projects belong to one cluster each, round robin over the tenant's clusters."""
+    return _PROJECT_ORDER[project.name] % max(1, clusters)
+
+
+def assign_clusters(specs: list[WorkloadSpec], clusters: int) -> None:
+    """Workloads run in their project's cluster."""
+    for spec in specs:
+        spec.cluster = project_cluster(spec.project, clusters)
 
 
 def generate(scenario: ScenarioSpec, seed: int, start: int) -> list[WorkloadSpec]:

@@ -70,3 +70,4 @@ class WorkloadSpec:
     steps: list[Step] = field(default_factory=list)
     episodes: list[Episode] = field(default_factory=list)
     deleted_at: int | None = None
+    cluster: int = 0  # index into the tenant's clusters (generator.cluster_ids)

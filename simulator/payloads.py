@@ -1,7 +1,8 @@
 """JSON shapes of the Run:ai API for one workload at one step of its timeline.
 
 Everything here is a pure function of (workload, step), so World can cache the results; nothing
-depends on the simulated "now" except `deletedAt`, which is part of the cache key.
+depends on the simulated "now" except `deletedAt`, which is part of the cache key. Bodies carry
+every field the newest version has; World drops what the served version's schema lacks.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from simulator.clock import iso
 from simulator.evidence import PodState, container_name, pod_names, pod_uid
 from simulator.generator import CLUSTER_ID, TENANT_ID
 from simulator.model import Step, WorkloadSpec
+from simulator.stamps import StepStamps, iso_ms
 from simulator.templates import BY_KEY
 
 TYPE_LABEL = {"training": "Training", "distributed": "Distributed", "workspace": "Workspace",
@@ -38,12 +40,12 @@ def _resources(spec: WorkloadSpec) -> dict[str, Any]:
     }
 
 
-def _conditions(spec: WorkloadSpec, step: Step) -> list[dict[str, Any]]:
+def _conditions(spec: WorkloadSpec, step: Step, stamps: StepStamps) -> list[dict[str, Any]]:
     reason = ""
     if step.episode >= 0:
         reason = BY_KEY[spec.episodes[step.episode].variant].condition_reason
     cond: dict[str, Any] = {"type": step.phase, "status": "True",
-                            "lastTransitionTime": iso(step.at)}
+                            "lastTransitionTime": iso_ms(stamps.phase_updated)}
     if step.message:
         cond["message"] = step.message
     if reason:
@@ -51,8 +53,14 @@ def _conditions(spec: WorkloadSpec, step: Step) -> list[dict[str, Any]]:
     return [cond]
 
 
-def workload(spec: WorkloadSpec, step_index: int, deleted_at: int | None) -> dict[str, Any]:
+def workload(spec: WorkloadSpec, step_index: int, deleted_at: int | None,
+             stamps: StepStamps | None = None, cluster_id: str = CLUSTER_ID) -> dict[str, Any]:
+    """The Workload object (every field of the newest version). Without `stamps` its
+    timestamps are the step's own second (World passes the seeded, ms-apart ones)."""
     step = spec.steps[step_index]
+    terminal = step.phase in TERMINAL
+    if stamps is None:
+        stamps = StepStamps(float(step.at), float(step.at), float(step.at))
     running = step.phase in ("Running", "Degraded")
     allocated = spec.gpus * spec.replicas if running else 0.0
     phase_reason = None
@@ -66,7 +74,7 @@ def workload(spec: WorkloadSpec, step_index: int, deleted_at: int | None) -> dic
         "sourceApi": "WorkloadsV2",
         "priority": priority(spec),
         "priorityClassName": PRIORITY_CLASS[priority(spec)],
-        "clusterId": CLUSTER_ID,
+        "clusterId": cluster_id,
         "tenantId": TENANT_ID,
         "projectName": spec.project.name,
         "projectId": spec.project.id,
@@ -78,13 +86,13 @@ def workload(spec: WorkloadSpec, step_index: int, deleted_at: int | None) -> dic
         "phase": step.phase,
         "phaseMessage": step.message,
         "phaseReason": phase_reason,
-        "phaseUpdatedAt": iso(step.at),
+        "phaseUpdatedAt": iso_ms(stamps.phase_updated),
         "k8sPhase": K8S_PHASE[step.phase],
-        "k8sPhaseUpdatedAt": iso(step.at),
-        "updatedAt": iso(step.at),
-        "completedAt": iso(step.at) if step.phase in TERMINAL else None,
+        "k8sPhaseUpdatedAt": iso_ms(stamps.completed if terminal else stamps.phase_updated),
+        "updatedAt": iso_ms(stamps.phase_updated),
+        "completedAt": iso_ms(stamps.completed) if terminal else None,
         "deletedAt": iso(deleted_at) if deleted_at is not None else None,
-        "conditions": _conditions(spec, step),
+        "conditions": _conditions(spec, step, stamps),
         "category": RUNAI_CATEGORY[spec.type],
         "images": [spec.image],
         "runningPods": (spec.replicas - (1 if step.phase == "Degraded" else 0)) if running else 0,
@@ -105,23 +113,24 @@ def workload(spec: WorkloadSpec, step_index: int, deleted_at: int | None) -> dic
     return body
 
 
-def filter_fields(spec: WorkloadSpec, step_index: int) -> dict[str, Any]:
+def filter_fields(spec: WorkloadSpec, step_index: int, stamps: StepStamps,
+                  cluster_id: str) -> dict[str, Any]:
     """The values filterBy/sortBy/search look at, typed (dates as epoch seconds)."""
     step = spec.steps[step_index]
     running = step.phase in ("Running", "Degraded")
     prio = priority(spec)
     return {
-        "type": TYPE_LABEL[spec.type], "name": spec.name, "clusterId": CLUSTER_ID,
+        "type": TYPE_LABEL[spec.type], "name": spec.name, "clusterId": cluster_id,
         "projectId": spec.project.id, "projectName": spec.project.name,
         "departmentId": spec.project.department_id,
         "departmentName": spec.project.department_name,
         "createdAt": float(spec.created), "deletedAt": None,
         "submittedBy": spec.submitted_by, "phase": step.phase,
-        "completedAt": float(step.at) if step.phase in TERMINAL else None,
+        "completedAt": stamps.completed if step.phase in TERMINAL else None,
         "nodepool": spec.pool.name,
         "distributedFramework": "PyTorch" if spec.type == "distributed" else None,
         "allocatedGPU": spec.gpus * spec.replicas if running else 0.0, "idleGpus": 0,
-        "idleAllocatedGpus": 0, "phaseUpdatedAt": float(step.at),
+        "idleAllocatedGpus": 0, "phaseUpdatedAt": stamps.phase_updated,
         "category": RUNAI_CATEGORY[spec.type], "totalPendingTimeSeconds": step.pending_total,
         "totalRunningTimeSeconds": step.running_total, "priority": prio,
         "priorityClassName": PRIORITY_CLASS[prio], "guaranteedRuntimeEndsAt": None,
@@ -178,8 +187,8 @@ def normal_pod_state(spec: WorkloadSpec, step_index: int) -> PodState:
     return PodState("Running", state={"running": {"startedAt": started}})
 
 
-def runai_pods(spec: WorkloadSpec, step_index: int, states: list[PodState],
-               full: bool) -> list[dict[str, Any]]:
+def runai_pods(spec: WorkloadSpec, step_index: int, states: list[PodState], full: bool,
+               stamps: StepStamps, cluster_id: str) -> list[dict[str, Any]]:
     step = spec.steps[step_index]
     start = attempt_start(spec, step_index)
     running = step_of(spec, step_index, "Running")
@@ -191,7 +200,7 @@ def runai_pods(spec: WorkloadSpec, step_index: int, states: list[PodState],
             "name": name,
             "id": pod_uid(spec, replica, step.attempt),
             "workloadId": spec.id,
-            "clusterId": CLUSTER_ID,
+            "clusterId": cluster_id,
             "projectId": spec.project.id,
             "tenantId": TENANT_ID,
             "createdAt": iso(start.at),
@@ -204,7 +213,7 @@ def runai_pods(spec: WorkloadSpec, step_index: int, states: list[PodState],
             "requestedNodePools": [spec.pool.name],
             "containers": [{"name": container_name(spec), "image": spec.image,
                             "startedAt": iso(running.at) if running else None}],
-            "completedAt": iso(step.at) if step.phase in TERMINAL else None,
+            "completedAt": iso_ms(stamps.completed) if step.phase in TERMINAL else None,
             "deletedAt": None,
             "requestedResources": _resources(spec),
         }

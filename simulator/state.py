@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from simulator.auth import TokenStore
 from simulator.config import SimulatorConfig
 from simulator.faults import FaultState
+from simulator.versions import ApiVersion, api_version
 from simulator.world import World
 
 
@@ -16,6 +17,7 @@ class Sim:
     world: World
     tokens: TokenStore
     faults: FaultState
+    version: ApiVersion
 
     @classmethod
     def build(cls, config: SimulatorConfig) -> Sim:
@@ -25,6 +27,7 @@ class Sim:
             tokens=TokenStore(config.client_id, config.client_secret, config.token_ttl_s,
                               config.clock),
             faults=FaultState(config.faults, config.seed),
+            version=api_version(config.api_version),
         )
 
     def reset(self) -> None:

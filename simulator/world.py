@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import json
 import math
+import random
 import uuid
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -19,16 +20,22 @@ from simulator import logtext
 from simulator.clock import SimClock, iso
 from simulator.config import SimulatorConfig
 from simulator.evidence import EventOut, Evidence, PodState, container_name, pod_names, render
-from simulator.generator import extra_workload, generate
+from simulator.generator import assign_clusters, cluster_ids, extra_workload, generate
 from simulator.model import WorkloadSpec
 from simulator.payloads import (
     TERMINAL,
     filter_fields,
     normal_pod_state,
+    runai_pods,
     step_of,
     workload,
 )
 from simulator.scenarios import get_scenario
+from simulator.stamps import StepStamps, step_stamps
+from simulator.versions import api_version
+
+# Share of workloads whose placement events use the KAI scheduler's text.
+KAI_SHARE = 0.5
 
 
 def dumps(value: Any) -> bytes:
@@ -53,7 +60,12 @@ class World:
             start = config.start.timestamp() if config.start is not None else config.clock()
         self.clock = SimClock(start, config.speed, config.clock)
         scenario = get_scenario(config.scenario, config.scale)
+        if config.clusters < 1:
+            raise ValueError("--clusters must be >= 1")
+        self.version = api_version(config.api_version)
+        self.cluster_ids = cluster_ids(config.clusters)
         self.specs: list[WorkloadSpec] = generate(scenario, config.seed, int(self.clock.start))
+        assign_clusters(self.specs, config.clusters)
         # (at, workload, step); step -1 marks a deletion, which also drops cached listings.
         self._transitions: list[tuple[int, int, int]] = sorted(
             [(step.at, spec.index, i) for spec in self.specs for i, step in enumerate(spec.steps)]
@@ -69,6 +81,7 @@ class World:
         self.pods: dict[tuple[str, str], tuple[int, int]] = {}
         for spec in self.specs:
             self._index_pods(spec)
+        self._stamps: dict[tuple[int, int], StepStamps] = {}
         self._json: dict[tuple[int, int, bool], bytes] = {}
         self._fields: dict[tuple[int, int], dict[str, Any]] = {}
         self._evidence: dict[tuple[int, int], Evidence] = {}
@@ -122,6 +135,7 @@ class World:
         """Create a workload now (the page-drift fault): it sorts first in the default order."""
         index = len(self.specs)
         spec = extra_workload(self.seed, index, int(self.now))
+        assign_clusters([spec], len(self.cluster_ids))
         self.specs.append(spec)
         self.current.append(-1)
         self._deleted_at.append(math.inf if spec.deleted_at is None else spec.deleted_at)
@@ -137,6 +151,10 @@ class World:
         return spec
 
     def _index_pods(self, spec: WorkloadSpec) -> None:
+        """Pods by (namespace, name) for the Kubernetes subset, which plays the first cluster:
+        other clusters' pods are not in its API."""
+        if spec.cluster != 0:
+            return
         for replica, name in enumerate(pod_names(spec)):
             self.pods[(spec.project.namespace, name)] = (spec.index, replica)
 
@@ -159,16 +177,64 @@ class World:
             self._json[key] = body
         return body
 
+    def stamps(self, index: int, step: int) -> StepStamps:
+        """When the phase change of `step` was recorded where (see stamps.py)."""
+        key = (index, step)
+        found = self._stamps.get(key)
+        if found is None:
+            found = self._stamps[key] = step_stamps(self.seed, self.specs[index], step)
+        return found
+
+    def cluster_of(self, index: int) -> str:
+        return self.cluster_ids[self.specs[index].cluster]
+
     def workload_dict(self, cur: Current) -> dict[str, Any]:
         spec = self.specs[cur.index]
-        return workload(spec, cur.step, spec.deleted_at if cur.deleted else None)
+        body = workload(spec, cur.step, spec.deleted_at if cur.deleted else None,
+                        self.stamps(cur.index, cur.step), self.cluster_of(cur.index))
+        if not self.version.holds_text("Workload", "phaseReason"):
+            body["phaseReason"] = None
+        allowed = self.version.workload_fields
+        return {k: v for k, v in body.items() if k in allowed}
+
+    def pods_json(self, cur: Current, full: bool,
+                  deleted_at: int | None = None) -> list[dict[str, Any]]:
+        """The workload's pods as the Run:ai API lists them, in this version's fields;
+        `deleted_at` renders them as deleted then (cur must then be a not-deleted view)."""
+        states = self.pod_states(cur)
+        if not states:
+            return []
+        spec = self.specs[cur.index]
+        allowed = self.version.pod_fields
+        out = []
+        for pod in runai_pods(spec, cur.step, states, full, self.stamps(cur.index, cur.step),
+                              self.cluster_of(cur.index)):
+            if deleted_at is not None:
+                pod["deletedAt"] = iso(deleted_at)
+            out.append({k: v for k, v in pod.items() if k in allowed})
+        return out
+
+    def deleted_pods(self, cur: Current, full: bool) -> list[dict[str, Any]]:
+        """Pods Run:ai keeps as deleted: those of earlier attempts (replaced when the workload
+        was resubmitted, each as it was when its attempt ended) and, for a deleted workload,
+        its last pods. Newest first."""
+        spec = self.specs[cur.index]
+        out: list[dict[str, Any]] = []
+        if cur.deleted:
+            out += self.pods_json(Current(cur.index, cur.step, False), full, spec.deleted_at)
+        steps = spec.steps[: cur.step + 1]
+        for i in range(len(steps) - 1, 0, -1):
+            if steps[i].phase == "Creating":  # resubmitted: the earlier pods were replaced
+                out += self.pods_json(Current(cur.index, i - 1, False), full, steps[i].at)
+        return out
 
     def fields(self, cur: Current) -> dict[str, Any]:
         key = (cur.index, cur.step)
         found = self._fields.get(key)
         if found is None:
             spec = self.specs[cur.index]
-            found = filter_fields(spec, cur.step)
+            found = filter_fields(spec, cur.step, self.stamps(cur.index, cur.step),
+                                  self.cluster_of(cur.index))
             self._fields[key] = found
         if cur.deleted:
             found = {**found, "deletedAt": float(self.specs[cur.index].deleted_at or 0)}
@@ -252,8 +318,9 @@ class World:
         for i, step in enumerate(spec.steps):
             if step.episode >= 0 and spec.episodes[step.episode].step == i:
                 out.extend(self.evidence(index, step.episode).events)
+            kai = self.kai_scheduled(index)
             for replica, pod in enumerate(names):
-                for ev in _lifecycle(spec, step.phase, step.at, replica, pod):
+                for ev in _lifecycle(spec, step.phase, step.at, replica, pod, kai):
                     ev.attempt = step.attempt
                     out.append(ev)
         out.sort(key=lambda e: e.at, reverse=True)
@@ -262,18 +329,24 @@ class World:
         self._events[index] = found
         return found
 
+    def kai_scheduled(self, index: int) -> bool:
+        """Whether the workload's placement events come in the KAI scheduler's words (about
+        half of them, drawn per workload) rather than the kube-scheduler's."""
+        return random.Random(f"kai:{self.seed}:{self.specs[index].id}").random() < KAI_SHARE
+
     def iso_now(self) -> str:
         return iso(self.now)
 
 
-def _lifecycle(spec: WorkloadSpec, phase: str, at: int, replica: int,
-               pod: str) -> list[EventOut]:
+def _lifecycle(spec: WorkloadSpec, phase: str, at: int, replica: int, pod: str,
+               kai: bool) -> list[EventOut]:
     c = container_name(spec)
     node = spec.nodes[replica]
     if phase == "Initializing":
-        return [EventOut(at, "Normal", "Scheduled",
-                         f"Successfully assigned {spec.project.namespace}/{pod} to {node}",
-                         "runai-scheduler", replica),
+        ns = spec.project.namespace
+        placed = (f"Successfully assigned pod {ns}/{pod} to node {node} at node-pool "
+                  f"{spec.pool.name}" if kai else f"Successfully assigned {ns}/{pod} to {node}")
+        return [EventOut(at, "Normal", "Scheduled", placed, "runai-scheduler", replica),
                 EventOut(at + 1, "Normal", "Pulling", f'Pulling image "{spec.image}"', "kubelet",
                          replica)]
     if phase == "Running":

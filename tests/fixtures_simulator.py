@@ -21,6 +21,7 @@ httpx.ASGITransport), and admin(method, path, json=None) for any /admin call.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import socket
@@ -28,7 +29,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -39,6 +39,7 @@ from starlette.applications import Starlette
 
 from simulator.app import create_app
 from simulator.config import FaultSettings, SimulatorConfig
+from simulator.versions import LATEST, api_version, spec_path
 
 
 class ManualClock:
@@ -96,11 +97,24 @@ class RunningSimulator:
         return dict(self.admin("GET", "/admin/truth"))
 
     def token(self) -> str:
-        response = httpx.post(f"{self.url}/api/v2/token", timeout=30, data={
-            "grant_type": "client_credentials", "client_id": self.client_id,
-            "client_secret": self.client_secret})
+        """A token the way the served version issues one: /api/v2/token from 2.24, else v1
+        with client_credentials (2.20+) or app_token (2.18, 2.19)."""
+        version = api_version(self.config.api_version)
+        if version.has("POST", "/api/v2/token") and not self.config.faults.v1_token_only:
+            response = httpx.post(f"{self.url}/api/v2/token", timeout=30, data={
+                "grant_type": "client_credentials", "client_id": self.client_id,
+                "client_secret": self.client_secret})
+            response.raise_for_status()
+            return str(response.json()["access_token"])
+        if "client_credentials" in version.token_grants:
+            body = {"grantType": "client_credentials", "clientID": self.client_id,
+                    "clientSecret": self.client_secret}
+        else:
+            body = {"grantType": "app_token", "appID": self.client_id,
+                    "appSecret": self.client_secret}
+        response = httpx.post(f"{self.url}/api/v1/token", timeout=30, json=body)
         response.raise_for_status()
-        return str(response.json()["access_token"])
+        return str(response.json()["accessToken"])
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token()}"}
@@ -133,6 +147,31 @@ def start_simulator(config: SimulatorConfig) -> RunningSimulator:
     return RunningSimulator(f"http://127.0.0.1:{port}", config, app, server, thread)
 
 
+@contextlib.contextmanager
+def serving(**overrides: Any) -> Iterator[tuple[RunningSimulator, httpx.Client]]:
+    """A simulator (frozen clock unless told) and an authenticated client, for module-scoped
+    fixtures of tests that only read."""
+    sim = start_simulator(_config(overrides))
+    try:
+        with httpx.Client(base_url=sim.url, headers=sim.auth_headers()) as client:
+            yield sim, client
+    finally:
+        sim.stop()
+
+
+def fetch_all(api: httpx.Client, path: str = "/api/v1/workloads", key: str = "workloads",
+              **params: Any) -> list[dict[str, Any]]:
+    """Every item of a paged listing, following `next` until a page omits it."""
+    out: list[dict[str, Any]] = []
+    offset: int | None = 0
+    while offset is not None:
+        r = api.get(path, params={**params, "offset": offset, "limit": 500})
+        assert r.status_code == 200, r.text
+        out += r.json()[key]
+        offset = r.json().get("next")
+    return out
+
+
 def _config(overrides: dict[str, Any]) -> SimulatorConfig:
     settings: dict[str, Any] = {"scenario": "demo", "seed": 7, "speed": 0.0, **overrides}
     faults = settings.get("faults")
@@ -161,8 +200,8 @@ def simulator(make_simulator: Callable[..., RunningSimulator]) -> RunningSimulat
 
 
 # ---- validating responses against the published Run:ai OpenAPI schemas ---------------------
-OPENAPI_PATH = Path(__file__).resolve().parent.parent / "simulator" / "schemas" / (
-    "runai-openapi-subset.json")
+# One spec per control-plane version (exporter/runai/specs/runai-<version>-subset.json, the
+# repository's one copy); LATEST unless a test says which.
 
 
 def _to_json_schema(node: Any) -> Any:
@@ -185,33 +224,85 @@ def _to_json_schema(node: Any) -> Any:
 
 
 @functools.cache
-def openapi() -> dict[str, Any]:
-    return dict(json.loads(OPENAPI_PATH.read_text()))
+def openapi(version: str = LATEST) -> dict[str, Any]:
+    return dict(json.loads(spec_path(version).read_text()))
 
 
-def response_validator(path: str, method: str, status: int) -> Draft202012Validator:
-    """A validator for the documented response body of `method path` with `status`."""
-    doc = openapi()
+def _response_schema(path: str, method: str, status: int, version: str) -> Any:
+    doc = openapi(version)
     documented = doc["paths"][path][method.lower()]["responses"]
     # Undocumented error statuses (e.g. 400 on list endpoints) carry the generic Error body.
     response = documented.get(str(status), {"$ref": "#/components/responses/400BadRequest"})
     if "$ref" in response:
         response = doc["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
-    schema = next(iter(response["content"].values()))["schema"]
-    root = {**_to_json_schema(schema), "components": _to_json_schema(doc["components"])}
+    return next(iter(response["content"].values()))["schema"]
+
+
+def response_validator(path: str, method: str, status: int,
+                       version: str = LATEST) -> Draft202012Validator:
+    """A validator for the documented response body of `method path` with `status`."""
+    schema = _response_schema(path, method, status, version)
+    components = _to_json_schema(openapi(version)["components"])
+    root = {**_to_json_schema(schema), "components": components}
     return Draft202012Validator(root, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
-def schema_validator(name: str) -> Draft202012Validator:
+def schema_validator(name: str, version: str = LATEST) -> Draft202012Validator:
     """A validator for components/schemas/<name>."""
-    doc = openapi()
     root = {"$ref": f"#/components/schemas/{name}",
-            "components": _to_json_schema(doc["components"])}
+            "components": _to_json_schema(openapi(version)["components"])}
     return Draft202012Validator(root, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
-def assert_valid(path: str, method: str, response: httpx.Response) -> Any:
-    """Assert `response` (status and body) matches the documented response; returns the body."""
+def undocumented_fields(value: Any, schema: Any, version: str = LATEST,
+                        where: str = "$") -> list[str]:
+    """Paths of object keys the schema does not define (the validator alone allows extras)."""
+    doc = openapi(version)
+
+    def resolve(node: Any) -> Any:
+        while isinstance(node, dict) and "$ref" in node:
+            target: Any = doc
+            for part in node["$ref"].removeprefix("#/").split("/"):
+                target = target[part]
+            node = target
+        return node
+
+    def props(node: Any) -> tuple[dict[str, Any], bool]:
+        node = resolve(node)
+        # A required name is documented too (2.18 requires projects' `phase` without a schema).
+        out = {name: {} for name in node.get("required", ())}
+        out.update(node.get("properties", {}))
+        open_ended = "additionalProperties" in node or "anyOf" in node or "oneOf" in node
+        for part in node.get("allOf", ()):
+            more, more_open = props(part)
+            out.update(more)
+            open_ended = open_ended or more_open
+        return out, open_ended
+
+    schema = resolve(schema)
+    found: list[str] = []
+    if isinstance(value, dict):
+        defined, open_ended = props(schema)
+        if not defined and not open_ended:
+            return found
+        for key, item in value.items():
+            if key in defined:
+                found += undocumented_fields(item, defined[key], version, f"{where}.{key}")
+            elif not open_ended:
+                found.append(f"{where}.{key}")
+    elif isinstance(value, list) and "items" in schema:
+        for i, item in enumerate(value):
+            found += undocumented_fields(item, schema["items"], version, f"{where}[{i}]")
+    return found
+
+
+def assert_valid(path: str, method: str, response: httpx.Response,
+                 version: str = LATEST) -> Any:
+    """Assert `response` (status and body) matches the documented response of `version` and
+    uses no field that version does not define; returns the body."""
     body = response.json()
-    response_validator(path, method, response.status_code).validate(body)
+    response_validator(path, method, response.status_code, version).validate(body)
+    extra = undocumented_fields(body, _response_schema(path, method, response.status_code,
+                                                       version), version)
+    assert not extra, f"fields {version} does not define: {extra[:10]}"
     return body

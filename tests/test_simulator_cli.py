@@ -115,7 +115,33 @@ def test_dump_truth_prints_json_and_exits():
     assert truth["episodes"] and truth["runs"]
 
 
+def test_api_version_clusters_and_latency_flags(run):
+    sim = run("--api-version", "2.19", "--clusters", "2", "--latency", "5-10ms",
+              "--scenario", "demo", "--scale", "40")
+    banner = "\n".join(sim.banner)
+    assert "control plane 2.19: token via POST /api/v1/token (JSON, grantType app_token" in banner
+    assert "2 cluster(s)" in banner and "latency 5-10 ms per request" in banner
+    assert _token(sim.url, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET) == 404  # no v2 before 2.24
+    r = httpx.post(f"{sim.url}/api/v1/token", json={
+        "grantType": "app_token", "appID": DEMO_CLIENT_ID, "appSecret": DEMO_CLIENT_SECRET})
+    headers = {"Authorization": f"Bearer {r.json()['accessToken']}"}
+    clusters = httpx.get(f"{sim.url}/api/v1/clusters", headers=headers).json()
+    assert len(clusters) == 2
+
+
+def test_dump_truth_names_clusters():
+    out = subprocess.run(
+        [sys.executable, "-m", "simulator", "--scale", "60", "--clusters", "3", "--dump-truth",
+         "--start", "2026-11-20T12:00:00Z"],
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=60, check=True)
+    episodes = json.loads(out.stdout)["episodes"]
+    assert len({e["cluster_id"] for e in episodes}) == 3
+
+
 @pytest.mark.parametrize(("args", "message"), [
+    (["--api-version", "2.17"], "invalid choice"),
+    (["--clusters", "0"], "--clusters must be >= 1"),
+    (["--latency", "slow"], "--latency: 'slow' is not a latency range like 50-300ms"),
     (["--speed", "-1"], "--speed must be >= 0"),
     (["--scale", "-5"], "--scale must be >= 0"),
     (["--start", "yesterday"], "is not an ISO-8601 time"),

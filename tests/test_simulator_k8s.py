@@ -35,7 +35,7 @@ def _episode(simulator, category: str, kind: str = "failed", variant: str | None
             continue
         w = httpx.get(f"{simulator.url}/api/v1/workloads/{ep['workload_id']}",
                       headers=headers).json()
-        if w["phaseUpdatedAt"] == ep["timestamp"] and w.get("deletedAt") is None:
+        if w["phaseUpdatedAt"] == ep["phase_updated_at"] and w.get("deletedAt") is None:
             return {**ep, "workload": w}
     raise AssertionError(f"no current {kind} episode of {category} in the scenario")
 
