@@ -38,6 +38,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.detect.episodes import parse_time
 from history.connection import connect
 from simulator.kubeconfig import write_kubeconfig
+from tests.truth_matching import EPISODE_STAMPS, RUN_STAMPS, pair
 
 REPO = Path(__file__).resolve().parent.parent
 # Inherited variables that would change what a child does or which secrets it holds.
@@ -374,23 +375,38 @@ def truth_rows(truth: dict[str, Any]) -> tuple[Counter[Episode], Counter[Run]]:
     return episodes, runs
 
 
-def file_rows(db: Path, timeout_s: float = 30.0) -> tuple[Counter[Episode], Counter[Run]]:
-    """The file's episodes and runs as multisets, so a doubled row shows as a count of 2."""
+def file_rows(
+    db: Path, truth: dict[str, Any] | None = None, timeout_s: float = 30.0
+) -> tuple[Counter[Episode], Counter[Run]]:
+    """The file's episodes and runs as multisets, so a doubled row shows as a count of 2. With
+    `truth`, each row is named by the true entry it is (tests/truth_matching.py: the stamps of
+    one phase change differ by milliseconds to seconds); an unmatched row keeps its own."""
     conn = connect(db, read_only=True, timeout_s=timeout_s)
     try:
-        episodes = Counter((str(w), _iso(t), str(k)) for w, t, k in conn.execute(
-            'SELECT workload_id, "timestamp", kind FROM failure_events').fetchall())
-        runs = Counter((str(w), _iso(t), str(p)) for w, t, p in conn.execute(
-            "SELECT workload_id, finished_at, phase FROM workload_runs").fetchall())
+        episodes = [(str(w), t, str(k)) for w, t, k in conn.execute(
+            'SELECT workload_id, "timestamp", kind FROM failure_events').fetchall()]
+        runs = [(str(w), t, str(p)) for w, t, p in conn.execute(
+            "SELECT workload_id, finished_at, phase FROM workload_runs").fetchall()]
     finally:
         conn.close()
-    return episodes, runs
+    if truth is None:
+        return (Counter((w, _iso(t), k) for w, t, k in episodes),
+                Counter((w, _iso(t), p) for w, t, p in runs))
+    named = pair([(w, k, t) for w, t, k in episodes], truth["episodes"], "kind", EPISODE_STAMPS)
+    named_runs = pair([(w, p, t) for w, t, p in runs], truth["runs"], "phase", RUN_STAMPS)
+    true_episodes, true_runs = truth["episodes"], truth["runs"]
+    return (
+        Counter((w, _iso(true_episodes[named[n]]["timestamp"]) if n in named else _iso(t), k)
+                for n, (w, t, k) in enumerate(episodes)),
+        Counter((w, _iso(true_runs[named_runs[n]]["finished_at"]) if n in named_runs
+                 else _iso(t), p) for n, (w, t, p) in enumerate(runs)),
+    )
 
 
 def assert_file_is_truth(db: Path, truth: dict[str, Any]) -> None:
     """No failure or run lost, none doubled, nothing invented."""
     want_episodes, want_runs = truth_rows(truth)
-    got_episodes, got_runs = file_rows(db)
+    got_episodes, got_runs = file_rows(db, truth)
     doubled = [k for k, n in got_episodes.items() if n > 1]
     assert not doubled, f"doubled episodes: {doubled[:5]}"
     lost = want_episodes - got_episodes

@@ -61,7 +61,8 @@ def test_kill_9_at_random_moments_of_a_write_loses_and_doubles_nothing(
     moments: Counter[str] = Counter()
     for kill in range(KILLS):
         sim.advance(STEP_S)
-        truth = truth_rows(sim.truth())
+        now_truth = sim.truth()
+        truth = truth_rows(now_truth)
         car = processes.sidecar(sim, db, poll_interval_s=0.2, wait=False)
         mode = ("scratch", "wal", "delay")[kill % 3]
         if mode == "scratch":
@@ -78,7 +79,7 @@ def test_kill_9_at_random_moments_of_a_write_loses_and_doubles_nothing(
         moments[mode if hit else f"{mode} (not seen)"] += 1
 
         HistoryStore(db).open()  # what the next start does: it must accept the file
-        episodes, runs = file_rows(db)
+        episodes, runs = file_rows(db, now_truth)
         assert max(episodes.values(), default=1) == 1 and max(runs.values(), default=1) == 1
         assert not committed[0] - episodes, f"kill {kill} ({mode}) lost committed episodes"
         assert not committed[1] - runs, f"kill {kill} ({mode}) lost committed runs"
