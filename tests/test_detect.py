@@ -9,14 +9,15 @@ import pytest
 
 from exporter.detect.episodes import detect, episode_of, parse_time, run_of
 from exporter.detect.identity import KnownEntries
+from exporter.model import Workload
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 THRESHOLD = timedelta(minutes=30)
 
 
-def wl(phase: str, since: str = "2026-11-26T11:00:00Z", **extra: Any) -> dict[str, Any]:
-    return {"id": "w1", "name": "train", "projectName": "team-a", "phase": phase,
-            "phaseUpdatedAt": since, **extra}
+def wl(phase: str, since: str = "2026-11-26T11:00:00Z", **extra: Any) -> Workload:
+    return Workload.from_api({"id": "w1", "name": "train", "projectName": "team-a",
+                              "phase": phase, "phaseUpdatedAt": since, **extra})
 
 
 @pytest.mark.parametrize(
@@ -32,7 +33,7 @@ def wl(phase: str, since: str = "2026-11-26T11:00:00Z", **extra: Any) -> dict[st
         (wl("Failed", ""), None),  # no usable timestamp: cannot name the episode
     ],
 )
-def test_episode_kinds(workload: dict[str, Any], kind: str | None) -> None:
+def test_episode_kinds(workload: Workload, kind: str | None) -> None:
     episode = episode_of(workload, NOW, THRESHOLD)
     assert (episode.kind if episode else None) == kind
 
@@ -60,23 +61,23 @@ def test_refailing_after_resubmission_is_a_new_episode() -> None:
         (wl("Degraded"), None),
     ],
 )
-def test_runs(workload: dict[str, Any], expected: str | None) -> None:
+def test_runs(workload: Workload, expected: str | None) -> None:
     run = run_of(workload)
     assert (run.run_id if run else None) == expected
 
 
 def test_detect_skips_known_and_counts_phases() -> None:
     workloads = [
-        wl("Failed") | {"id": "a"},
-        wl("Failed") | {"id": "b"},
-        wl("Completed") | {"id": "c", "projectName": "team-b"},
-        wl("Running") | {"id": "d"},
+        wl("Failed", id="a"),
+        wl("Failed", id="b"),
+        wl("Completed", id="c", projectName="team-b"),
+        wl("Running", id="d"),
     ]
     known = {"a@2026-11-26T11:00:00+00:00"}
     found = detect(workloads, now=NOW, pending_threshold=THRESHOLD, known_episodes=known,
                    known_runs={"c@2026-11-26T11:00:00+00:00"})
-    assert [e.workload["id"] for e in found.episodes] == ["b"]
-    assert sorted(r.workload["id"] for r in found.runs) == ["a", "b"]
+    assert [e.workload.id for e in found.episodes] == ["b"]
+    assert sorted(r.workload.id for r in found.runs) == ["a", "b"]
     assert found.phases == {("team-a", "Failed"): 2, ("team-b", "Completed"): 1,
                             ("team-a", "Running"): 1}
 
@@ -110,8 +111,9 @@ def test_timeline_episodes_know_whether_they_are_the_present_one() -> None:
                update("2026-11-26T11:00:00Z", "Failed")]
     episodes, runs = from_history(workload, records, now=NOW, pending_threshold=THRESHOLD)
     assert [(e.timestamp.hour, e.current) for e in episodes] == [(10, False), (11, True)]
-    assert episodes[0].workload["phase"] == "Failed"
-    assert episodes[0].workload["phaseUpdatedAt"] == "2026-11-26T10:00:00Z"
+    assert episodes[0].workload.phase == "Failed"
+    assert episodes[0].workload.raw["phaseUpdatedAt"] == "2026-11-26T10:00:00Z"
+    assert episodes[0].workload.phase_updated_at == datetime(2026, 11, 26, 10, tzinfo=UTC)
     assert all(e.timeline == tuple(records) for e in episodes)  # to tell their attempts apart
     assert len(runs) == 2
 

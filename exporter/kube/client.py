@@ -185,6 +185,21 @@ class KubeClient:
             )
         return reply
 
+    def pod(
+        self, namespace: str, name: str, deadline: float | None = None
+    ) -> dict[str, Any] | None:
+        """One pod by name (found through Run:ai's pod list); None when it is gone."""
+        endpoint = "k8s:/pods/{pod}"
+        reply = self._get(
+            f"/api/v1/namespaces/{quote(namespace, safe='')}/pods/{quote(name, safe='')}",
+            endpoint, None, deadline, True,
+        )
+        if reply.status == 404:
+            return None
+        if reply.status != 200 or not isinstance(reply.data, dict):
+            raise KubernetesError(f"GET {endpoint}: HTTP {reply.status}")
+        return reply.data
+
     def pods(
         self, namespace: str, workload_name: str, deadline: float | None = None
     ) -> list[dict[str, Any]]:
