@@ -170,9 +170,13 @@ class Monitor:
         log.info("Monitoring check #%d at %s", self.cycles, started.strftime("%H:%M:%S"))
         try:
             live = self.runai.list_workloads(self.settings.projects)
-            # Deleted workloads leave the listing; their runs and failures still count.
+            # Deleted workloads leave the listing; their runs and failures still count. Only
+            # those deleted since the last look, or on a first start within the retention
+            # window (a long-lived tenant has deleted many more that could not be recorded).
+            retention = timedelta(days=self.settings.retention_days)
             gone = self.runai.list_workloads(
-                self.settings.projects, deleted=True, deleted_since=self.timelines.deleted_mark
+                self.settings.projects, deleted=True,
+                deleted_since=self.timelines.deleted_mark or _iso(started - retention),
             )
             report.workloads = len(live)
             log.info("Found %d workload(s)", len(live))
@@ -185,7 +189,7 @@ class Monitor:
             found = self.timelines.detect(
                 live, gone, now=report.now,
                 pending_threshold=timedelta(seconds=self.settings.pending_threshold_s),
-                retention=timedelta(days=self.settings.retention_days),
+                retention=retention,
                 known_episodes=self.known_episodes, known_runs=self.known_runs, stop=stop,
             )
             report.failures = self._failures(found.episodes, t0, stop, report)
@@ -371,6 +375,11 @@ class Monitor:
             )
         if len(failures) > _LOGGED_FAILURES:
             log.info("... and %d more new episode(s)", len(failures) - _LOGGED_FAILURES)
+
+
+def _iso(when: datetime) -> str:
+    """An instant as the API writes them (RFC 3339, UTC, Z)."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # Gaps that are the design, not a fault: a past episode's pods are gone, or no cluster access

@@ -106,6 +106,14 @@ class Timelines:
                        known_episodes=known_e, known_runs=known_r)
         found.phases = Counter((w.project, w.phase or "Unknown") for w in live)
         stale = [w for w in changed if w.id not in synced]
+        # A workload unchanged since before the retention window has nothing in its timeline
+        # that may be recorded (it would be pruned): on a long-lived tenant's first start that
+        # is most of them, and reading them all would take hours.
+        horizon = now - retention
+        for workload in stale:
+            if workload.phase_updated_at is not None and workload.phase_updated_at < horizon:
+                synced[workload.id] = marker(workload)
+        stale = [w for w in stale if w.id not in synced]
         stale.sort(key=lambda w: w.id not in before)  # changed ones first
         todo = stale[: self.per_cycle]
         listed_episodes = _by_workload(found.episodes, episode_key)
@@ -127,7 +135,6 @@ class Timelines:
             ), run_key))
         # Nothing older than the retention window: it would be pruned, and after a prune and a
         # restart it must not come back from a timeline.
-        horizon = now - retention
         found.episodes = [e for e in found.episodes if e.timestamp >= horizon]
         found.runs = [r for r in found.runs if r.finished_at >= horizon]
         self._next = synced
