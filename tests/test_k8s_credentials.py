@@ -288,3 +288,21 @@ def test_a_kubeconfig_ca_that_is_not_pem_is_one_error_at_start(tmp_path: Path) -
                      cluster={"certificate-authority-data": junk})
     with pytest.raises(ConfigError, match="cannot load the CA bundle"):
         make_http(access)
+
+
+def test_a_plugin_s_client_certificate_is_used_and_read_once(tmp_path: Path) -> None:
+    status = {"clientCertificateData": "-----BEGIN CERTIFICATE-----\nCERT\n",
+              "clientKeyData": "-----BEGIN PRIVATE KEY-----\nKEY\n"}
+    body = json.dumps({"apiVersion": EXEC_API, "kind": "ExecCredential", "status": status})
+    script = tmp_path / "plugin.sh"
+    script.write_text(f"#!/bin/sh\necho run >> \"$(dirname \"$0\")/runs\"\nprintf '%s\\n' '{body}'\n")
+    script.chmod(0o755)
+    path = write_kubeconfig(tmp_path / "kubeconfig", "https://k8s:6443", exec_user())
+    access = discover({"KUBECONFIG": str(path)})
+    assert access is not None and access.token is None and access.client_cert is not None
+    cert, key = (Path(p) for p in access.client_cert)
+    assert cert.read_text() == status["clientCertificateData"]
+    assert key.read_text() == status["clientKeyData"] and key.stat().st_mode & 0o077 == 0
+    with httpx.Client() as http:
+        assert client(access, http)._headers() == {}
+    assert runs(tmp_path) == 1

@@ -234,9 +234,15 @@ class KubeClient:
     def server(self) -> str:
         return self._access.server
 
+    @property
+    def _refreshes_by_plugin(self) -> bool:
+        # A plugin that gave a client certificate instead is read at start only: the
+        # certificate is part of the TLS connection, not of each request.
+        return self._access.exec_plugin is not None and self._access.token is not None
+
     def _headers(self) -> dict[str, str]:
         token = self._access.token
-        if self._access.exec_plugin is not None:
+        if self._refreshes_by_plugin:
             token = self._plugin_token()
         elif self._access.token_file:
             with self._lock:
@@ -273,7 +279,7 @@ class KubeClient:
     ) -> Reply:
         headers = self._headers()
         reply = self._send(path, endpoint, params, headers, deadline, expect_json)
-        if reply.status == 401 and self._access.exec_plugin is not None:
+        if reply.status == 401 and self._refreshes_by_plugin:
             # Revoked or expired early: the plugin may know better now; once, then give up.
             sent = headers.get("Authorization", "").removeprefix("Bearer ")
             token = self._plugin_token(rejected=sent)
