@@ -295,7 +295,8 @@ def test_a_plugin_s_client_certificate_is_used_and_read_once(tmp_path: Path) -> 
               "clientKeyData": "-----BEGIN PRIVATE KEY-----\nKEY\n"}
     body = json.dumps({"apiVersion": EXEC_API, "kind": "ExecCredential", "status": status})
     script = tmp_path / "plugin.sh"
-    script.write_text(f"#!/bin/sh\necho run >> \"$(dirname \"$0\")/runs\"\nprintf '%s\\n' '{body}'\n")
+    script.write_text("#!/bin/sh\n" 'echo run >> "$(dirname "$0")/runs"\n'
+                      f"printf '%s\\n' '{body}'\n")
     script.chmod(0o755)
     path = write_kubeconfig(tmp_path / "kubeconfig", "https://k8s:6443", exec_user())
     access = discover({"KUBECONFIG": str(path)})
