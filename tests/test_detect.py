@@ -143,3 +143,36 @@ def test_one_recorded_entry_accounts_for_one_new_entry_the_nearest() -> None:
     items = [("w1", "degraded", at + timedelta(seconds=s)) for s in (0, 20)]
     known = KnownEntries({"w1@2026-11-26T11:00:18+00:00": "degraded"})
     assert known.new(items, lambda item: item) == [items[0]]
+
+
+def test_a_workload_is_typed_once_from_the_api_json() -> None:
+    data = {"id": "w1", "name": "train", "projectName": "team-a", "departmentName": "research",
+            "type": "Training", "phase": "Failed", "phaseMessage": "exit 1", "clusterId": "c1",
+            "namespace": "runai-team-a", "images": ["", "nvcr.io/pytorch:24.05"],
+            "workloadRequestedResources": {"gpu": {"request": 8}},
+            "createdAt": "2026-11-26T10:00:00Z", "phaseUpdatedAt": "2026-11-26T13:00:00+02:00",
+            "completedAt": "2026-11-26T11:00:00.5Z", "deletedAt": None, "extra": {"kept": 1}}
+    w = Workload.from_api(data)
+    assert (w.id, w.name, w.project, w.department, w.type, w.phase, w.phase_message) == (
+        "w1", "train", "team-a", "research", "Training", "Failed", "exit 1")
+    assert (w.cluster_id, w.namespace, w.images, w.image, w.gpus_requested) == (
+        "c1", "runai-team-a", ("nvcr.io/pytorch:24.05",), "nvcr.io/pytorch:24.05", 8.0)
+    assert w.created_at == datetime(2026, 11, 26, 10, tzinfo=UTC)
+    assert w.phase_updated_at == datetime(2026, 11, 26, 11, tzinfo=UTC)  # +02:00 read as UTC
+    assert w.completed_at == datetime(2026, 11, 26, 11, 0, 0, 500000, tzinfo=UTC)
+    assert w.deleted_at is None
+    assert w.raw is data  # the evidence bundle keeps every field the API sent
+    with pytest.raises(AttributeError):
+        w.phase = "Running"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{}, {"id": 7, "name": None, "images": "x", "phaseUpdatedAt": 3,
+          "workloadRequestedResources": {"gpu": {"request": True}}}],
+)
+def test_a_malformed_workload_never_raises(data: dict[str, Any]) -> None:
+    w = Workload.from_api(data)
+    assert (w.id, w.name, w.project, w.phase, w.images, w.gpus_requested,
+            w.phase_updated_at) == ("", "", "", "", (), None, None)
+    assert episode_of(w, NOW, THRESHOLD) is None and run_of(w) is None
