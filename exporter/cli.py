@@ -46,7 +46,7 @@ def banner(
     if kube is None:
         k8s = "not configured (Run:ai evidence only; no pod statuses or logs)"
     else:
-        k8s = f"{kube.server} via {kube.source}"
+        k8s = f"{kube.server} via {kube.source}, {kube.tls}"
     lines = [
         "Run:AI Failure Monitor starting",
         f"Version: {product_version()}",
@@ -83,8 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     store = HistoryStore(config.db_path)
     try:
         store.open()
+        # runs a kubeconfig's exec plugin once, here: a failing one is a start-up error
         kube_access = with_tls(discover(os.environ), config.kube_tls)
         runai_verify = config.runai_tls.verify()
+        kube_http = make_http(kube_access) if kube_access is not None else None
     except (StoreError, ConfigError) as exc:
         return _fail(str(exc))
     if kube_access is not None:
@@ -94,7 +96,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     state = MetricsState(config.projects, cluster=config.cluster_name or "default")
     runai_http = httpx.Client(limits=httpx.Limits(max_connections=16), verify=runai_verify)
-    kube_http = make_http(kube_access) if kube_access is not None else None
     runai = RunaiClient(
         config.base_url, config.client_id, config.client_secret,
         http=runai_http, observe=state.observe_request, on_token=SCRUBBER.add,

@@ -18,6 +18,7 @@ from exporter.detect.attempts import AttemptWindow, phase_updates, timeline_even
 from exporter.detect.episodes import Episode, parse_time
 from exporter.detect.placement import assignment
 from exporter.kube.client import KubeClient
+from exporter.model import Workload
 from exporter.runai.client import RunaiClient
 
 LOG_TAIL_LINES = 300  # per container read, and the bound of the bundle's whole log text
@@ -35,6 +36,7 @@ class Evidence:
     node: str | None = None
     container_image: str | None = None
     exit_code: int | None = None
+    workload: Workload | None = None  # the bundle's workload, typed (listing + detail)
 
 
 @dataclass(frozen=True)
@@ -51,64 +53,72 @@ def _left(deadline: float) -> bool:
     return time.monotonic() < deadline
 
 
-def namespace_of(workload: dict[str, Any]) -> str:
-    ns = workload.get("namespace")
-    return ns if isinstance(ns, str) and ns else f"runai-{workload.get('projectName', '')}"
+def namespace_of(workload: Workload) -> str:
+    return workload.namespace or f"runai-{workload.project}"
 
 
-def from_listing(workload: dict[str, Any], reason: str) -> Evidence:
+def from_listing(workload: Workload, reason: str) -> Evidence:
     """Evidence when nothing more could be fetched: the workload as listed."""
     return Evidence(
-        bundle={"workload": dict(workload), "events": [], "pods": [], "logs": ""},
+        bundle={"workload": dict(workload.raw), "events": [], "pods": [], "logs": ""},
         logs_available=False,
         gaps=[reason],
+        workload=workload,
     )
 
 
+def within_budget(
+    episode: Episode,
+    runai: RunaiClient,
+    kube: KubeClient | None,
+    *,
+    cycle_deadline: float,
+    per_failure_s: float,
+) -> Evidence:
+    """The episode's evidence within its own budget and what is left of the cycle's."""
+    now = time.monotonic()
+    if now >= cycle_deadline:
+        return from_listing(episode.workload, "all evidence: cycle time budget spent")
+    return gather(episode, runai, kube, deadline=min(now + per_failure_s, cycle_deadline))
+
+
 def gather(
-    workload: dict[str, Any],
+    episode: Episode,
     runai: RunaiClient,
     kube: KubeClient | None,
     *,
     deadline: float,
     tail_lines: int = LOG_TAIL_LINES,
-    detail: bool = True,
-    current: bool = True,
-    episode: Episode | None = None,
 ) -> Evidence:
-    """Everything about one failed workload that can be fetched before `deadline` (monotonic).
+    """Everything about one episode that can be fetched before `deadline` (monotonic).
 
-    `detail=False` skips GET /workloads/{id}: the listing already carries every Workload field,
-    and the detail adds only pendingSchedulingMessages (what a pending episode needs); a past
-    episode never reads it (it describes the present). Run:ai's pod list is read only when
-    Kubernetes gave no pods: Kubernetes names pods and nodes too.
+    Only that episode's own evidence is kept (exporter.detect.attempts): events dated within
+    its attempt, pods created in it and, once the workload has moved on, only container
+    terminations dated within the episode, with their logs. A past episode skips Kubernetes
+    when a later attempt has replaced its pods, or when its timeline cannot tell.
 
-    With `episode` (whose `current` then counts), only that episode's own evidence is kept
-    (exporter.detect.attempts): events dated within its attempt, pods created in it and, once the
-    workload has moved on, only container terminations dated within the episode, with their
-    logs. A past episode skips Kubernetes when a later attempt has replaced its pods, or when
-    its timeline cannot tell.
+    GET /workloads/{id} is read only for a current pending episode: the listing already carries
+    every Workload field, and the detail adds only pendingSchedulingMessages (what a pending
+    episode needs); a past episode never reads it (it describes the present). Run:ai's pod list
+    is read only when Kubernetes gave no pods: Kubernetes names pods and nodes too.
     """
-    wid = str(workload.get("id"))
+    workload, current = episode.workload, episode.current
+    wid = workload.id
     gaps: list[str] = []
     none: list[dict[str, Any]] = []
-    window: AttemptWindow | None = None
-    history_events: list[dict[str, Any]] = []
-    if episode is not None:
-        current = episode.current
-        records = episode.timeline
-        if records is None:
-            records = tuple(_fetch("history", lambda: runai.history(wid), none, deadline, gaps))
-        window = window_of(phase_updates(records), episode.timestamp, episode.kind)
-        if window is None:
-            gaps.append("attempt: the timeline does not show this episode; evidence unfiltered")
-        history_events = timeline_events(records)
+    records = episode.timeline
+    if records is None:
+        records = tuple(_fetch("history", lambda: runai.history(wid), none, deadline, gaps))
+    window = window_of(phase_updates(records), episode.timestamp, episode.kind)
+    if window is None:
+        gaps.append("attempt: the timeline does not show this episode; evidence unfiltered")
+    history_events = timeline_events(records)
     fetched = (
         _fetch("workload", lambda: runai.workload(wid, deadline), None, deadline, gaps)
-        if detail and current
+        if episode.kind == "pending" and current
         else None
     )
-    merged = {**workload, **(fetched or {})}
+    workload = workload.with_detail(fetched)
     runai_events = _fetch("events", lambda: runai.events(wid, deadline), none, deadline, gaps)
     own_events = [
         e for e in (*history_events, *runai_events)
@@ -123,12 +133,15 @@ def gather(
     elif not _left(deadline):
         gaps.append("kubernetes: time budget spent")
     else:
-        found = _from_kubernetes(kube, merged, window, current, deadline, tail_lines, gaps)
+        found = _from_kubernetes(kube, runai, workload, window, current, deadline, tail_lines,
+                                 gaps)
         events.extend(e for e in found.events
                       if window is None or window.holds(parse_time(e.get("createdAt"))))
     pods, images, target = found.pods, found.images, found.target
     if not pods:  # no Kubernetes, or its pods are gone: Run:ai keeps pod and node names
-        for p in _fetch("pods", lambda: runai.pods(wid, deadline), none, deadline, gaps):
+        for p in found.runai_pods if found.runai_pods is not None else _fetch(
+            "pods", lambda: runai.pods(wid, deadline), none, deadline, gaps
+        ):
             if window is not None and not window.holds_pod(parse_time(p.get("createdAt"))):
                 continue  # another attempt's pod: its node is not this episode's
             if p.get("name"):
@@ -143,7 +156,8 @@ def gather(
         failing, node = placement(own_events)
     image = next((i for i in images.get(str(failing), []) if i), None)
     bundle = {
-        "workload": merged, "events": _merge_events(events), "pods": pod_list, "logs": found.logs,
+        "workload": dict(workload.raw), "events": _merge_events(events), "pods": pod_list,
+        "logs": found.logs,
     }
     return Evidence(
         bundle=bundle,
@@ -153,6 +167,7 @@ def gather(
         node=str(node) if node else None,
         container_image=image,
         exit_code=target.exit_code if target else None,
+        workload=workload,
     )
 
 
@@ -166,11 +181,13 @@ class _Found:
     logs: str = ""
     logs_available: bool = False
     target: _Target | None = None  # the failing container
+    runai_pods: list[dict[str, Any]] | None = None  # Run:ai's pod list, when it was read
 
 
 def _from_kubernetes(
     kube: KubeClient,
-    workload: dict[str, Any],
+    runai: RunaiClient,
+    workload: Workload,
     window: AttemptWindow | None,
     current: bool,
     deadline: float,
@@ -181,7 +198,9 @@ def _from_kubernetes(
     found = _Found()
     ns = namespace_of(workload)
     try:
-        k8s_pods = kube.pods(ns, str(workload.get("name", "")), deadline)
+        k8s_pods = kube.pods(ns, workload.name, deadline)
+        if not k8s_pods and _left(deadline):
+            k8s_pods = _pods_by_runai_name(kube, runai, workload, ns, deadline, found, gaps)
     except UpstreamError as exc:
         gaps.append(f"kubernetes pods: {exc}")
         return found
@@ -209,6 +228,32 @@ def _from_kubernetes(
         else:
             found.events = [_k8s_event(e) for e in k8s_events]
     return found
+
+
+def _pods_by_runai_name(
+    kube: KubeClient,
+    runai: RunaiClient,
+    workload: Workload,
+    ns: str,
+    deadline: float,
+    found: _Found,
+    gaps: list[str],
+) -> list[dict[str, Any]]:
+    """The workload's pods by the names Run:ai lists: not every workload's pods carry the
+    workloadName label (workloads submitted as plain Kubernetes resources, some frameworks'
+    workers), and Run:ai's pod list names them all."""
+    none: list[dict[str, Any]] = []
+    listed = _fetch("pods", lambda: runai.pods(workload.id, deadline), none, deadline, gaps)
+    found.runai_pods = listed
+    pods: list[dict[str, Any]] = []
+    for name in dict.fromkeys(str(p["name"]) for p in listed if p.get("name")):
+        if not _left(deadline):
+            gaps.append("kubernetes pods: time budget spent")
+            break
+        pod = kube.pod(ns, name, deadline)
+        if pod is not None:
+            pods.append(pod)
+    return pods
 
 
 def _fetch(
@@ -406,13 +451,13 @@ def _read_logs(
     kube: KubeClient,
     ns: str,
     targets: list[_Target],
-    workload: dict[str, Any],
+    workload: Workload,
     deadline: float,
     tail_lines: int,
     gaps: list[str],
 ) -> tuple[str, bool]:
     """The failing containers' tails (previous first, then current); bounded to tail_lines."""
-    several = str(workload.get("type", "")).lower() == "distributed" or len(targets) > 1
+    several = (workload.type or "").lower() == "distributed" or len(targets) > 1
     chosen = targets[:MAX_LOG_PODS] if several else targets[:1]
     per_read = max(20, tail_lines // max(1, len(chosen)))
     parts: list[str] = []

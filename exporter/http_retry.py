@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -98,7 +99,7 @@ def send(
             last = f"timed out after {policy.timeout_s:g}s"
         except httpx.TransportError as exc:
             observe(endpoint, "error")
-            last = f"connection failed ({type(exc).__name__})"
+            last = _transport_failure(exc)
         else:
             status = response.status_code
             if status == 429 or status >= 500:
@@ -130,3 +131,15 @@ def send(
             break
         sleep(wait_s)
     raise error(f"{method} {endpoint}: {last} after {attempt + 1} attempt(s)")
+
+
+def _transport_failure(exc: httpx.TransportError) -> str:
+    """Why a request got no answer; an untrusted certificate is said as such, since its fix
+    (a CA bundle) differs from that of a network fault."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return (f"TLS certificate verification failed ({cause.verify_message}); "
+                    "a private CA needs its CA bundle configured")
+        cause = cause.__cause__ or cause.__context__
+    return f"connection failed ({type(exc).__name__})"

@@ -17,17 +17,18 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 
 from common.errors import ConfigError, StoreError, UpstreamError
-from exporter.detect.episodes import Detection, Episode, parse_time
+from exporter.detect.episodes import Detection, Episode
 from exporter.detect.identity import KnownEntries
 from exporter.detect.nodes import nodes_of
 from exporter.detect.timelines import Timelines, control_plane_now
-from exporter.evidence import Evidence, from_listing, gather
+from exporter.evidence import Evidence, within_budget
 from exporter.kube.client import KubeClient
 from exporter.metrics import MetricsState
-from exporter.model import Classification
+from exporter.model import Classification, Workload
 from exporter.records import failure_record, run_record
 from exporter.runai.client import RunaiClient
 from history.categories import label_workload_type
@@ -103,14 +104,13 @@ def live_since(now: datetime, previous_poll: datetime | None) -> datetime:
     return now - min(max(now - previous_poll, timedelta(0)) + LIVE_SLACK, LIVE_MAX)
 
 
-def pending_oldest_ages(workloads: list[dict[str, Any]], now: datetime) -> dict[str, float]:
+def pending_oldest_ages(workloads: list[Workload], now: datetime) -> dict[str, float]:
     """Per project, how long its longest-waiting Pending workload has waited (seconds)."""
     oldest: dict[str, float] = {}
     for w in workloads:
-        if w.get("phase") != "Pending":
+        if w.phase != "Pending":
             continue
-        since = parse_time(w.get("phaseUpdatedAt"))
-        project = str(w.get("projectName") or "")
+        since, project = w.phase_updated_at, w.project
         if since is None or not project:
             continue
         age = max(0.0, (now - since).total_seconds())
@@ -170,23 +170,26 @@ class Monitor:
         log.info("Monitoring check #%d at %s", self.cycles, started.strftime("%H:%M:%S"))
         try:
             live = self.runai.list_workloads(self.settings.projects)
-            # Deleted workloads leave the listing; their runs and failures still count.
+            # Deleted workloads leave the listing; their runs and failures still count. Only
+            # those deleted since the last look, or on a first start within the retention
+            # window (a long-lived tenant has deleted many more that could not be recorded).
+            retention = timedelta(days=self.settings.retention_days)
             gone = self.runai.list_workloads(
-                self.settings.projects, deleted=True, deleted_since=self.timelines.deleted_mark
+                self.settings.projects, deleted=True,
+                deleted_since=self.timelines.deleted_mark or _iso(started - retention),
             )
             report.workloads = len(live)
             log.info("Found %d workload(s)", len(live))
             if log.isEnabledFor(logging.DEBUG):  # 50,000 workloads: no line built when off
                 for w in live:
-                    log.debug("Checking: %s (project=%s, phase=%s)", w.get("name"),
-                              w.get("projectName"), w.get("phase"))
-            live_ids = {w.get("id") for w in live}
-            gone = [w for w in gone if w.get("id") not in live_ids]
+                    log.debug("Checking: %s (project=%s, phase=%s)", w.name, w.project, w.phase)
+            live_ids = {w.id for w in live}
+            gone = [w for w in gone if w.id not in live_ids]
             report.now = control_plane_now(started, live)
             found = self.timelines.detect(
                 live, gone, now=report.now,
                 pending_threshold=timedelta(seconds=self.settings.pending_threshold_s),
-                retention=timedelta(days=self.settings.retention_days),
+                retention=retention,
                 known_episodes=self.known_episodes, known_runs=self.known_runs, stop=stop,
             )
             report.failures = self._failures(found.episodes, t0, stop, report)
@@ -230,39 +233,37 @@ class Monitor:
         budget = self.settings.cycle_budget_s or max(60.0, self.settings.poll_interval_s)
         cycle_deadline = t0 + budget
 
-        def one(episode: Episode) -> FailureRecord | None:
-            if stop is not None and stop.is_set():
-                return None  # not recorded: found again after the restart
-            now = time.monotonic()
-            if now >= cycle_deadline:
-                evidence = from_listing(episode.workload, "all evidence: cycle time budget spent")
-            else:
-                deadline = min(now + self.settings.per_failure_budget_s, cycle_deadline)
-                evidence = gather(
-                    episode.workload, self.runai, self._kube_for(episode.workload),
-                    deadline=deadline,
-                    detail=episode.kind == "pending",  # only it needs pendingSchedulingMessages
-                    episode=episode,
-                )
-            return failure_record(episode, evidence, self._classify_safely(evidence))
-
+        record = partial(self._failure_record, cycle_deadline=cycle_deadline, stop=stop)
         workers = max(1, min(self.settings.evidence_workers, len(episodes)))
         with ThreadPoolExecutor(workers, thread_name_prefix="evidence") as pool:
-            results = list(pool.map(one, episodes))
+            results = list(pool.map(record, episodes))
         report.interrupted = any(r is None for r in results)
         recorded = [r for r in results if r is not None]
-        partial = sum(1 for r in recorded if r.details.get("evidence_gaps"))
-        if partial:
+        incomplete = sum(1 for r in recorded if r.details.get("evidence_gaps"))
+        if incomplete:
             log.info("%d of %d new episode(s) recorded with incomplete evidence (see "
-                     "details.evidence_gaps)", partial, len(recorded))
+                     "details.evidence_gaps)", incomplete, len(recorded))
             _log_unexpected_gaps(recorded)
         return recorded
 
-    def _kube_for(self, workload: dict[str, Any]) -> KubeClient | None:
+    def _failure_record(
+        self, episode: Episode, *, cycle_deadline: float, stop: threading.Event | None
+    ) -> FailureRecord | None:
+        """One episode's record (run on an evidence worker); None when stopping: not recorded,
+        found again after the restart."""
+        if stop is not None and stop.is_set():
+            return None
+        evidence = within_budget(
+            episode, self.runai, self._kube_for(episode.workload),
+            cycle_deadline=cycle_deadline, per_failure_s=self.settings.per_failure_budget_s,
+        )
+        return failure_record(episode, evidence, self._classify_safely(evidence))
+
+    def _kube_for(self, workload: Workload) -> KubeClient | None:
         """The local Kubernetes API only for workloads of the cluster this sidecar runs in:
         another cluster's pod of the same name here would be someone else's evidence."""
         local = self.runai.cluster_id
-        if local and workload.get("clusterId") not in (None, local):
+        if local and workload.cluster_id not in (None, local):
             return None
         return self.kube
 
@@ -283,25 +284,25 @@ class Monitor:
     ) -> list[RunRecord]:
         """New terminal runs with the node each ran on (hot-node rates need every run's node)."""
         nodes: dict[str, str | None] = {f.workload_id: f.node for f in failures}
-        missing = [r for r in found.runs if nodes.get(str(r.workload.get("id"))) is None]
+        missing = [r for r in found.runs if nodes.get(r.workload.id) is None]
         deferred: set[str] = set()
         if missing:
             try:
                 nodes.update(nodes_of(
-                    self.runai, {str(r.workload.get("id")) for r in missing},
+                    self.runai, {r.workload.id for r in missing},
                     workloads=workloads, listing_share=self.settings.bulk_node_lookup_share,
                     workers=self.settings.evidence_workers,
                 ))
             except UpstreamError as exc:
                 # Record the failures now; runs without their node wait for the next cycle.
                 deferred = {r.run_id for r in missing}
-                self.timelines.forget({str(r.workload.get("id")) for r in missing})
+                self.timelines.forget({r.workload.id for r in missing})
                 log.warning(
                     "Node lookup failed (%s); %d finished run(s) deferred to the next cycle",
                     exc, len(deferred),
                 )
         return [
-            run_record(r, nodes.get(str(r.workload.get("id"))))
+            run_record(r, nodes.get(r.workload.id))
             for r in found.runs
             if r.run_id not in deferred
         ]
@@ -374,6 +375,11 @@ class Monitor:
             )
         if len(failures) > _LOGGED_FAILURES:
             log.info("... and %d more new episode(s)", len(failures) - _LOGGED_FAILURES)
+
+
+def _iso(when: datetime) -> str:
+    """An instant as the API writes them (RFC 3339, UTC, Z)."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # Gaps that are the design, not a fault: a past episode's pods are gone, or no cluster access

@@ -4,37 +4,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from exporter.detect.episodes import Episode, FinishedRun, parse_time
+from exporter.detect.episodes import Episode, FinishedRun
 from exporter.evidence import Evidence
-from exporter.model import Classification
+from exporter.model import Classification, Workload
 from history.categories import label_workload_type
 from history.records import FailureRecord, RunRecord
-
-
-def gpus_requested(workload: dict[str, Any]) -> float | None:
-    resources = workload.get("workloadRequestedResources") or {}
-    gpu = resources.get("gpu") if isinstance(resources, dict) else None
-    value = gpu.get("request") if isinstance(gpu, dict) else None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return None
-
-
-def first_image(workload: dict[str, Any]) -> str | None:
-    images = workload.get("images")
-    if isinstance(images, list):
-        return next((str(i) for i in images if i), None)
-    return None
 
 
 def _text(value: Any) -> str | None:
     return str(value) if value not in (None, "") else None
 
 
+def workload_fields(workload: Workload) -> dict[str, Any]:
+    """The columns a failure and a run both take from their workload, mapped once."""
+    return {
+        "workload_id": workload.id,
+        "workload_name": workload.name,
+        "project": workload.project,
+        "department": workload.department,
+        "workload_type": label_workload_type(workload.type),
+        "gpus_requested": workload.gpus_requested,
+    }
+
+
 def failure_record(
     episode: Episode, evidence: Evidence, verdict: Classification
 ) -> FailureRecord:
-    workload = evidence.bundle.get("workload") or episode.workload
+    workload = evidence.workload or episode.workload
     details: dict[str, Any] = dict(verdict.details)
     if evidence.gaps:
         details["evidence_gaps"] = list(evidence.gaps)
@@ -43,13 +39,9 @@ def failure_record(
         exit_code = evidence.exit_code
     node = _text(details.get("node")) or evidence.node
     return FailureRecord(
+        **workload_fields(workload),
         episode_id=episode.episode_id,
         timestamp=episode.timestamp,
-        workload_id=str(workload.get("id") or episode.workload.get("id")),
-        workload_name=str(workload.get("name") or ""),
-        project=str(workload.get("projectName") or ""),
-        department=_text(workload.get("departmentName")),
-        workload_type=label_workload_type(workload.get("type")),
         kind=episode.kind,
         category=verdict.category,
         confidence=verdict.confidence,
@@ -59,29 +51,22 @@ def failure_record(
         recommendation=verdict.recommendation,
         node=node,
         pod=evidence.pod,
-        image=first_image(workload) or evidence.container_image,
-        gpus_requested=gpus_requested(workload),
+        image=workload.image or evidence.container_image,
         exit_code=exit_code,
         details=details,
         logs_available=evidence.logs_available,
         bundle=evidence.bundle,
-        cluster_id=_text(workload.get("clusterId")),
+        cluster_id=workload.cluster_id,
     )
 
 
 def run_record(run: FinishedRun, node: str | None) -> RunRecord:
-    w = run.workload
     return RunRecord(
+        **workload_fields(run.workload),
         run_id=run.run_id,
-        workload_id=str(w.get("id")),
-        workload_name=str(w.get("name") or ""),
-        project=str(w.get("projectName") or ""),
-        department=_text(w.get("departmentName")),
-        workload_type=label_workload_type(w.get("type")),
         phase=run.phase,
         finished_at=run.finished_at,
-        created_at=parse_time(w.get("createdAt")),
+        created_at=run.workload.created_at,
         node=node,
-        image=first_image(w),
-        gpus_requested=gpus_requested(w),
+        image=run.workload.image,
     )

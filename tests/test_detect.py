@@ -9,14 +9,15 @@ import pytest
 
 from exporter.detect.episodes import detect, episode_of, parse_time, run_of
 from exporter.detect.identity import KnownEntries
+from exporter.model import Workload
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 THRESHOLD = timedelta(minutes=30)
 
 
-def wl(phase: str, since: str = "2026-11-26T11:00:00Z", **extra: Any) -> dict[str, Any]:
-    return {"id": "w1", "name": "train", "projectName": "team-a", "phase": phase,
-            "phaseUpdatedAt": since, **extra}
+def wl(phase: str, since: str = "2026-11-26T11:00:00Z", **extra: Any) -> Workload:
+    return Workload.from_api({"id": "w1", "name": "train", "projectName": "team-a",
+                              "phase": phase, "phaseUpdatedAt": since, **extra})
 
 
 @pytest.mark.parametrize(
@@ -32,7 +33,7 @@ def wl(phase: str, since: str = "2026-11-26T11:00:00Z", **extra: Any) -> dict[st
         (wl("Failed", ""), None),  # no usable timestamp: cannot name the episode
     ],
 )
-def test_episode_kinds(workload: dict[str, Any], kind: str | None) -> None:
+def test_episode_kinds(workload: Workload, kind: str | None) -> None:
     episode = episode_of(workload, NOW, THRESHOLD)
     assert (episode.kind if episode else None) == kind
 
@@ -60,23 +61,23 @@ def test_refailing_after_resubmission_is_a_new_episode() -> None:
         (wl("Degraded"), None),
     ],
 )
-def test_runs(workload: dict[str, Any], expected: str | None) -> None:
+def test_runs(workload: Workload, expected: str | None) -> None:
     run = run_of(workload)
     assert (run.run_id if run else None) == expected
 
 
 def test_detect_skips_known_and_counts_phases() -> None:
     workloads = [
-        wl("Failed") | {"id": "a"},
-        wl("Failed") | {"id": "b"},
-        wl("Completed") | {"id": "c", "projectName": "team-b"},
-        wl("Running") | {"id": "d"},
+        wl("Failed", id="a"),
+        wl("Failed", id="b"),
+        wl("Completed", id="c", projectName="team-b"),
+        wl("Running", id="d"),
     ]
     known = {"a@2026-11-26T11:00:00+00:00"}
     found = detect(workloads, now=NOW, pending_threshold=THRESHOLD, known_episodes=known,
                    known_runs={"c@2026-11-26T11:00:00+00:00"})
-    assert [e.workload["id"] for e in found.episodes] == ["b"]
-    assert sorted(r.workload["id"] for r in found.runs) == ["a", "b"]
+    assert [e.workload.id for e in found.episodes] == ["b"]
+    assert sorted(r.workload.id for r in found.runs) == ["a", "b"]
     assert found.phases == {("team-a", "Failed"): 2, ("team-b", "Completed"): 1,
                             ("team-a", "Running"): 1}
 
@@ -110,8 +111,9 @@ def test_timeline_episodes_know_whether_they_are_the_present_one() -> None:
                update("2026-11-26T11:00:00Z", "Failed")]
     episodes, runs = from_history(workload, records, now=NOW, pending_threshold=THRESHOLD)
     assert [(e.timestamp.hour, e.current) for e in episodes] == [(10, False), (11, True)]
-    assert episodes[0].workload["phase"] == "Failed"
-    assert episodes[0].workload["phaseUpdatedAt"] == "2026-11-26T10:00:00Z"
+    assert episodes[0].workload.phase == "Failed"
+    assert episodes[0].workload.raw["phaseUpdatedAt"] == "2026-11-26T10:00:00Z"
+    assert episodes[0].workload.phase_updated_at == datetime(2026, 11, 26, 10, tzinfo=UTC)
     assert all(e.timeline == tuple(records) for e in episodes)  # to tell their attempts apart
     assert len(runs) == 2
 
@@ -141,3 +143,36 @@ def test_one_recorded_entry_accounts_for_one_new_entry_the_nearest() -> None:
     items = [("w1", "degraded", at + timedelta(seconds=s)) for s in (0, 20)]
     known = KnownEntries({"w1@2026-11-26T11:00:18+00:00": "degraded"})
     assert known.new(items, lambda item: item) == [items[0]]
+
+
+def test_a_workload_is_typed_once_from_the_api_json() -> None:
+    data = {"id": "w1", "name": "train", "projectName": "team-a", "departmentName": "research",
+            "type": "Training", "phase": "Failed", "phaseMessage": "exit 1", "clusterId": "c1",
+            "namespace": "runai-team-a", "images": ["", "nvcr.io/pytorch:24.05"],
+            "workloadRequestedResources": {"gpu": {"request": 8}},
+            "createdAt": "2026-11-26T10:00:00Z", "phaseUpdatedAt": "2026-11-26T13:00:00+02:00",
+            "completedAt": "2026-11-26T11:00:00.5Z", "deletedAt": None, "extra": {"kept": 1}}
+    w = Workload.from_api(data)
+    assert (w.id, w.name, w.project, w.department, w.type, w.phase, w.phase_message) == (
+        "w1", "train", "team-a", "research", "Training", "Failed", "exit 1")
+    assert (w.cluster_id, w.namespace, w.images, w.image, w.gpus_requested) == (
+        "c1", "runai-team-a", ("nvcr.io/pytorch:24.05",), "nvcr.io/pytorch:24.05", 8.0)
+    assert w.created_at == datetime(2026, 11, 26, 10, tzinfo=UTC)
+    assert w.phase_updated_at == datetime(2026, 11, 26, 11, tzinfo=UTC)  # +02:00 read as UTC
+    assert w.completed_at == datetime(2026, 11, 26, 11, 0, 0, 500000, tzinfo=UTC)
+    assert w.deleted_at is None
+    assert w.raw is data  # the evidence bundle keeps every field the API sent
+    with pytest.raises(AttributeError):
+        w.phase = "Running"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{}, {"id": 7, "name": None, "images": "x", "phaseUpdatedAt": 3,
+          "workloadRequestedResources": {"gpu": {"request": True}}}],
+)
+def test_a_malformed_workload_never_raises(data: dict[str, Any]) -> None:
+    w = Workload.from_api(data)
+    assert (w.id, w.name, w.project, w.phase, w.images, w.gpus_requested,
+            w.phase_updated_at) == ("", "", "", "", (), None, None)
+    assert episode_of(w, NOW, THRESHOLD) is None and run_of(w) is None

@@ -18,9 +18,11 @@ from exporter.evidence import (
     gather,
     namespace_of,
     placement,
+    within_budget,
 )
 from exporter.http_retry import RetryPolicy
 from exporter.kube.client import KubeAccess, KubeClient
+from exporter.model import Workload
 from exporter.runai.client import RunaiClient
 from tests.fixtures_exporter import Answer, ScriptedServer
 
@@ -30,7 +32,8 @@ WORKLOAD = {"id": "w1", "name": "train-1", "type": "training", "phase": "Failed"
 
 
 def k8s_pod(name: str, *statuses: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
-    return {"metadata": {"name": name}, "spec": {"nodeName": f"node-{name}",
+    return {"metadata": {"name": name, "creationTimestamp": "2026-01-01T00:00:30Z"},
+            "spec": {"nodeName": f"node-{name}",
                                                  "containers": [{"name": "main"}]},
             "status": {"phase": "Failed", "reason": reason,
                        "containerStatuses": list(statuses)}}
@@ -74,8 +77,22 @@ def test_events_deduplicated_and_oldest_first() -> None:
 
 
 def test_namespace_falls_back_to_the_project_convention() -> None:
-    assert namespace_of({"projectName": "x"}) == "runai-x"
-    assert namespace_of({"projectName": "x", "namespace": "custom"}) == "custom"
+    assert namespace_of(Workload.from_api({"projectName": "x"})) == "runai-x"
+    assert namespace_of(Workload.from_api({"projectName": "x", "namespace": "custom"})) == \
+        "custom"
+
+
+def listed(kind: str = "failed", *, current: bool = True, moved_on: bool = False) -> Episode:
+    """WORKLOAD's episode as the monitor hands it over: entered its phase at 00:04 after
+    being created at 00:00 (and, `moved_on`, resubmitted at 00:06), timeline read."""
+    phase = {"failed": "Failed", "pending": "Pending", "degraded": "Degraded"}[kind]
+    at = parse_time("2026-01-01T00:04:00Z")
+    assert at is not None
+    timeline = [_phase(0, "Creating"), _phase(4, phase)]
+    if moved_on:
+        timeline += [_phase(6, "Creating"), _phase(7, "Running")]
+    workload = Workload.from_api(WORKLOAD | {"phase": phase, "phaseUpdatedAt": _at(4)})
+    return Episode(f"w1@{at.isoformat()}", kind, at, workload, current, tuple(timeline))
 
 
 @pytest.fixture
@@ -94,7 +111,7 @@ def script_workload(scripted: ScriptedServer) -> None:
         {"type": "Warning", "reason": "BackOff", "message": "Back-off restarting",
          "source": "kubelet", "createdAt": "2026-01-01T00:05:00Z", "clusterId": "c"}]})))
     scripted.script("/api/v1/workloads/w1/pods", Answer(200, json.dumps({"pods": [
-        {"name": "train-1-0", "nodeName": "gpu-7",
+        {"name": "train-1-0", "nodeName": "gpu-7", "createdAt": "2026-01-01T00:00:30Z",
          "containers": [{"name": "main", "image": "nvcr.io/pytorch:24.01"}]}]})))
     scripted.script("/api/v1/namespaces/runai-team-a/pods", Answer(200, json.dumps({"items": [
         k8s_pod("train-1-0", status(state={"waiting": {"reason": "CrashLoopBackOff"}},
@@ -113,10 +130,10 @@ def script_workload(scripted: ScriptedServer) -> None:
 def test_gather_full_bundle(scripted: ScriptedServer, clients) -> None:
     runai, kube = clients
     script_workload(scripted)
-    evidence = gather(WORKLOAD, runai, kube, deadline=time.monotonic() + 10)
+    evidence = gather(listed(), runai, kube, deadline=time.monotonic() + 10)
     bundle = evidence.bundle
     assert set(bundle) == {"workload", "events", "pods", "logs"}
-    assert bundle["workload"]["phaseMessage"] == "containers crashed"
+    assert bundle["workload"]["phase"] == "Failed"
     assert [e["reason"] for e in bundle["events"]] == ["Pulled", "BackOff"]
     assert bundle["pods"][0]["nodeName"] == "node-train-1-0"  # Kubernetes names it
     assert bundle["pods"][0]["status"]["containerStatuses"][0]["lastState"]["terminated"][
@@ -135,7 +152,7 @@ def test_gather_full_bundle(scripted: ScriptedServer, clients) -> None:
 def test_without_kubernetes_logs_are_marked_unavailable(scripted: ScriptedServer, clients):
     runai, _ = clients
     script_workload(scripted)
-    evidence = gather(WORKLOAD, runai, None, deadline=time.monotonic() + 10)
+    evidence = gather(listed(), runai, None, deadline=time.monotonic() + 10)
     assert not evidence.logs_available and evidence.bundle["logs"] == ""
     assert evidence.node == "gpu-7"  # Run:ai still names the node
     assert evidence.container_image == "nvcr.io/pytorch:24.01"
@@ -146,7 +163,7 @@ def test_a_failing_endpoint_is_a_gap_not_a_loss(scripted: ScriptedServer, client
     runai, kube = clients
     script_workload(scripted)
     scripted.answers["/api/v1/workloads/w1/events"] = [Answer(503)]
-    evidence = gather(WORKLOAD, runai, kube, deadline=time.monotonic() + 10)
+    evidence = gather(listed(), runai, kube, deadline=time.monotonic() + 10)
     assert any(g.startswith("events: ") for g in evidence.gaps)
     assert "KeyError" in evidence.bundle["logs"]
 
@@ -156,7 +173,8 @@ def test_a_past_episode_is_not_judged_by_the_present_pods(
 ) -> None:
     runai, kube = clients
     script_workload(scripted)
-    evidence = gather(WORKLOAD, runai, kube, deadline=time.monotonic() + 10, current=False)
+    evidence = gather(listed(current=False, moved_on=True), runai, kube,
+                      deadline=time.monotonic() + 10)
     assert evidence.bundle["logs"] == "" and not evidence.logs_available
     assert not [s for s in scripted.seen if s.path.startswith("/api/v1/namespaces/")]
     assert evidence.node == "gpu-7"  # Run:ai's pods still name the node
@@ -166,22 +184,64 @@ def test_a_past_episode_is_not_judged_by_the_present_pods(
 def test_listing_fields_suffice_without_the_detail(scripted: ScriptedServer, clients) -> None:
     runai, kube = clients
     script_workload(scripted)
-    evidence = gather(WORKLOAD, runai, kube, deadline=time.monotonic() + 10, detail=False)
-    assert evidence.bundle["workload"] == WORKLOAD and not evidence.gaps
+    failure = listed()
+    evidence = gather(failure, runai, kube, deadline=time.monotonic() + 10)
+    assert evidence.bundle["workload"] == failure.workload.raw and not evidence.gaps
     assert not scripted.requests_to("/api/v1/workloads/w1")
+
+
+def test_a_pending_episode_reads_the_detail(scripted: ScriptedServer, clients) -> None:
+    runai, kube = clients
+    script_workload(scripted)
+    evidence = gather(listed("pending"), runai, kube, deadline=time.monotonic() + 10)
+    assert evidence.bundle["workload"]["phaseMessage"] == "containers crashed"
+    assert evidence.workload is not None
+    assert evidence.workload.phase_message == "containers crashed"  # typed, from the detail
+    assert len(scripted.requests_to("/api/v1/workloads/w1")) == 1
 
 
 def test_spent_budget_gathers_nothing_more(scripted: ScriptedServer, clients) -> None:
     runai, kube = clients
-    evidence = gather(WORKLOAD, runai, kube, deadline=time.monotonic() - 1)
-    assert evidence.bundle["workload"] == WORKLOAD
-    assert len(evidence.gaps) == 4 and not scripted.seen
+    failure = listed()
+    evidence = gather(failure, runai, kube, deadline=time.monotonic() - 1)
+    assert evidence.bundle["workload"] == failure.workload.raw
+    assert len(evidence.gaps) == 3 and not scripted.seen  # events, kubernetes, pods
+
+
+def test_a_spent_cycle_budget_records_the_listing(scripted: ScriptedServer, clients) -> None:
+    runai, kube = clients
+    failure = listed()
+    evidence = within_budget(failure, runai, kube, cycle_deadline=time.monotonic() - 1,
+                             per_failure_s=10)
+    assert evidence.gaps == ["all evidence: cycle time budget spent"] and not scripted.seen
+    assert evidence.workload is failure.workload
 
 
 def test_from_listing() -> None:
-    evidence = from_listing(WORKLOAD, "all evidence: cycle time budget spent")
+    evidence = from_listing(Workload.from_api(WORKLOAD), "all evidence: cycle time budget spent")
     assert evidence.bundle == {"workload": WORKLOAD, "events": [], "pods": [], "logs": ""}
     assert not evidence.logs_available
+
+
+def test_pods_without_the_workload_label_are_found_by_run_ai_s_pod_names(
+    scripted: ScriptedServer, clients
+) -> None:
+    runai, kube = clients
+    script_workload(scripted)
+    pod = k8s_pod("train-1-0", status(state={"terminated": {"exitCode": 3, "reason": "Error"}}))
+    scripted.answers["/api/v1/namespaces/runai-team-a/pods"] = [
+        Answer(200, json.dumps({"items": []}))]  # no pod carries the workloadName label
+    scripted.script("/api/v1/namespaces/runai-team-a/pods/train-1-0",
+                    Answer(200, json.dumps(pod)))
+    scripted.answers["/api/v1/namespaces/runai-team-a/pods/train-1-0/log"] = [
+        Answer(200, "RuntimeError: boom\n", media_type="text/plain")]
+    evidence = gather(listed(), runai, kube, deadline=time.monotonic() + 10)
+    assert len(scripted.requests_to("/api/v1/workloads/w1/pods")) == 1  # read once
+    assert evidence.bundle["pods"][0]["status"]["containerStatuses"][0]["state"] == {
+        "terminated": {"exitCode": 3, "reason": "Error"}}
+    assert "RuntimeError: boom" in evidence.bundle["logs"] and evidence.logs_available
+    assert (evidence.pod, evidence.node, evidence.exit_code) == (
+        "train-1-0", "node-train-1-0", 3)
 
 
 # ---- one episode's own evidence (exporter.detect.attempts) -----------------------------------
@@ -246,7 +306,7 @@ def episode(minute: int, kind: str, *, current: bool, timeline: bool = True,
     at = parse_time(_at(minute))
     assert at is not None
     records = (*TIMELINE[: {1: 3, 2: 8, 3: len(TIMELINE)}[attempts]], *SCHEDULED[:attempts])
-    return Episode(f"w1@{at.isoformat()}", kind, at, WORKLOAD, current,
+    return Episode(f"w1@{at.isoformat()}", kind, at, Workload.from_api(WORKLOAD), current,
                    records if timeline else None)
 
 
@@ -262,8 +322,8 @@ def test_a_live_failure_keeps_only_its_attempts_events_and_pods(
     this_attempt = _pod("train-1-0", 6, status(state=_terminated(1, 20)), phase="Failed")
     earlier = _pod("train-1-old", 0, status(state=_terminated(137, 3)), phase="Failed")
     script_attempts(scripted, [earlier, this_attempt])
-    evidence = gather(WORKLOAD, runai, kube, deadline=time.monotonic() + 10, detail=False,
-                      episode=episode(20, "failed", current=True, timeline=False))
+    evidence = gather(episode(20, "failed", current=True, timeline=False), runai, kube,
+                      deadline=time.monotonic() + 10)
     assert reasons(evidence) == ["Scheduled: Successfully assigned runai-team-a/train-1-0 to "
                                  "gpu-2", "BackOff: attempt 2"]
     assert [p["name"] for p in evidence.bundle["pods"]] == ["train-1-0"]
@@ -276,8 +336,8 @@ def test_a_past_failure_is_not_judged_by_a_later_attempt(scripted: ScriptedServe
     runai, kube = clients
     later = _pod("train-1-0", 40, status(state={"running": {"startedAt": _at(41)}}))
     script_attempts(scripted, [later])
-    evidence = gather(WORKLOAD, runai, kube, deadline=time.monotonic() + 10,
-                      episode=episode(3, "failed", current=False))
+    evidence = gather(episode(3, "failed", current=False), runai, kube,
+                      deadline=time.monotonic() + 10)
     assert reasons(evidence) == ["Scheduled: Successfully assigned runai-team-a/train-1-0 to "
                                  "gpu-1", "OOMKilling: attempt 1"]
     assert evidence.bundle["pods"] == [] and evidence.bundle["logs"] == ""
@@ -297,8 +357,8 @@ def test_a_past_degraded_spell_reads_the_crash_it_left_in_its_pod(
     recovered = _pod("train-1-0", 6, status(state={"running": {"startedAt": _at(13)}},
                                             last=_terminated(1, 12), restarts=4))
     script_attempts(scripted, [recovered])
-    evidence = gather(WORKLOAD, runai, kube, deadline=time.monotonic() + 10,
-                      episode=episode(10, "degraded", current=False, attempts=2))
+    evidence = gather(episode(10, "degraded", current=False, attempts=2), runai, kube,
+                      deadline=time.monotonic() + 10)
     [pod] = evidence.bundle["pods"]
     [cs] = pod["status"]["containerStatuses"]
     assert cs["state"] == {} and cs["lastState"]["terminated"]["exitCode"] == 1
@@ -317,8 +377,8 @@ def test_a_past_crash_outside_the_episode_is_not_its_evidence(
     crashed_later = _pod("train-1-0", 6, status(state={"running": {}},
                                                 last=_terminated(1, 19), restarts=5))
     script_attempts(scripted, [crashed_later])
-    evidence = gather(WORKLOAD, runai, kube, deadline=time.monotonic() + 10,
-                      episode=episode(10, "degraded", current=False, attempts=2))
+    evidence = gather(episode(10, "degraded", current=False, attempts=2), runai, kube,
+                      deadline=time.monotonic() + 10)
     assert evidence.bundle["pods"] == [] and evidence.bundle["logs"] == ""
     assert not scripted.requests_to("/api/v1/namespaces/runai-team-a/pods/train-1-0/log")
 
@@ -328,8 +388,8 @@ def test_an_episode_the_timeline_lacks_keeps_all_evidence_and_says_so(
 ) -> None:
     runai, kube = clients
     script_attempts(scripted, [])
-    evidence = gather(WORKLOAD, runai, kube, deadline=time.monotonic() + 10, detail=False,
-                      episode=episode(25, "failed", current=True))
+    evidence = gather(episode(25, "failed", current=True), runai, kube,
+                      deadline=time.monotonic() + 10)
     assert len(reasons(evidence, "BackOff", "OOMKilling", "Started")) == 3
     assert any(g.startswith("attempt: ") for g in evidence.gaps)
 

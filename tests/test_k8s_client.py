@@ -14,7 +14,13 @@ import yaml
 
 from common.errors import ConfigError, KubernetesError
 from exporter.http_retry import RetryPolicy
-from exporter.kube.client import KubeAccess, KubeClient, discover, from_kubeconfig
+from exporter.kube.client import (
+    LOG_LIMIT_BYTES,
+    KubeAccess,
+    KubeClient,
+    discover,
+    from_kubeconfig,
+)
 from tests.fixtures_exporter import Answer, ScriptedServer
 
 FAST = RetryPolicy(attempts=2, base_delay_s=0.001, max_delay_s=0.002, timeout_s=2.0)
@@ -105,7 +111,10 @@ def test_log_tail_previous_container(scripted: ScriptedServer, kube: KubeClient)
     assert kube.log("ns", "p0", "main", tail_lines=200, previous=True) == \
         "Traceback\nKeyError: 'x'\n"
     query = parse_qs(scripted.requests_to("/api/v1/namespaces/ns/pods/p0/log")[0].query)
-    assert query == {"container": ["main"], "tailLines": ["200"], "previous": ["true"]}
+    # limitBytes bounds what a log of endless lines (progress bars) can cost us
+    assert query == {"container": ["main"], "tailLines": ["200"], "previous": ["true"],
+                     "limitBytes": [str(LOG_LIMIT_BYTES)]}
+    assert LOG_LIMIT_BYTES <= 4 * 2**20
 
 
 def test_log_of_a_container_that_never_ran_is_none(scripted: ScriptedServer, kube) -> None:

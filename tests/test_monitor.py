@@ -462,6 +462,46 @@ def test_history_older_than_retention_is_not_recorded(
     assert runs < truth_runs
 
 
+def test_a_first_start_reads_nothing_older_than_retention(
+    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A long-lived tenant: no timeline of a workload unchanged since before the retention
+    window, and deleted workloads listed only from its start."""
+    sim = make_simulator(scale=SCALE)  # a week of history
+    car = sidecar(sim, retention_days=2)
+    read: list[str] = []
+    deleted_since: list[str | None] = []
+    history, listing = car.runai.history, car.runai.list_workloads
+
+    def reading(workload_id: str) -> list[dict[str, Any]]:
+        read.append(workload_id)
+        return history(workload_id)
+
+    def listing_since(*args: Any, **kwargs: Any) -> list[Any]:
+        if kwargs.get("deleted"):
+            deleted_since.append(kwargs.get("deleted_since"))
+        return listing(*args, **kwargs)
+
+    monkeypatch.setattr(car.runai, "history", reading)
+    monkeypatch.setattr(car.runai, "list_workloads", listing_since)
+    assert car.monitor.run_cycle().ok
+    now = sim_now(sim)()
+    horizon = now - timedelta(days=2)
+    workloads = {w.id: w for w in listing(()) + listing((), deleted=True)}
+    old = {wid for wid, w in workloads.items()
+           if w.phase_updated_at is not None and w.phase_updated_at < horizon}
+    assert old and read and not old & set(read)
+    [since] = deleted_since
+    assert since is not None and abs(
+        (parse_time(since) or now) - horizon) < timedelta(minutes=1)
+    # and what is recorded is still everything within the window
+    episodes, _ = ids_in_file(tmp_path / "history.db", sim.truth())
+    recent = {(i, k) for i, k in truth_ids(sim.truth())[0]
+              if (parse_time(i.split("@", 1)[1]) or now) >= horizon}
+    assert episodes == recent
+
+
 def test_a_local_clock_behind_the_control_plane_still_sees_long_pending(
     make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path
 ) -> None:

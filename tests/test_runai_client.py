@@ -61,7 +61,7 @@ def test_falls_back_to_v1_token_where_v2_is_absent(scripted: ScriptedServer, htt
                                                              "expiresIn": 600})))
     scripted.script("/api/v1/workloads", page(["a"]))
     client = make(scripted, http)
-    assert [w["id"] for w in client.list_workloads()] == ["a"]
+    assert [w.id for w in client.list_workloads()] == ["a"]
     assert json.loads(scripted.requests_to("/api/v1/token")[0].body) == {
         "grantType": "client_credentials", "clientID": "cid", "clientSecret": "csecret-value"}
     assert scripted.requests_to("/api/v1/workloads")[0].headers["authorization"] == \
@@ -99,7 +99,7 @@ def test_401_refreshes_once_then_gives_up(scripted: ScriptedServer, http) -> Non
     scripted.script("/api/v2/token", TOKEN)
     scripted.script("/api/v1/workloads", Answer(401), page(["a"]))
     client = make(scripted, http)
-    assert [w["id"] for w in client.list_workloads()] == ["a"]
+    assert [w.id for w in client.list_workloads()] == ["a"]
     assert client.token_requests == 2
     scripted.answers["/api/v1/workloads"] = [Answer(401)]
     with pytest.raises(RunaiApiError, match="401 even with a fresh token"):
@@ -111,7 +111,7 @@ def test_follows_next_through_every_page_and_counts_a_workload_once(
 ) -> None:
     scripted.script("/api/v2/token", TOKEN)
     scripted.script("/api/v1/workloads", page(["a", "b"], 2), page(["b", "c"], 4), page(["d"]))
-    ids = [w["id"] for w in make(scripted, http).list_workloads()]
+    ids = [w.id for w in make(scripted, http).list_workloads()]
     assert ids == ["a", "b", "c", "d"]
     queries = [parse_qs(s.query) for s in scripted.requests_to("/api/v1/workloads")]
     assert [q["offset"] for q in queries] == [["0"], ["2"], ["4"]]
@@ -122,7 +122,7 @@ def test_one_project_filter_per_project(scripted: ScriptedServer, http) -> None:
     scripted.script("/api/v2/token", TOKEN)
     scripted.script("/api/v1/workloads", page(["a"], project="x"), page(["b"], project="y"))
     client = make(scripted, http)
-    assert [w["id"] for w in client.list_workloads(["x", "y"])] == ["a", "b"]
+    assert [w.id for w in client.list_workloads(["x", "y"])] == ["a", "b"]
     filters = [parse_qs(s.query)["filterBy"] for s in scripted.requests_to("/api/v1/workloads")]
     assert filters == [["projectName==x"], ["projectName==y"]]
 
@@ -263,7 +263,7 @@ def test_a_falsy_next_is_the_last_page(scripted: ScriptedServer, http, last: obj
     if last != "absent":
         body["next"] = last
     scripted.script("/api/v1/workloads", page(["a"], 500), Answer(200, json.dumps(body)))
-    assert [w["id"] for w in make(scripted, http).list_workloads()] == ["a", "b"]
+    assert [w.id for w in make(scripted, http).list_workloads()] == ["a", "b"]
 
 
 CLUSTER_A = {"uuid": "4d6f2a5e-8c1b-4f3a-9e7d-2b5c8a1f0e93", "name": "prod", "tenantId": 1,
@@ -280,7 +280,7 @@ def test_the_only_cluster_scopes_the_listing(scripted: ScriptedServer, http) -> 
         {"id": "b"}]})))
     client = make(scripted, http)
     got = client.list_workloads()
-    assert [(w["id"], w["clusterId"]) for w in got] == [
+    assert [(w.id, w.cluster_id) for w in got] == [
         ("a", CLUSTER_A["uuid"]), ("b", CLUSTER_A["uuid"])]
     query = parse_qs(scripted.requests_to("/api/v1/workloads")[0].query)
     assert query["filterBy"] == [f"clusterId=={CLUSTER_A['uuid']}"]

@@ -20,6 +20,7 @@ import pytest
 from exporter.http_retry import RetryPolicy
 from exporter.kube.client import KubeAccess, KubeClient
 from exporter.metrics import MetricsState
+from exporter.model import Workload
 from exporter.monitor import CycleReport, Monitor, Settings
 from exporter.runai import versions
 from exporter.runai.client import RunaiClient
@@ -125,18 +126,18 @@ def test_every_endpoint_the_sidecar_reads_is_taken(strict, version: str) -> None
     assert client.token_form == TOKEN_FORM[version]
     assert client.control_plane.low <= version <= client.control_plane.high
     workloads = client.list_workloads()
-    assert workloads and {w["clusterId"] for w in workloads} == {CLUSTER_ID}
+    assert workloads and {w.cluster_id for w in workloads} == {CLUSTER_ID}
     assert client.cluster_id == CLUSTER_ID
     gone = client.list_workloads(deleted=True, deleted_since="2020-01-01T00:00:00Z")
-    wid = workloads[0]["id"]
+    wid = workloads[0].id
     client.workload(wid)
     client.events(wid)
     client.history(wid)
     client.pods(wid)
     list(client.all_pods())
     list(client.all_pods(deleted=True))
-    project = workloads[0]["projectName"]
-    assert {w["projectName"] for w in client.list_workloads([project])} == {project}
+    project = workloads[0].project
+    assert {w.project for w in client.list_workloads([project])} == {project}
     assert isinstance(gone, list)
     assert server.answered(400, tokens=False) == []
     # Only the negotiation's own tries are answered 400: v1 client_credentials on 2.18/2.19.
@@ -163,7 +164,7 @@ def test_two_monitor_cycles_send_nothing_the_version_refuses(
     sim = server.sim  # type: ignore[attr-defined]
     if projects:
         listed = client_for(server).list_workloads()
-        projects = (sorted({w["projectName"] for w in listed})[0],)
+        projects = (sorted({w.project for w in listed})[0],)
     kube_http = httpx.Client()
     server.clients.append(kube_http)
     first, second = two_cycles(client_for(server), MetricsState(projects), sim, kube_http,
@@ -225,11 +226,11 @@ def test_another_clusters_workload_is_never_looked_up_locally(tmp_path: Path) ->
         kube = KubeClient(KubeAccess(server="http://127.0.0.1:9", token="t"), http=http)
         store = HistoryStore(tmp_path / "h.db")
         monitor = Monitor(runai, kube, store, state, Settings())
-        assert monitor._kube_for({"clusterId": CLUSTER_ID}) is kube
-        assert monitor._kube_for({"clusterId": "another-cluster"}) is None
+        assert monitor._kube_for(Workload.from_api({"clusterId": CLUSTER_ID})) is kube
+        assert monitor._kube_for(Workload.from_api({"clusterId": "another-cluster"})) is None
         unscoped = Monitor(RunaiClient("http://127.0.0.1:9", "cid", "s", http=http), kube, store,
                            state, Settings())
-        assert unscoped._kube_for({"clusterId": "another-cluster"}) is kube
+        assert unscoped._kube_for(Workload.from_api({"clusterId": "another-cluster"})) is kube
 
 
 VERSION_TRUE_SIMULATOR = "api_version" in {f.name for f in fields(SimulatorConfig)}
@@ -251,7 +252,7 @@ def test_two_cycles_against_the_version_true_simulator(
         runai = RunaiClient(sim.url, sim.client_id, sim.client_secret, http=http, policy=FAST,
                             observe=state.observe_request)
         if projects:
-            projects = (sorted({w["projectName"] for w in runai.list_workloads()})[0],)
+            projects = (sorted({w.project for w in runai.list_workloads()})[0],)
         first, second = two_cycles(runai, state, sim, http, projects, tmp_path)
     assert first.ok and second.ok, (first.error, second.error)
     assert runai.token_form == TOKEN_FORM[version]

@@ -13,6 +13,7 @@ import pytest
 
 from exporter.detect.episodes import Detection
 from exporter.detect.timelines import Timelines, control_plane_now, marker
+from exporter.model import Workload
 from exporter.runai.client import RunaiClient
 from tests.fixtures_exporter import Answer, ScriptedServer
 
@@ -28,12 +29,14 @@ NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
     ],
 )
 def test_control_plane_now(stamps: list[str], expected: datetime) -> None:
-    workloads = [{"phaseUpdatedAt": s} for s in stamps] + [{"phaseUpdatedAt": None}]
+    workloads = [Workload.from_api({"phaseUpdatedAt": s}) for s in [*stamps, None]]
     assert control_plane_now(NOW, workloads) == expected
 
 
-def workload(wid: str, phase: str, since: str) -> dict[str, object]:
-    return {"id": wid, "phase": phase, "phaseUpdatedAt": since, "projectName": "p"}
+def workload(wid: str, phase: str, since: str, **extra: str) -> Workload:
+    return Workload.from_api(
+        {"id": wid, "phase": phase, "phaseUpdatedAt": since, "projectName": "p", **extra}
+    )
 
 
 def test_unchanged_workloads_are_skipped_but_pending_ones_are_rechecked() -> None:
@@ -86,12 +89,12 @@ def _phase_records(*updates: tuple[str, str]) -> list[dict[str, object]]:
 
 
 def _detect_once(
-    scripted: ScriptedServer, listed: dict[str, object], records: list[dict[str, object]],
+    scripted: ScriptedServer, listed: Workload, records: list[dict[str, object]],
     **known: set[str],
 ) -> Detection:
     scripted.script("/api/v2/token", Answer(200, json.dumps(
         {"access_token": "t", "token_type": "Bearer", "expires_in": 3600})))
-    scripted.script(f"/api/v1/workloads/{listed['id']}/history",
+    scripted.script(f"/api/v1/workloads/{listed.id}/history",
                     Answer(200, json.dumps({"records": records})))
     with httpx.Client() as http:
         timelines = Timelines(RunaiClient(scripted.url, "c", "s", http=http))
@@ -107,8 +110,8 @@ def test_listing_and_timeline_stamps_of_one_failure_are_one_episode_and_one_run(
 ) -> None:
     """phaseUpdatedAt, completedAt and the history record's creationTimestamp of one phase
     change differ by milliseconds to seconds (as a real control plane writes them)."""
-    failed = workload("a", "Failed", "2026-11-26T11:00:00.412Z")
-    failed["completedAt"] = "2026-11-26T10:59:58.930Z"
+    failed = workload("a", "Failed", "2026-11-26T11:00:00.412Z",
+                      completedAt="2026-11-26T10:59:58.930Z")
     found = _detect_once(scripted, failed, _phase_records(
         ("2026-11-26T08:00:00Z", "Creating"), ("2026-11-26T08:01:00.250Z", "Running"),
         ("2026-11-26T11:00:01.377Z", "Failed"),

@@ -19,6 +19,7 @@ from typing import Any
 
 from exporter.detect.identity import KnownEntries
 from exporter.detect.stamps import parse_time as parse_time  # the detectors' one reader
+from exporter.model import Workload
 from history.identity import same_entry
 
 TERMINAL_PHASES = ("Completed", "Failed")
@@ -34,7 +35,7 @@ class Episode:
     episode_id: str
     kind: str  # "failed" | "degraded" | "pending"
     timestamp: datetime  # when the workload entered the phase (UTC)
-    workload: dict[str, Any] = field(compare=False, repr=False)  # as it was then
+    workload: Workload = field(compare=False, repr=False)  # as it was then
     current: bool = True  # False: the workload has moved on (found in its timeline)
     # The workload's phase timeline when it was read this cycle (exporter.detect.attempts tells this
     # episode's attempt from it); None: not read, the evidence gatherer reads it if it can.
@@ -46,7 +47,7 @@ class FinishedRun:
     run_id: str
     phase: str  # "Completed" | "Failed"
     finished_at: datetime
-    workload: dict[str, Any] = field(compare=False, repr=False)
+    workload: Workload = field(compare=False, repr=False)
 
 
 @dataclass
@@ -58,33 +59,31 @@ class Detection:
 
 
 def episode_of(
-    workload: dict[str, Any], now: datetime, pending_threshold: timedelta
+    workload: Workload, now: datetime, pending_threshold: timedelta
 ) -> Episode | None:
-    kind = EPISODE_KINDS.get(str(workload.get("phase")))
+    kind = EPISODE_KINDS.get(workload.phase)
     if kind is None:
         return None
-    since = parse_time(workload.get("phaseUpdatedAt"))
-    wid = workload.get("id")
-    if since is None or not isinstance(wid, str):
+    since, wid = workload.phase_updated_at, workload.id
+    if since is None or not wid:
         return None
     if kind == "pending" and now - since <= pending_threshold:
         return None
     return Episode(make_id(wid, since), kind, since, workload)
 
 
-def run_of(workload: dict[str, Any]) -> FinishedRun | None:
-    phase = workload.get("phase")
-    wid = workload.get("id")
-    if phase not in TERMINAL_PHASES or not isinstance(wid, str):
+def run_of(workload: Workload) -> FinishedRun | None:
+    phase, wid = workload.phase, workload.id
+    if phase not in TERMINAL_PHASES or not wid:
         return None
-    finished = parse_time(workload.get("completedAt")) or parse_time(workload.get("phaseUpdatedAt"))
+    finished = workload.completed_at or workload.phase_updated_at
     if finished is None:
         return None
-    return FinishedRun(make_id(wid, finished), str(phase), finished, workload)
+    return FinishedRun(make_id(wid, finished), phase, finished, workload)
 
 
 def detect(
-    workloads: Iterable[dict[str, Any]],
+    workloads: Iterable[Workload],
     *,
     now: datetime,
     pending_threshold: timedelta,
@@ -96,8 +95,8 @@ def detect(
     episodes: list[Episode] = []
     runs: list[FinishedRun] = []
     for workload in workloads:
-        phase = str(workload.get("phase") or "Unknown")
-        result.phases[(str(workload.get("projectName") or ""), phase)] += 1
+        phase = workload.phase or "Unknown"
+        result.phases[(workload.project, phase)] += 1
         relevant = phase in EPISODE_KINDS or phase in TERMINAL_PHASES
         episode = episode_of(workload, now, pending_threshold)
         run = run_of(workload)
@@ -113,15 +112,15 @@ def detect(
 
 
 def episode_key(episode: Episode) -> tuple[str, str, datetime]:
-    return str(episode.workload.get("id")), episode.kind, episode.timestamp
+    return episode.workload.id, episode.kind, episode.timestamp
 
 
 def run_key(run: FinishedRun) -> tuple[str, str, datetime]:
-    return str(run.workload.get("id")), run.phase, run.finished_at
+    return run.workload.id, run.phase, run.finished_at
 
 
 def from_history(
-    workload: dict[str, Any],
+    workload: Workload,
     records: Iterable[dict[str, Any]],
     *,
     now: datetime,
@@ -129,8 +128,8 @@ def from_history(
 ) -> tuple[list[Episode], list[FinishedRun]]:
     """Every episode and run in a workload's phase timeline (GET .../history), so phases it
     passed through between two polls, or before the monitor started, are not lost."""
-    wid = workload.get("id")
-    if not isinstance(wid, str):
+    wid = workload.id
+    if not wid:
         return [], []
     timeline = tuple(records)
     updates: list[tuple[datetime, str, str]] = []
@@ -160,15 +159,15 @@ def from_history(
 
 
 def past_state(
-    workload: dict[str, Any], phase: str, message: str, at: datetime, *, latest: bool = True
-) -> dict[str, Any]:
+    workload: Workload, phase: str, message: str, at: datetime, *, latest: bool = True
+) -> Workload:
     """The workload as it was when it entered `phase` (the listing shows only its present):
     the listing itself when this is its latest phase update and names the same entry."""
-    listed = parse_time(workload.get("phaseUpdatedAt"))
-    if latest and workload.get("phase") == phase and listed is not None and same_entry(listed, at):
+    listed = workload.phase_updated_at
+    if latest and workload.phase == phase and listed is not None and same_entry(listed, at):
         return workload
-    then = {k: v for k, v in workload.items() if k not in ("phaseReason", "conditions")}
+    then = {k: v for k, v in workload.raw.items() if k not in ("phaseReason", "conditions")}
     stamp = at.isoformat().replace("+00:00", "Z")
     then.update(phase=phase, phaseMessage=message, phaseUpdatedAt=stamp)
     then["completedAt"] = stamp if phase in TERMINAL_PHASES else None
-    return then
+    return Workload.from_api(then)

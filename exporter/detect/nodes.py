@@ -1,8 +1,11 @@
 """Which node each finished run ran on: hot-node failure rates need every run's node.
 
 Two ways to ask Run:ai, chosen by cost: each workload's own pods (~1.3 ms a request) when few
-runs are new, or one paged listing of every pod (~40 us a pod) when many are. Measured at
-10,000 workloads the listing wins from ~430 runs, 4 % of the workloads.
+runs are new, or one paged listing of every current pod (~40 us a pod) when many are; measured
+at 10,000 workloads the listing wins from ~430 runs, 4 % of the workloads. Runs the listing
+does not place (their pods are gone: deleted workloads, finished pods) are asked for one by
+one. Never a listing of every deleted pod: a long-lived tenant has millions of them, nearly
+all older than anything that could be recorded.
 """
 
 from __future__ import annotations
@@ -39,16 +42,17 @@ def nodes_of(
 ) -> dict[str, str | None]:
     """workload id -> node (None: never scheduled, or its pods are gone). UpstreamError
     propagates: the caller decides what waits for the next cycle."""
-    if len(workload_ids) < max(MIN_FOR_LISTING, listing_share * workloads):
-        ids = list(workload_ids)
-        with ThreadPoolExecutor(workers, thread_name_prefix="nodes") as pool:
-            return dict(zip(ids, map(node_of, pool.map(runai.pods, ids)), strict=True))
     found: dict[str, list[dict[str, Any]]] = {}
-    for deleted in (False, True):  # deleted pods too: a finished run's pod may be gone
-        for pod in runai.all_pods(deleted=deleted):
+    if len(workload_ids) >= max(MIN_FOR_LISTING, listing_share * workloads):
+        for pod in runai.all_pods():
             wid = str(pod.get("workloadId"))
             if wid in workload_ids:
                 found.setdefault(wid, []).append(pod)
-        if all(node_of(found.get(w, [])) for w in workload_ids):
-            break
-    return {wid: node_of(found.get(wid, [])) for wid in workload_ids}
+    nodes = {wid: node_of(found.get(wid, [])) for wid in workload_ids}
+    # Each workload's own pods, deleted ones included (RunaiClient.pods asks for both).
+    unplaced = [wid for wid, node in nodes.items() if node is None]
+    if unplaced:
+        with ThreadPoolExecutor(workers, thread_name_prefix="nodes") as pool:
+            nodes.update(zip(unplaced, map(node_of, pool.map(runai.pods, unplaced)),
+                             strict=True))
+    return nodes

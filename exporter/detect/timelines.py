@@ -32,21 +32,24 @@ from exporter.detect.episodes import (
     run_key,
 )
 from exporter.detect.identity import Key, KnownEntries, nearest_pairs
+from exporter.model import Workload
 from exporter.runai.client import RunaiClient
 
 log = logging.getLogger("exporter.detect.timelines")
 T = TypeVar("T")
 
 
-def marker(workload: dict[str, Any]) -> str:
-    return f"{workload.get('phase')}@{workload.get('phaseUpdatedAt')}"
+def marker(workload: Workload) -> str:
+    # The API's own text, not the parsed instant: markers are saved beside the history file
+    # and must read the same after an upgrade.
+    return f"{workload.raw.get('phase')}@{workload.raw.get('phaseUpdatedAt')}"
 
 
-def control_plane_now(local: datetime, workloads: list[dict[str, Any]]) -> datetime:
+def control_plane_now(local: datetime, workloads: list[Workload]) -> datetime:
     """Our clock, unless the API already reported a later instant: the control plane cannot
     have stamped its own future, so its newest phaseUpdatedAt is a lower bound of its now.
     Corrects a local clock that runs behind (and the demo's accelerated simulator)."""
-    stamps = [s for w in workloads if isinstance(s := w.get("phaseUpdatedAt"), str)]
+    stamps = [s for w in workloads if isinstance(s := w.raw.get("phaseUpdatedAt"), str)]
     newest = parse_time(max(stamps)) if stamps else None  # ISO-8601 UTC sorts as text
     return max(local, newest) if newest is not None else local
 
@@ -72,8 +75,8 @@ class Timelines:
 
     def detect(
         self,
-        live: list[dict[str, Any]],
-        gone: list[dict[str, Any]],
+        live: list[Workload],
+        gone: list[Workload],
         *,
         now: datetime,
         pending_threshold: timedelta,
@@ -90,33 +93,39 @@ class Timelines:
         """
         before = self.synced
         synced: dict[str, str] = {}
-        changed: list[dict[str, Any]] = []
+        changed: list[Workload] = []
         for workload in (*live, *gone):
-            wid, mark = str(workload.get("id")), marker(workload)
+            wid, mark = workload.id, marker(workload)
             if before.get(wid) == mark:
                 synced[wid] = mark
-                if workload.get("phase") != "Pending":
+                if workload.phase != "Pending":
                     continue
             changed.append(workload)
         known_e, known_r = KnownEntries.of(known_episodes), KnownEntries.of(known_runs)
         found = detect(changed, now=now, pending_threshold=pending_threshold,
                        known_episodes=known_e, known_runs=known_r)
-        found.phases = Counter(
-            (str(w.get("projectName") or ""), str(w.get("phase") or "Unknown")) for w in live
-        )
-        stale = [w for w in changed if str(w.get("id")) not in synced]
-        stale.sort(key=lambda w: str(w.get("id")) not in before)  # changed ones first
+        found.phases = Counter((w.project, w.phase or "Unknown") for w in live)
+        stale = [w for w in changed if w.id not in synced]
+        # A workload unchanged since before the retention window has nothing in its timeline
+        # that may be recorded (it would be pruned): on a long-lived tenant's first start that
+        # is most of them, and reading them all would take hours.
+        horizon = now - retention
+        for workload in stale:
+            if workload.phase_updated_at is not None and workload.phase_updated_at < horizon:
+                synced[workload.id] = marker(workload)
+        stale = [w for w in stale if w.id not in synced]
+        stale.sort(key=lambda w: w.id not in before)  # changed ones first
         todo = stale[: self.per_cycle]
         listed_episodes = _by_workload(found.episodes, episode_key)
         listed_runs = _by_workload(found.runs, run_key)
         for workload, records in zip(todo, self._read(todo, stop), strict=True):
             if records is None:
                 continue  # not synced: read again next cycle
-            synced[str(workload.get("id"))] = marker(workload)
+            synced[workload.id] = marker(workload)
             episodes, runs = from_history(
                 workload, records, now=now, pending_threshold=pending_threshold
             )
-            wid = str(workload.get("id"))
+            wid = workload.id
             found.episodes.extend(known_e.new(_merge_listed(
                 found.episodes, listed_episodes.get(wid, []), episodes, episode_key,
                 _with_timeline,
@@ -126,11 +135,10 @@ class Timelines:
             ), run_key))
         # Nothing older than the retention window: it would be pruned, and after a prune and a
         # restart it must not come back from a timeline.
-        horizon = now - retention
         found.episodes = [e for e in found.episodes if e.timestamp >= horizon]
         found.runs = [r for r in found.runs if r.finished_at >= horizon]
         self._next = synced
-        marks = [str(w["deletedAt"]) for w in gone if w.get("deletedAt")]
+        marks = [str(w.raw["deletedAt"]) for w in gone if w.raw.get("deletedAt")]
         self._next_mark = (
             max([*marks, self.deleted_mark or ""], key=_instant) if marks else self.deleted_mark
         )
@@ -150,17 +158,17 @@ class Timelines:
             sync_state.save(self.sync_path, sync_state.SyncState(self.synced, self.deleted_mark))
 
     def _read(
-        self, todo: list[dict[str, Any]], stop: threading.Event | None
+        self, todo: list[Workload], stop: threading.Event | None
     ) -> list[list[dict[str, Any]] | None]:
         if not todo:
             return []
         errors: list[str] = []
 
-        def one(workload: dict[str, Any]) -> list[dict[str, Any]] | None:
+        def one(workload: Workload) -> list[dict[str, Any]] | None:
             if stop is not None and stop.is_set():
                 return None  # stopping: not synced, read after the restart
             try:
-                return self.runai.history(str(workload.get("id")))
+                return self.runai.history(workload.id)
             except UpstreamError as exc:
                 errors.append(str(exc))  # list.append is atomic: safe from pool threads
                 return None

@@ -23,6 +23,7 @@ import httpx
 
 from common.errors import AuthError, ConfigError, RunaiApiError
 from exporter.http_retry import Observer, Reply, RetryPolicy, ignore, send
+from exporter.model import Workload
 from exporter.runai import versions as v
 from exporter.runai.versions import TOKEN_FORMS, ControlPlane, TokenForm, control_plane_of
 
@@ -290,7 +291,7 @@ class RunaiClient:
         *,
         deleted: bool = False,
         deleted_since: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[Workload]:
         """Every workload of this sidecar's cluster (of the given projects, or all); one entry
         per id however paged. With deleted=True, the deleted ones instead (since an ISO
         instant, when given)."""
@@ -302,7 +303,7 @@ class RunaiClient:
             for p in projects
         ] or [self._query(v.WORKLOADS, params, [*scope, *extra_filters])]
         wanted = set(projects)
-        seen: dict[str, dict[str, Any]] = {}
+        seen: dict[str, Workload] = {}
         with _gc_paused():
             for query in queries:
                 for page in self._pages(v.WORKLOADS, v.WORKLOADS, "workloads", query):
@@ -317,9 +318,9 @@ class RunaiClient:
                             cluster = workload.setdefault("clusterId", self.cluster_id)
                             if cluster != self.cluster_id:
                                 continue
-                        seen[wid] = workload
+                        seen[wid] = Workload.from_api(workload)
         if not self.cluster_id:
-            clusters = {w.get("clusterId") for w in seen.values()} - {None}
+            clusters = {w.cluster_id for w in seen.values()} - {None}
             if len(clusters) > 1:  # unscoped (the clusters could not be read) yet several
                 _log_once(f"the listing spans {len(clusters)} clusters; set RUNAI_CLUSTER_ID "
                           "to the one this sidecar runs in")
