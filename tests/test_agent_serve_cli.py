@@ -93,7 +93,8 @@ def test_taken_port_is_one_clear_error(tmp_path):
     [
         (["--api-port", "eighty"], {}, "argument --api-port: not a port number: 'eighty'"),
         (["--ui-port", "70000"], {}, "port must be between 1 and 65535, got 70000"),
-        ([], {"LLM_TIMEOUT_S": "soon"}, "ERROR: LLM_TIMEOUT_S must be a number, got 'soon'"),
+        ([], {"LLM_TIMEOUT_S": "soon"},
+         "ERROR: Invalid LLM_TIMEOUT_S 'soon': must be a number from 0.1 to 3600 (seconds)"),
     ],
 )
 def test_bad_configuration_exits_2_with_one_line(args, env, message):

@@ -28,7 +28,6 @@ from agent.api.edges import (
     ApiError,
     ApiSettings,
     CatchAllMiddleware,
-    GuardMiddleware,
     answer_to_dict,
     api_error_handler,
     http_error_handler,
@@ -37,6 +36,7 @@ from agent.api.edges import (
     redact,
     sse,
 )
+from agent.api.guards import AnswerPool, guarded
 from agent.respond import respond
 from agent.time_windows import Window
 from agent.tools.catalog import find_tool, validate_arguments, window_from_args
@@ -54,6 +54,7 @@ def create_api_app(settings: ApiSettings) -> Starlette:
     api = _Api(settings)
     routes = [
         Route("/healthz", api.healthz, methods=["GET"]),
+        Route("/readyz", api.readyz, methods=["GET"]),
         Route("/api/chat", api.chat, methods=["POST"]),
         Route("/api/stats", api.stats, methods=["GET"]),
         Route("/api/failures", api.failures, methods=["GET"]),
@@ -65,14 +66,7 @@ def create_api_app(settings: ApiSettings) -> Starlette:
     ]
     return Starlette(
         routes=routes,
-        middleware=[
-            Middleware(CatchAllMiddleware),
-            Middleware(
-                GuardMiddleware,
-                token=settings.api_token,
-                max_body_bytes=settings.max_body_bytes,
-            ),
-        ],
+        middleware=[Middleware(CatchAllMiddleware), *guarded(settings, api.pool)],
         exception_handlers={ApiError: api_error_handler, HTTPException: http_error_handler},
     )
 
@@ -80,9 +74,15 @@ def create_api_app(settings: ApiSettings) -> Starlette:
 class _Api:
     def __init__(self, settings: ApiSettings) -> None:
         self.settings = settings
+        self.pool = AnswerPool(settings.max_answers)
 
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok", "llm": self.settings.llm.describe()})
+
+    async def readyz(self, request: Request) -> Response:
+        """503 while the pool of answers is full: new questions would get a 429."""
+        state = self.pool.describe()
+        return JSONResponse(state, status_code=503 if self.pool.saturated else 200)
 
     async def chat(self, request: Request) -> Response:
         body = await read_json_object(request, self.settings.max_body_bytes)

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent.llm.settings import LLMSettings
 from agent.types import Answer, ToolContext
+from common.bounds import bounded_int
 from common.errors import StoreError
 from history import reader
 
@@ -31,8 +32,10 @@ log = logging.getLogger("agent.api.app")
 DEFAULT_DB_PATH = "/data/runai_failure_history.db"
 MAX_BODY_BYTES = 64 * 1024
 MAX_QUESTION_CHARS = 4000
+MAX_JSON_DEPTH = 32  # our bodies nest 4 deep; 32K levels made json.loads raise RecursionError
+MAX_ANSWERS = 8  # answers composed at once (AGENT_MAX_ANSWERS); beyond, 429
 # Probes and Prometheus scrapes work without the token (metrics hold no question or answer).
-OPEN_PATHS = frozenset({"/healthz", "/metrics"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def _utc_now() -> datetime:
@@ -70,6 +73,11 @@ class ApiSettings:
     llm: LLMSettings = field(default_factory=LLMSettings)
     api_token: str | None = field(default=None, repr=False)
     max_body_bytes: int = MAX_BODY_BYTES
+    max_answers: int = MAX_ANSWERS
+    # Host names served besides loopback names, IP literals and bind_host (AGENT_ALLOWED_HOSTS,
+    # comma-separated; "*" turns the check off, ".example.com" allows its subdomains).
+    allowed_hosts: tuple[str, ...] = ()
+    bind_host: str | None = None  # `serve --host`
     clock: Callable[[], datetime] = _utc_now  # injected in tests so answers are reproducible
 
     @classmethod
@@ -80,7 +88,12 @@ class ApiSettings:
             "prometheus_url": env.get("PROMETHEUS_URL", "").strip() or None,
             "llm": LLMSettings.from_env(env),
             "api_token": env.get("AGENT_API_TOKEN", "").strip() or None,
+            "allowed_hosts": tuple(
+                h.strip() for h in env.get("AGENT_ALLOWED_HOSTS", "").split(",") if h.strip()
+            ),
         }
+        if env.get("AGENT_MAX_ANSWERS", "").strip():
+            values["max_answers"] = bounded_int("AGENT_MAX_ANSWERS", env["AGENT_MAX_ANSWERS"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -165,6 +178,8 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
             raise ApiError(413, f"request body larger than {limit} bytes")
     if not body:
         raise ApiError(400, "empty body; send a JSON object")
+    if json_depth(body) > MAX_JSON_DEPTH:
+        raise ApiError(400, f"body is nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         value = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -172,6 +187,28 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ApiError(400, "body must be a JSON object")
     return value
+
+
+def json_depth(body: bytes | bytearray) -> int:
+    """The deepest nesting of [ and { outside strings, found before json.loads recurses."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # "
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
 
 
 class GuardMiddleware:

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp
 
 from agent.api.app import create_api_app
 from agent.api.edges import ApiSettings, history_clock
+from agent.api.guards import HostAllowList, HostPolicy
 from agent.web import create_ui_app
 from common.errors import ConfigError
 from common.version import add_version_flag
@@ -128,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     try:
-        settings = ApiSettings.from_env(db_path=args.db, prometheus_url=args.prometheus_url)
+        settings = ApiSettings.from_env(
+            db_path=args.db, prometheus_url=args.prometheus_url, bind_host=args.host
+        )
         if args.clock == "history":
             settings = replace(settings, clock=history_clock(settings.db_path))
     except ConfigError as exc:
@@ -144,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
     api_app = create_api_app(settings)
-    apps: tuple[ASGIApp, ASGIApp] = (api_app, create_ui_app(api_app))
+    # The UI's own page gets the Host check too; its API paths have it from the API app.
+    policy = HostPolicy.build(settings.allowed_hosts, settings.bind_host)
+    apps: tuple[ASGIApp, ASGIApp] = (api_app, HostAllowList(create_ui_app(api_app), policy))
     servers = [
         (
             _Server(

@@ -147,10 +147,10 @@ def _in_child(job: dict[str, Any], time_limit_s: float) -> ToolResult:
 def _child_env() -> dict[str, str]:
     """The agent's environment minus its secrets (the child needs none of them), with this
     checkout on the path whatever the agent's working directory."""
-    env = {k: v for k, v in os.environ.items() if not k.endswith(("_KEY", "_TOKEN", "_SECRET"))}
+    child = {k: v for k, v in os.environ.items() if not k.endswith(("_KEY", "_TOKEN", "_SECRET"))}
     root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    return env
+    child["PYTHONPATH"] = os.pathsep.join(p for p in (root, child.get("PYTHONPATH")) if p)
+    return child
 
 
 SQL_TOOL = ToolSpec(
