@@ -23,8 +23,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent.llm.settings import LLMSettings
 from agent.types import Answer, ToolContext
+from common import redaction
 from common.bounds import bounded_int
-from common.errors import StoreError
+from common.errors import ConfigError, StoreError
 from history import reader
 
 log = logging.getLogger("agent.api.app")
@@ -95,6 +96,13 @@ class ApiSettings:
         if env.get("AGENT_MAX_ANSWERS", "").strip():
             values["max_answers"] = bounded_int("AGENT_MAX_ANSWERS", env["AGENT_MAX_ANSWERS"])
         values.update({k: v for k, v in overrides.items() if v is not None})
+        token = values["api_token"]
+        if token and not redaction.is_redactable(token):
+            # A short token is guessable, and redacting it from answers would mangle them.
+            raise ConfigError(
+                f"AGENT_API_TOKEN must have at least {redaction.MIN_SECRET_CHARS} characters "
+                f"(got {len(token)}); e.g. `openssl rand -hex 16`"
+            )
         return cls(**values)
 
     def context(self) -> ToolContext:
@@ -263,11 +271,9 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
 
 
 def redact(text: str, secrets: tuple[str, ...]) -> str:
-    """Belt and braces: no configured secret survives into anything shown to a person."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return text
+    """Belt and braces: no configured secret (as a whole token) nor anything shaped like a
+    well-known key survives into anything shown to a person (common.redaction)."""
+    return redaction.redact(text, secrets)
 
 
 def parse_chat_body(body: Mapping[str, Any]) -> tuple[str, list[dict[str, str]]]:

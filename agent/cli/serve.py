@@ -25,6 +25,7 @@ from agent.api.edges import ApiSettings, history_clock
 from agent.api.guards import HostAllowList, HostPolicy
 from agent.web import create_ui_app
 from common.errors import ConfigError
+from common.redaction import MIN_SECRET_CHARS
 from common.version import add_version_flag
 
 log = logging.getLogger("agent.serve")
@@ -137,6 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 2
+    if settings.llm.placeholder_key:
+        log.warning(
+            "the LLM API key has fewer than %d characters: taken for a placeholder of a local "
+            "model server and not redacted from answers",
+            MIN_SECRET_CHARS,
+        )
     sockets: list[socket.socket] = []
     try:
         for port in (args.api_port, args.ui_port):

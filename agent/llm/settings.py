@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from common.bounds import bounded
 from common.errors import ConfigError
+from common.redaction import is_redactable
 
 NVIDIA_BASE_URL = "https://integrate.api.nvidia.com/v1"
 NVIDIA_DEFAULT_MODEL = "meta/llama-3.1-70b-instruct"
@@ -58,6 +59,12 @@ class LLMSettings:
     def secrets(self) -> tuple[str, ...]:
         """Values that must be scrubbed from anything shown to a person."""
         return (self.api_key,) if self.api_key else ()
+
+    @property
+    def placeholder_key(self) -> bool:
+        """A key too short to be a real one (`k` for a local model server): not redacted, since
+        replacing it would mangle answers; serve warns about it at start."""
+        return bool(self.api_key) and not is_redactable(self.api_key)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LLMSettings:
