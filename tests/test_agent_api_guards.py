@@ -135,3 +135,27 @@ def test_answers_beyond_the_pool_get_429_and_readyz_says_saturated(
             assert codes == [200, 200]
             ready = client.get("/readyz")
             assert ready.status_code == 200 and ready.json()["status"] == "ready"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/stats?window=between%202030-01-01%20and%202020-01-01",
+        "/api/failures?window=from%202026-11-20%20to%202026-11-02",
+        "/api/failures-per-day?window=between%202030-01-01%20and%202020-01-01",
+        "/api/stats?window=2026-02-30",
+    ],
+)
+def test_inverted_or_impossible_windows_are_a_400(http: httpx.Client, path: str) -> None:
+    response = http.get(path)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert "the range ends before it starts" in error or "is not a date" in error
+
+
+def test_a_chat_question_with_an_inverted_range_says_so(http: httpx.Client) -> None:
+    reply = http.post("/api/chat", json={"question": "failures between 2030-01-01 and 2020-01-01"})
+    assert reply.status_code == 200
+    body = reply.json()
+    assert "the range ends before it starts" in body["markdown"]
+    assert body["tool_calls"] == []  # nothing was answered for a guessed window
