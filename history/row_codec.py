@@ -197,21 +197,20 @@ def insert(
     # Created, then written and read inside the try: a full disk fails the write (or the
     # flush at close), and the half-written file must go with it, or each failed flush leaves
     # one more file that eats the space freed for the next.
-    scratch = tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=database.parent, prefix=f".{database.name}.{table.name}.",
-        suffix=SCRATCH_SUFFIX, delete=False,
-    )  # fmt: skip
+    handle, scratch = tempfile.mkstemp(
+        dir=database.parent, prefix=f".{database.name}.{table.name}.", suffix=SCRATCH_SUFFIX
+    )
     try:
-        with scratch:
-            scratch.write("\n".join(rows))
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write("\n".join(rows))
         # A line may be a record with a large log tail: size the limit to the longest line.
         max_size = max(_MIN_OBJECT_SIZE, 4 * max(map(len, rows)) + 1024)
         result = conn.execute(
-            table.insert_sql, {"path": scratch.name, "max_size": max_size}
+            table.insert_sql, {"path": scratch, "max_size": max_size}
         ).fetchone()
     finally:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(scratch.name)
+            os.unlink(scratch)
     return int(result[0]) if result else 0
 
 

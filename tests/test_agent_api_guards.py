@@ -7,6 +7,9 @@ Deep JSON answered 500 with a RecursionError, text/plain bodies and any Host wer
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +18,7 @@ import httpx
 import pytest
 
 from agent.api.app import create_api_app
-from agent.api.edges import MAX_JSON_DEPTH, ApiSettings, json_depth
+from agent.api.edges import MAX_JSON_DEPTH, ApiSettings, json_depth, quiet_lost_connection_writes
 from agent.api.guards import HostAllowList, HostPolicy, host_of
 from agent.llm.settings import LLMSettings
 from agent.web import create_ui_app
@@ -159,3 +162,59 @@ def test_a_chat_question_with_an_inverted_range_says_so(http: httpx.Client) -> N
     body = reply.json()
     assert "the range ends before it starts" in body["markdown"]
     assert body["tool_calls"] == []  # nothing was answered for a guessed window
+
+
+# ---- a client leaving a stream: once, at debug -------------------------------------------
+def test_writes_to_a_lost_connection_do_not_warn(caplog: pytest.LogCaptureFixture) -> None:
+    """asyncio's `socket.send() raised exception.` per write after a client left (about ten per
+    disconnect) is dropped once the agent's logging is set up."""
+    quiet_lost_connection_writes()
+
+    async def write_after_the_peer_left() -> None:
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair()
+        transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
+        theirs.close()
+        await asyncio.sleep(0.05)
+        for _ in range(12):
+            transport.write(b"event: delta\n\n")
+        await asyncio.sleep(0.05)
+        transport.close()
+
+    with caplog.at_level(logging.DEBUG):
+        asyncio.run(write_after_the_peer_left())
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/chat", b'{"question": "what failed?", "stream": true}'),
+        ("/v1/chat/completions",
+         b'{"messages": [{"role": "user", "content": "what failed?"}], "stream": true}'),
+    ],
+)  # fmt: skip
+def test_a_client_leaving_a_stream_is_logged_once_at_debug(
+    history: AgentHistory, scripted_llm: ScriptedLLM, caplog: pytest.LogCaptureFixture,
+    path: str, body: bytes,
+) -> None:  # fmt: skip
+    llm = LLMSettings(api_key="sk-test-guards-0123456789", base_url=scripted_llm.base_url,
+                      model="scripted", timeout_s=10, max_retries=0)  # fmt: skip
+    scripted_llm.play(slow(1.0, "line of the answer\n" * 400))
+    with caplog.at_level(logging.DEBUG, logger="agent.api.app"), serve(history, llm=llm) as server:
+        client = socket.create_connection(("127.0.0.1", server.port))
+        client.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+        )
+        assert client.recv(100).startswith(b"HTTP/1.1 200")
+        client.close()  # while the model is still thinking
+        deadline = time.monotonic() + 10
+        while not [r for r in caplog.records if "left the" in r.getMessage()]:
+            assert time.monotonic() < deadline, "the disconnect was never noticed"
+            time.sleep(0.05)
+        time.sleep(1.5)  # the answer arrives for nobody
+    left = [r for r in caplog.records if "left the" in r.getMessage()]
+    assert len(left) == 1 and left[0].levelno == logging.DEBUG
+    assert left[0].getMessage() == f"the client left the {path} stream before its end"
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []

@@ -31,6 +31,7 @@ from agent.api.edges import (
     answer_to_dict,
     api_error_handler,
     http_error_handler,
+    paced,
     parse_chat_body,
     read_json_object,
     redact,
@@ -92,7 +93,7 @@ class _Api:
             raise ApiError(400, "'stream' must be true or false")
         if stream:
             return StreamingResponse(
-                self._events(question, history),
+                paced(self._events(question, history), "/api/chat"),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
@@ -104,8 +105,11 @@ class _Api:
         question, history, stream = openai_compat.parse_request(body)
         if stream:
             return StreamingResponse(
-                openai_compat.stream_chunks(
-                    self.answer(question, history), self.settings.secrets()
+                paced(
+                    openai_compat.stream_chunks(
+                        self.answer(question, history), self.settings.secrets()
+                    ),
+                    "/v1/chat/completions",
                 ),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache"},

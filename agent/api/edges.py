@@ -6,11 +6,12 @@ below make sure no request can turn into a 500 with a stack trace.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -251,6 +252,31 @@ class GuardMiddleware:
         scheme, _, value = headers.get("authorization", b"").partition(b" ")
         assert self.token is not None
         return scheme.lower() == b"bearer" and hmac.compare_digest(value.strip(), self.token)
+
+
+async def paced(events: AsyncIterator[str], what: str) -> AsyncIterator[str]:
+    """Stream `events`, giving the loop a turn after each one, and log a client that leaves
+    once, at debug. Without the turn a burst of events went out in one loop iteration: after
+    the first write to a vanished client failed, each further write logged asyncio's
+    `socket.send() raised exception.` (about ten warnings per disconnect)."""
+    try:
+        async for event in events:
+            yield event
+            await asyncio.sleep(0)
+    except (asyncio.CancelledError, OSError):
+        log.debug("the client left the %s stream before its end", what)
+        raise
+
+
+class _LostConnectionWrites(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "socket.send() raised exception."
+
+
+def quiet_lost_connection_writes() -> None:
+    """asyncio warns for every write to a connection already lost; a client leaving a stream is
+    normal and logged once by paced(), so those warnings are dropped."""
+    logging.getLogger("asyncio").addFilter(_LostConnectionWrites())
 
 
 def sse(event: str, data: Any) -> str:

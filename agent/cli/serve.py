@@ -21,7 +21,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from agent.api.app import create_api_app
-from agent.api.edges import ApiSettings, history_clock
+from agent.api.edges import ApiSettings, history_clock, quiet_lost_connection_writes
 from agent.api.guards import HostAllowList, HostPolicy
 from agent.web import create_ui_app
 from common.errors import ConfigError
@@ -129,6 +129,7 @@ async def serve_both(servers: Sequence[tuple[uvicorn.Server, socket.socket]]) ->
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    quiet_lost_connection_writes()
     try:
         settings = ApiSettings.from_env(
             db_path=args.db, prometheus_url=args.prometheus_url, bind_host=args.host
