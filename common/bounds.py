@@ -8,7 +8,9 @@ sleep, a timer or a loop counter and fail later (or silently become 0).
 
 from __future__ import annotations
 
+import argparse
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from common.errors import ConfigError
@@ -35,6 +37,11 @@ BOUNDS: dict[str, Bound] = {
     "LLM_MAX_RETRIES": Bound(0, 10, "retries", whole=True),
     # the agent's API (agent/api/edges.py)
     "AGENT_MAX_ANSWERS": Bound(1, 256, "answers", whole=True),
+    # operator and developer commands (history/cli.py, agent/cli/run_evals.py)
+    "--lock-timeout": Bound(0, 3600, "seconds"),
+    "--timeout": Bound(0.1, 3600, "seconds"),  # db sql
+    "--older-than-days": Bound(1, 36_500, "days", whole=True),
+    "--min-pass-rate": Bound(0, 1, "fraction of cases"),
 }
 
 
@@ -59,6 +66,19 @@ def bounded(name: str, raw: str | float | int) -> float:
 
 def bounded_int(name: str, raw: str | float | int) -> int:
     return int(bounded(name, raw))
+
+
+def argument(name: str) -> Callable[[str], float]:
+    """An argparse `type=` for a flag in BOUNDS: the same check, as argparse's own error."""
+
+    def parse(text: str) -> float:
+        try:
+            value = bounded(name, text)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return int(value) if BOUNDS[name].whole else value
+
+    return parse
 
 
 def _plain(number: float) -> str:
