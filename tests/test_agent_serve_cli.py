@@ -50,14 +50,14 @@ def test_serves_api_and_ui_and_stops_on_sigterm(agent_history, scripted_llm):
         ["--host", "127.0.0.1", "--api-port", str(api_port), "--ui-port", str(ui_port),
          "--db", str(agent_history.path)],
         {"NVIDIA_API_KEY": KEY, "LLM_BASE_URL": scripted_llm.base_url, "LLM_MODEL": "scripted",
-         "AGENT_API_TOKEN": "tok-123"},
+         "AGENT_API_TOKEN": "tok-123456789"},
     )  # fmt: skip
     try:
         wait_healthy(f"http://127.0.0.1:{api_port}/healthz", process)
         wait_healthy(f"http://127.0.0.1:{ui_port}/healthz", process)
         page = httpx.get(f"http://127.0.0.1:{ui_port}/")
         assert page.status_code == 200 and "app.js" in page.text
-        auth = {"Authorization": "Bearer tok-123"}
+        auth = {"Authorization": "Bearer tok-123456789"}
         assert httpx.get(f"http://127.0.0.1:{ui_port}/api/stats").status_code == 401
         stats = httpx.get(f"http://127.0.0.1:{ui_port}/api/stats?window=all time", headers=auth)
         # The process runs on the real clock: rows seeded "in the future" are not counted yet.
@@ -73,7 +73,7 @@ def test_serves_api_and_ui_and_stops_on_sigterm(agent_history, scripted_llm):
     assert "LLM: scripted at 127.0.0.1:" in out
     assert "Auth     bearer token required" in out
     assert KEY not in out + err
-    assert "tok-123" not in out + err
+    assert "tok-123456789" not in out + err
 
 
 def test_taken_port_is_one_clear_error(tmp_path):

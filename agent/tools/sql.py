@@ -9,8 +9,9 @@ Defence in depth, each layer enough on its own for its threat:
   are capped inside it, external access is disabled and the configuration locked;
 - the time limit is enforced twice: an interrupt inside the child, and a kill from here when
   the child does not answer shortly after it (a single function call ignores interrupts);
-- one query process at a time (the others wait their turn, up to the time limit), so
-  concurrent questions cannot multiply the memory cap;
+- one query process at a time (the others wait their turn, up to QUEUE_WAIT_S; the answer
+  pool of the API bounds how many wait), so concurrent questions cannot multiply the memory
+  cap;
 - rows beyond the cap are counted as "more", never silently dropped.
 """
 
@@ -35,6 +36,7 @@ from agent.types import ToolContext, ToolResult, ToolSpec
 ROW_CAP = 200
 TIME_LIMIT_S = 10.0
 KILL_GRACE_S = 5.0  # the child's start-up plus the interrupt's own latency
+QUEUE_WAIT_S = 30.0  # how long a question waits for the SQL child of the ones before it
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ def run_sql(
         return ToolResult("error", message=f"query refused: {exc}")
     if not Path(ctx.db_path).is_file():
         return ToolResult("no_data", message="no failures recorded yet; is the sidecar running?")
-    if not _ONE_AT_A_TIME.acquire(timeout=time_limit_s):
+    if not _ONE_AT_A_TIME.acquire(timeout=QUEUE_WAIT_S):
         return ToolResult(
             "error", message="another SQL query is still running; try again in a moment"
         )
