@@ -24,6 +24,11 @@ _WORD_NUMBERS = {
 }  # fmt: skip
 
 
+class WindowError(ValueError):
+    """The question names a window that cannot be: it ends before it starts, or a date that
+    does not exist. Said plainly (a 400 from the API), never silently read as another window."""
+
+
 @dataclass(frozen=True)
 class Window:
     """A half-open UTC interval [start, end) and the words it came from."""
@@ -81,6 +86,7 @@ _DATE = rf"(?:{_ISO_DATE}|{_MONTH_DAY})"
 
 
 def _parse_date(text: str, now: datetime) -> date | None:
+    """The date `text` names; WindowError when it has a date's form but no such day exists."""
     text = text.strip().lower()
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
@@ -94,7 +100,7 @@ def _parse_date(text: str, now: datetime) -> date | None:
                 day = day.replace(year=year - 1)
             return day
     except ValueError:
-        return None
+        raise WindowError(f"{text} is not a date") from None
     return None
 
 
@@ -134,8 +140,10 @@ def _between(text: str, now: datetime, today: datetime) -> Window | None:
         return None
     first = _parse_date(found.group(1) or found.group(2), now)
     last = _parse_date(found.group(3) or found.group(4), now)
-    if first is None or last is None or last < first:
+    if first is None or last is None:
         return None
+    if last < first:
+        raise WindowError(f"the range ends before it starts ({last} is before {first})")
     return Window(_midnight(first), _midnight(last) + timedelta(days=1), f"from {first} to {last}")
 
 

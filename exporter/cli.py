@@ -21,6 +21,7 @@ from types import FrameType
 import httpx
 
 from common.errors import AuthError, ConfigError, StoreError, UpstreamError
+from common.redaction import MIN_SECRET_CHARS
 from common.version import product_version
 from exporter.config import Config, TlsSettings, load_config
 from exporter.kube.client import KubeAccess, KubeClient, discover, make_http
@@ -75,8 +76,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args, os.environ)
     except ConfigError as exc:
         return _fail(str(exc))
-    SCRUBBER.add(config.client_secret)
+    secret_redacted = SCRUBBER.add(config.client_secret)
     setup_logging(config.log_format, level=config.log_level)
+    if not secret_redacted:
+        log.warning(
+            "RUNAI_CLIENT_SECRET has fewer than %d characters: it cannot be told apart from "
+            "ordinary words, so it is not redacted from logs",
+            MIN_SECRET_CHARS,
+        )
 
     from history.store import HistoryStore  # imported late: `--help` needs no DuckDB
 
@@ -98,12 +105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     runai_http = httpx.Client(limits=httpx.Limits(max_connections=16), verify=runai_verify)
     runai = RunaiClient(
         config.base_url, config.client_id, config.client_secret,
-        http=runai_http, observe=state.observe_request, on_token=SCRUBBER.add,
+        http=runai_http, observe=state.observe_request, on_token=SCRUBBER.add_token,
         api_version=config.api_version, cluster_id=config.cluster_id,
     )
     kube = (
         KubeClient(kube_access, http=kube_http, observe=state.observe_request,
-                   on_token=SCRUBBER.add)
+                   on_token=SCRUBBER.add_token)
         if kube_access is not None and kube_http is not None
         else None
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from common.bounds import bounded
 from common.errors import ConfigError
 from common.version import add_version_flag
 from exporter.runai.versions import parse_version
@@ -94,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_version_flag(parser, "runai-failure-exporter")
     parser.add_argument(
-        "--poll-interval", type=float, default=None, metavar="SECONDS",
+        "--poll-interval", default=None, metavar="SECONDS",
         help=f"seconds between polls (default {DEFAULT_POLL_INTERVAL_S:g})",
     )
     parser.add_argument(
@@ -114,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run one cycle, write it, exit 0 if it succeeded and 1 if it failed",
     )
     parser.add_argument(
-        "--retention-days", type=int, default=None, metavar="DAYS",
+        "--retention-days", default=None, metavar="DAYS",
         help=f"delete history older than this, checked daily (default {DEFAULT_RETENTION_DAYS})",
     )
     parser.add_argument(
@@ -127,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         "per workload and poll",
     )
     parser.add_argument(
-        "--pending-threshold", type=float, default=None, metavar="SECONDS",
+        "--pending-threshold", default=None, metavar="SECONDS",
         help="a workload Pending longer than this is recorded as a pending episode "
         f"(default {DEFAULT_PENDING_THRESHOLD_S:g})",
     )
@@ -210,22 +211,20 @@ def parse_listen(raw: str) -> tuple[str, int]:
     return (host.strip("[]") or "0.0.0.0"), int(port_text)
 
 
+def _number(flag: str, raw: str | None, default: float) -> float:
+    return default if raw is None else bounded(flag, raw)
+
+
 def load_config(argv: Sequence[str], env: Mapping[str, str]) -> Config:
     """Flags, then environment, then defaults. Raises ConfigError (one line) on any problem;
     argparse itself exits 2 with its usage message on an unknown flag."""
     args = build_parser().parse_args(list(argv))
     connection = connection_config(args, env)
-    poll = DEFAULT_POLL_INTERVAL_S if args.poll_interval is None else args.poll_interval
-    if not poll > 0:
-        raise ConfigError(f"Invalid --poll-interval {poll:g}: must be more than 0 seconds")
-    retention = DEFAULT_RETENTION_DAYS if args.retention_days is None else args.retention_days
-    if retention < 1:
-        raise ConfigError(f"Invalid --retention-days {retention}: must be at least 1")
-    pending = (
-        DEFAULT_PENDING_THRESHOLD_S if args.pending_threshold is None else args.pending_threshold
-    )
-    if pending < 0:
-        raise ConfigError(f"Invalid --pending-threshold {pending:g}: must not be negative")
+    # Numbers are read as text and checked against common.bounds: argparse's float() would
+    # accept inf and nan.
+    poll = _number("--poll-interval", args.poll_interval, DEFAULT_POLL_INTERVAL_S)
+    retention = int(_number("--retention-days", args.retention_days, DEFAULT_RETENTION_DAYS))
+    pending = _number("--pending-threshold", args.pending_threshold, DEFAULT_PENDING_THRESHOLD_S)
     db_path = args.db or env.get("RUNAI_FAILURE_DB_PATH") or DEFAULT_DB_PATH
     host, port = parse_listen(args.listen or DEFAULT_LISTEN)
     projects = tuple(dict.fromkeys(p.strip() for p in (args.project or []) if p.strip()))

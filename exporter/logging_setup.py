@@ -10,32 +10,32 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import threading
 from datetime import UTC, datetime
 from typing import TextIO
+
+from common.redaction import Redactor
 
 LOGGER_NAME = "exporter"
 REDACTED = "[REDACTED]"
 
 
 class SecretScrubber:
-    """A thread-safe set of strings that must never be written out."""
+    """A thread-safe set of strings that must never be written out (common.redaction: whole
+    tokens of at least 8 characters, plus well-known key shapes)."""
 
     def __init__(self) -> None:
-        self._secrets: frozenset[str] = frozenset()
-        self._lock = threading.Lock()
+        self._redactor = Redactor(replacement=REDACTED)
 
-    def add(self, secret: str | None) -> None:
-        # Very short values would redact ordinary words; real secrets are long.
-        if secret and len(secret) >= 4:
-            with self._lock:
-                self._secrets = self._secrets | {secret}
+    def add(self, secret: str | None) -> bool:
+        """False when the secret is too short to redact without mangling ordinary words."""
+        return self._redactor.add(secret)
+
+    def add_token(self, token: str) -> None:
+        """For the clients' on_token hook: access tokens are long, always redactable."""
+        self._redactor.add(token)
 
     def scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-        return text
+        return self._redactor.redact(text)
 
 
 SCRUBBER = SecretScrubber()

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
+from common.bounds import argument
 from common.errors import StoreError
 from common.version import add_version_flag
 from history import seed_import, sql_query
@@ -54,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument(
         "--lock-timeout",
-        type=float,
+        type=argument("--lock-timeout"),
         default=10.0,
         metavar="SECONDS",
         help="how long to wait for the sidecar to release the file (default 10)",
@@ -75,8 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     prune = commands.add_parser("prune", parents=[common], help="delete rows older than N days")
     prune.add_argument("path", type=Path)
     days = prune.add_mutually_exclusive_group(required=True)
-    days.add_argument("--older-than-days", type=_positive_days, dest="days", metavar="N")
-    days.add_argument("--retention-days", type=_positive_days, dest="days", metavar="N")
+    whole_days = argument("--older-than-days")
+    days.add_argument("--older-than-days", type=whole_days, dest="days", metavar="N")
+    days.add_argument("--retention-days", type=whole_days, dest="days", metavar="N")
     prune.set_defaults(run=_prune)
 
     copy = commands.add_parser(
@@ -106,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="table (default), csv or json")
     sql.add_argument("--max-rows", type=_positive_count, default=100, metavar="N",
                      help="print at most N rows (default 100)")
-    sql.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+    sql.add_argument("--timeout", type=argument("--timeout"), default=30.0, metavar="SECONDS",
                      help="stop a query that runs longer (default 30)")
     sql.set_defaults(run=_sql)
 
@@ -142,10 +144,6 @@ def _positive_count(text: str, unit: str = "") -> int:
     if count < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1{unit and ' ' + unit}, not {count}")
     return count
-
-
-def _positive_days(text: str) -> int:
-    return _positive_count(text, "day")
 
 
 def _stats(args: argparse.Namespace) -> int:

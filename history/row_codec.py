@@ -10,6 +10,7 @@ parameter through `from_json`; it was the fastest by a factor of 3 or more.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -193,19 +194,23 @@ def insert(
     """
     if not rows:
         return 0
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=database.parent, prefix=f".{database.name}.{table.name}.",
-        suffix=SCRATCH_SUFFIX, delete=False,
-    ) as scratch:  # fmt: skip
-        scratch.write("\n".join(rows))
-    # A line may be a record with a large log tail: size the limit to the longest line.
-    max_size = max(_MIN_OBJECT_SIZE, 4 * max(map(len, rows)) + 1024)
+    # Created, then written and read inside the try: a full disk fails the write (or the
+    # flush at close), and the half-written file must go with it, or each failed flush leaves
+    # one more file that eats the space freed for the next.
+    handle, scratch = tempfile.mkstemp(
+        dir=database.parent, prefix=f".{database.name}.{table.name}.", suffix=SCRATCH_SUFFIX
+    )
     try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write("\n".join(rows))
+        # A line may be a record with a large log tail: size the limit to the longest line.
+        max_size = max(_MIN_OBJECT_SIZE, 4 * max(map(len, rows)) + 1024)
         result = conn.execute(
-            table.insert_sql, {"path": scratch.name, "max_size": max_size}
+            table.insert_sql, {"path": scratch, "max_size": max_size}
         ).fetchone()
     finally:
-        os.unlink(scratch.name)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(scratch)
     return int(result[0]) if result else 0
 
 

@@ -188,7 +188,9 @@ def test_chunked_oversize_body_is_refused(client):
         for _ in range(10):
             yield b" " * 1000
 
-    response = client.post("/api/chat", content=chunks())
+    response = client.post(
+        "/api/chat", content=chunks(), headers={"content-type": "application/json"}
+    )
     assert response.status_code == 413
 
 

@@ -55,9 +55,14 @@ def test_key_never_in_repr_or_description():
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"LLM_TIMEOUT_S": "soon"}, "LLM_TIMEOUT_S must be a number, got 'soon'"),
-        ({"LLM_TIMEOUT_S": "0"}, "LLM_TIMEOUT_S must be greater than 0"),
-        ({"LLM_MAX_STEPS": "-1"}, "LLM_MAX_STEPS must not be negative"),
+        ({"LLM_TIMEOUT_S": "soon"}, "Invalid LLM_TIMEOUT_S 'soon': must be a number from 0.1"),
+        ({"LLM_TIMEOUT_S": "0"}, "Invalid LLM_TIMEOUT_S '0': must be a number from 0.1"),
+        ({"LLM_MAX_STEPS": "-1"}, "Invalid LLM_MAX_STEPS '-1': must be a whole number from 1"),
+        ({"LLM_MAX_STEPS": "inf"}, "Invalid LLM_MAX_STEPS 'inf'"),
+        ({"LLM_MAX_STEPS": "0.5"}, "Invalid LLM_MAX_STEPS '0.5': must be a whole number"),
+        ({"LLM_MAX_STEPS": "nan"}, "Invalid LLM_MAX_STEPS 'nan'"),
+        ({"LLM_MAX_RETRIES": "1e12"}, "Invalid LLM_MAX_RETRIES '1e12'"),
+        ({"LLM_TIMEOUT_S": "1e-9"}, "Invalid LLM_TIMEOUT_S '1e-9'"),
         ({"LLM_MASK_NAMES": "maybe"}, "LLM_MASK_NAMES must be 1 or 0"),
         ({"LLM_BASE_URL": "ftp://x"}, "LLM_BASE_URL must be an http(s) URL"),
     ],

@@ -50,14 +50,14 @@ def test_serves_api_and_ui_and_stops_on_sigterm(agent_history, scripted_llm):
         ["--host", "127.0.0.1", "--api-port", str(api_port), "--ui-port", str(ui_port),
          "--db", str(agent_history.path)],
         {"NVIDIA_API_KEY": KEY, "LLM_BASE_URL": scripted_llm.base_url, "LLM_MODEL": "scripted",
-         "AGENT_API_TOKEN": "tok-123"},
+         "AGENT_API_TOKEN": "tok-123456789"},
     )  # fmt: skip
     try:
         wait_healthy(f"http://127.0.0.1:{api_port}/healthz", process)
         wait_healthy(f"http://127.0.0.1:{ui_port}/healthz", process)
         page = httpx.get(f"http://127.0.0.1:{ui_port}/")
         assert page.status_code == 200 and "app.js" in page.text
-        auth = {"Authorization": "Bearer tok-123"}
+        auth = {"Authorization": "Bearer tok-123456789"}
         assert httpx.get(f"http://127.0.0.1:{ui_port}/api/stats").status_code == 401
         stats = httpx.get(f"http://127.0.0.1:{ui_port}/api/stats?window=all time", headers=auth)
         # The process runs on the real clock: rows seeded "in the future" are not counted yet.
@@ -73,7 +73,7 @@ def test_serves_api_and_ui_and_stops_on_sigterm(agent_history, scripted_llm):
     assert "LLM: scripted at 127.0.0.1:" in out
     assert "Auth     bearer token required" in out
     assert KEY not in out + err
-    assert "tok-123" not in out + err
+    assert "tok-123456789" not in out + err
 
 
 def test_taken_port_is_one_clear_error(tmp_path):
@@ -93,7 +93,8 @@ def test_taken_port_is_one_clear_error(tmp_path):
     [
         (["--api-port", "eighty"], {}, "argument --api-port: not a port number: 'eighty'"),
         (["--ui-port", "70000"], {}, "port must be between 1 and 65535, got 70000"),
-        ([], {"LLM_TIMEOUT_S": "soon"}, "ERROR: LLM_TIMEOUT_S must be a number, got 'soon'"),
+        ([], {"LLM_TIMEOUT_S": "soon"},
+         "ERROR: Invalid LLM_TIMEOUT_S 'soon': must be a number from 0.1 to 3600 (seconds)"),
     ],
 )
 def test_bad_configuration_exits_2_with_one_line(args, env, message):

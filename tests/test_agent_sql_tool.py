@@ -1,11 +1,16 @@
+import resource
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from agent.tools.sql import SQL_TOOL, SqlRejected, check_select, run_sql
+from agent.tools import sql
+from agent.tools.sql import SQL_TOOL, TIME_LIMIT_S, SqlRejected, check_select, run_sql
 from agent.types import ToolContext
+from history import reader
 from history.schema import MIGRATIONS
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
@@ -36,7 +41,7 @@ def test_select_runs_and_counts_are_exact(db):
         ctx(db),
         {"query": "SELECT phase, count(*) AS n FROM workload_runs GROUP BY phase ORDER BY phase"},
     )
-    assert result.status == "ok"
+    assert result.status == "ok", result.message
     assert result.data["columns"] == ["phase", "n"]
     assert result.data["rows"] == [["Completed", 375], ["Failed", 125]]
     assert result.data["truncated"] is False
@@ -135,3 +140,70 @@ def test_check_select_returns_the_statement():
 def test_spec_is_llm_only():
     assert SQL_TOOL.llm_only
     assert SQL_TOOL.parameters["required"] == ["query"]
+
+
+# ---- issue 18: one question cannot take the agent's memory or its shared connection -------
+HOSTILE = "SELECT length(repeat('A', 1500000000))"
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def test_a_hostile_function_call_is_an_error_and_costs_the_agent_no_memory(db):
+    before = _peak_rss_mb()
+    started = time.monotonic()
+    result = run_sql(ctx(db), {"query": HOSTILE})
+    elapsed = time.monotonic() - started
+    assert result.status == "error"
+    assert "more memory than the SQL tool allows" in result.message, result.message
+    # The 1.5 GB string was the child's problem: this process's peak grew by almost nothing.
+    assert _peak_rss_mb() - before < 100, (before, _peak_rss_mb())
+    assert elapsed < TIME_LIMIT_S
+
+
+def test_the_shared_history_connection_is_never_reconfigured(db):
+    with reader.one_connection(db):
+        with reader.open_history(db) as shared:
+            assert run_sql(ctx(db), {"query": "SELECT count(*) FROM workload_runs"}).data[
+                "rows"
+            ] == [[500]]
+            locked = shared.execute("SELECT current_setting('lock_configuration')").fetchone()
+            assert locked == (False,)
+            shared.execute("SET TimeZone = 'UTC'")  # what every reader does on open
+        with reader.open_history(db, timeout_s=2) as fresh:  # a new reader opens as before
+            assert fresh.execute("SELECT count(*) FROM workload_runs").fetchone() == (500,)
+
+
+def test_concurrent_sql_questions_and_reads_all_succeed(db):
+    errors: list[str] = []
+
+    def ask() -> None:
+        result = run_sql(ctx(db), {"query": "SELECT phase, count(*) FROM workload_runs GROUP BY 1"})
+        if result.status != "ok":
+            errors.append(result.message)
+
+    def read() -> None:
+        for _ in range(5):
+            try:
+                with reader.open_history(db) as conn:
+                    conn.execute("SELECT count(*) FROM failure_events").fetchall()
+            except Exception as exc:  # every failure is the finding
+                errors.append(f"reader: {type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    threads += [threading.Thread(target=read) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+
+
+def test_a_child_that_does_not_answer_in_time_is_killed(db, monkeypatch):
+    monkeypatch.setattr(sql, "KILL_GRACE_S", 0.0)
+    started = time.monotonic()
+    result = run_sql(ctx(db), {"query": "SELECT 1"}, time_limit_s=0.01)  # shorter than start-up
+    assert result.status == "error"
+    assert "time limit" in result.message
+    assert time.monotonic() - started < 5

@@ -52,7 +52,7 @@ def test_find_tool() -> None:
         (
             "failure_statistics",
             {"start": "2026-11-20T00:00:00Z", "end": "2026-11-19T00:00:00Z"},
-            "end must be after start",
+            "the range ends before it starts",
         ),
         ("failure_detail", {}, "give a workload_name or an episode_id"),
         ("make_coffee", {}, "no tool named 'make_coffee'"),

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from agent.time_windows import Window, all_time, find_window, resolve_window
+from agent.time_windows import Window, WindowError, all_time, find_window, resolve_window
 
 NOW = datetime(2026, 11, 26, 12, 30, tzinfo=UTC)  # Thursday
 TODAY = datetime(2026, 11, 26, tzinfo=UTC)
@@ -89,12 +90,6 @@ def test_previous_window_has_equal_length() -> None:
     assert before.end == window.start and before.duration == window.duration
 
 
-def test_invalid_dates_are_not_windows() -> None:
-    assert find_window("on 2026-02-30", NOW) is None
-    backwards = find_window("from 2026-11-10 to 2026-11-01", NOW)  # read as "since Nov 10"
-    assert backwards is not None and (backwards.start, backwards.end) == (at(2026, 11, 10), NOW)
-
-
 def test_all_time_starts_at_the_epoch() -> None:
     window = all_time(NOW)
     assert window.start.year == 1970 and window.end == NOW
@@ -110,3 +105,22 @@ def test_absurd_spans_clamp_to_the_epoch() -> None:
 def test_edge_of_calendar_dates_do_not_crash() -> None:
     assert find_window("on 9999-12-31", NOW) is None
     assert find_window("from 0001-01-01 to 9999-12-31", NOW) is not None  # since 0001-01-01
+
+
+# ---- issue 18: an inverted or impossible window is said plainly, never reinterpreted -------
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [
+        ("failures between 2030-01-01 and 2020-01-01",
+         "the range ends before it starts (2020-01-01 is before 2030-01-01)"),
+        ("from 2026-11-20 to 2026-11-02", "the range ends before it starts"),
+        ("what failed on 2026-02-30?", "2026-02-30 is not a date"),
+        ("failures between 2026-11-01 and 2026-13-01", "2026-13-01 is not a date"),
+    ],
+)  # fmt: skip
+def test_inverted_or_impossible_windows_are_errors(question: str, message: str) -> None:
+    with pytest.raises(WindowError, match=re.escape(message)):
+        find_window(question, NOW_FOR_ERRORS)
+
+
+NOW_FOR_ERRORS = datetime(2026, 11, 26, 12, tzinfo=UTC)

@@ -107,6 +107,38 @@ def test_bad_numbers(flags: list[str], match: str) -> None:
         load_config(flags, ENV)
 
 
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--poll-interval", "inf"),
+        ("--poll-interval", "1e12"),
+        ("--poll-interval", "1e-9"),
+        ("--poll-interval", "nan"),
+        ("--pending-threshold", "nan"),
+        ("--pending-threshold", "inf"),
+        ("--pending-threshold", "-1"),
+        ("--retention-days", "0.5"),
+        ("--retention-days", "1e12"),
+        ("--retention-days", "many"),
+    ],
+)
+def test_every_nonsense_number_is_one_clear_error(flag: str, value: str) -> None:
+    """inf/1e12 failed after the first poll, nan made every poll fail, 1e-9 was accepted."""
+    with pytest.raises(ConfigError) as info:
+        load_config([flag, value], ENV)
+    message = str(info.value)
+    assert message.startswith(f"Invalid {flag} '{value}': must be a "), message
+    assert " from " in message and "\n" not in message
+
+
+def test_numbers_in_range_are_kept() -> None:
+    config = load_config(
+        ["--poll-interval", "0.5", "--pending-threshold", "0", "--retention-days", "36500"], ENV
+    )
+    assert (config.poll_interval_s, config.pending_threshold_s) == (0.5, 0)
+    assert config.retention_days == 36500
+
+
 def test_secret_not_in_repr() -> None:
     assert ENV["RUNAI_CLIENT_SECRET"] not in repr(load_config([], ENV))
 

@@ -140,8 +140,11 @@ def test_commands_refuse_a_foreign_file_and_leave_it_untouched(
     ("argv", "message"),
     [
         (["prune", "x.db"], "one of the arguments --older-than-days --retention-days is required"),
-        (["prune", "x.db", "--older-than-days", "0"], "must be at least 1 day, not 0"),
-        (["prune", "x.db", "--older-than-days", "soon"], "not a whole number of days: 'soon'"),
+        (["prune", "x.db", "--older-than-days", "0"],
+         "Invalid --older-than-days '0': must be a whole number from 1 to 36500 (days)"),
+        (["prune", "x.db", "--older-than-days", "soon"], "Invalid --older-than-days 'soon'"),
+        (["prune", "x.db", "--older-than-days", "1e12"], "Invalid --older-than-days '1e12'"),
+        (["stats", "x.db", "--lock-timeout", "nan"], "Invalid --lock-timeout 'nan'"),
         (["vacuum", "x.db"], "invalid choice: 'vacuum'"),
     ],
 )

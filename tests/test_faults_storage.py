@@ -16,10 +16,12 @@ Full disk and read-only volume need root (mounts in a private mount namespace ma
 from __future__ import annotations
 
 import errno
+import json
 import os
 import random
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -297,3 +299,61 @@ def test_a_full_disk_keeps_serving_queues_and_writes_once_space_is_freed(
     car.settle()
     assert_file_is_truth(copy_out(inside, tmp_path / "copy-2"), sim.truth())
     assert queued > 0 and car.sample("runai_failure_exporter_pending_writes") == 0
+
+
+# ---- issue 18: the scratch file of a failed write never stays behind -----------------------
+SCRATCH_ON_A_FULL_DISK = r"""
+import json, os, sys
+from datetime import timedelta
+from pathlib import Path
+from tests.fixtures_store import BASE_TIME, make_failure, make_run
+from history.store import HistoryStore
+
+folder = Path(sys.argv[1])
+store = HistoryStore(folder / "history.db")
+store.open()
+with open(folder / "filler", "wb") as filler:  # every free byte, down to ENOSPC
+    try:
+        while True:
+            filler.write(b"\0" * 65536)
+            filler.flush()
+    except OSError:
+        pass
+rounds = []
+for n in range(3):
+    store.enqueue([make_failure(f"wl-{n}-{i}", BASE_TIME + timedelta(minutes=i),
+                                bundle={"logs": "x" * 20000, "events": []}) for i in range(40)],
+                  [make_run(f"wl-{n}-{i}") for i in range(40)])
+    result = store.flush()
+    rounds.append({"error": result.error, "pending": store.pending,
+                   "left": sorted(os.listdir(folder))})
+(folder / "filler").unlink()
+result = store.flush()
+print(json.dumps({"rounds": rounds, "after": {"error": result.error, "pending": store.pending,
+                  "written": result.failures_written,
+                  "left": sorted(os.listdir(folder))}}))
+"""
+
+
+@ROOT_MOUNTS
+def test_a_failed_write_on_a_full_disk_leaves_no_scratch_file(tmp_path: Path) -> None:
+    """A 4 MiB tmpfs, filled: three flushes fail with ENOSPC, each leaves the folder as it was
+    (the history and the filler, no `.history.db.*.ingest.ndjson`), and once space is freed
+    the queued records are written and only the history remains."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    script = f'mount -t tmpfs -o size=4m runai-scratch {folder} && exec "$@"'
+    done = subprocess.run(
+        ["unshare", "--mount", "sh", "-c", script, "sh", sys.executable, "-c",
+         SCRATCH_ON_A_FULL_DISK, str(folder)],
+        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    for n, one in enumerate(report["rounds"], start=1):
+        assert "No space left on device" in one["error"], one
+        assert one["pending"] == 80 * n, one  # nothing lost: every record stays queued
+        assert one["left"] == ["filler", "history.db"], one
+    assert report["after"]["error"] is None and report["after"]["pending"] == 0
+    assert report["after"]["written"] == 120
+    assert report["after"]["left"] == ["history.db"], report["after"]

@@ -132,7 +132,8 @@ def test_no_secret_reaches_logs_metrics_answers_or_rows(
         refusals = [
             client.get("/api/stats"),
             client.get("/api/stats", headers={"Authorization": f"Bearer {AGENT_TOKEN}x"}),
-            client.post("/api/chat", content=b"{not json", headers=auth),
+            client.post("/api/chat", content=b"{not json",
+                        headers={**auth, "content-type": "application/json"}),
             client.post("/api/chat", json={"question": AGENT_TOKEN * 200}, headers=auth),
             client.post("/api/chat", json={"question": AGENT_TOKEN * 3000}, headers=auth),
             client.get("/api/nowhere", headers=auth),

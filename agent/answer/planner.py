@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from agent.answer import compose
-from agent.time_windows import find_window, resolve_window
+from agent.time_windows import WindowError, find_window, resolve_window
 from agent.tools import reading
 from agent.tools.catalog import run_tool
 from agent.tools.shapes import AnalysisData
@@ -373,7 +373,10 @@ _HANDLERS: dict[str, Callable[[_Turn, Plan], Answer]] = {
 def _answer_question(question: str, ctx: ToolContext) -> Answer:
     if not question:
         return _help(_Turn(ctx), understood=True)
-    plan = make_plan(question, ctx)
+    try:
+        plan = make_plan(question, ctx)
+    except WindowError as exc:  # "on 2026-02-30": say so, guess nothing
+        return Answer(f"**Cannot answer:** {exc}.")
     handler = _HANDLERS.get(plan.intent)
     if handler is None:
         return _help(_Turn(ctx), understood=_has(lexicon.HELP, question.lower()))

@@ -28,15 +28,16 @@ from agent.api.edges import (
     ApiError,
     ApiSettings,
     CatchAllMiddleware,
-    GuardMiddleware,
     answer_to_dict,
     api_error_handler,
     http_error_handler,
+    paced,
     parse_chat_body,
     read_json_object,
     redact,
     sse,
 )
+from agent.api.guards import AnswerPool, guarded
 from agent.respond import respond
 from agent.time_windows import Window
 from agent.tools.catalog import find_tool, validate_arguments, window_from_args
@@ -54,6 +55,7 @@ def create_api_app(settings: ApiSettings) -> Starlette:
     api = _Api(settings)
     routes = [
         Route("/healthz", api.healthz, methods=["GET"]),
+        Route("/readyz", api.readyz, methods=["GET"]),
         Route("/api/chat", api.chat, methods=["POST"]),
         Route("/api/stats", api.stats, methods=["GET"]),
         Route("/api/failures", api.failures, methods=["GET"]),
@@ -65,14 +67,7 @@ def create_api_app(settings: ApiSettings) -> Starlette:
     ]
     return Starlette(
         routes=routes,
-        middleware=[
-            Middleware(CatchAllMiddleware),
-            Middleware(
-                GuardMiddleware,
-                token=settings.api_token,
-                max_body_bytes=settings.max_body_bytes,
-            ),
-        ],
+        middleware=[Middleware(CatchAllMiddleware), *guarded(settings, api.pool)],
         exception_handlers={ApiError: api_error_handler, HTTPException: http_error_handler},
     )
 
@@ -80,9 +75,15 @@ def create_api_app(settings: ApiSettings) -> Starlette:
 class _Api:
     def __init__(self, settings: ApiSettings) -> None:
         self.settings = settings
+        self.pool = AnswerPool(settings.max_answers)
 
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok", "llm": self.settings.llm.describe()})
+
+    async def readyz(self, request: Request) -> Response:
+        """503 while the pool of answers is full: new questions would get a 429."""
+        state = self.pool.describe()
+        return JSONResponse(state, status_code=503 if self.pool.saturated else 200)
 
     async def chat(self, request: Request) -> Response:
         body = await read_json_object(request, self.settings.max_body_bytes)
@@ -92,7 +93,7 @@ class _Api:
             raise ApiError(400, "'stream' must be true or false")
         if stream:
             return StreamingResponse(
-                self._events(question, history),
+                paced(self._events(question, history), "/api/chat"),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
@@ -104,8 +105,11 @@ class _Api:
         question, history, stream = openai_compat.parse_request(body)
         if stream:
             return StreamingResponse(
-                openai_compat.stream_chunks(
-                    self.answer(question, history), self.settings.secrets()
+                paced(
+                    openai_compat.stream_chunks(
+                        self.answer(question, history), self.settings.secrets()
+                    ),
+                    "/v1/chat/completions",
                 ),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache"},

@@ -6,11 +6,12 @@ below make sure no request can turn into a 500 with a stack trace.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +24,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent.llm.settings import LLMSettings
 from agent.types import Answer, ToolContext
-from common.errors import StoreError
+from common import redaction
+from common.bounds import bounded_int
+from common.errors import ConfigError, StoreError
 from history import reader
 
 log = logging.getLogger("agent.api.app")
@@ -31,8 +34,10 @@ log = logging.getLogger("agent.api.app")
 DEFAULT_DB_PATH = "/data/runai_failure_history.db"
 MAX_BODY_BYTES = 64 * 1024
 MAX_QUESTION_CHARS = 4000
+MAX_JSON_DEPTH = 32  # our bodies nest 4 deep; 32K levels made json.loads raise RecursionError
+MAX_ANSWERS = 8  # answers composed at once (AGENT_MAX_ANSWERS); beyond, 429
 # Probes and Prometheus scrapes work without the token (metrics hold no question or answer).
-OPEN_PATHS = frozenset({"/healthz", "/metrics"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def _utc_now() -> datetime:
@@ -70,6 +75,11 @@ class ApiSettings:
     llm: LLMSettings = field(default_factory=LLMSettings)
     api_token: str | None = field(default=None, repr=False)
     max_body_bytes: int = MAX_BODY_BYTES
+    max_answers: int = MAX_ANSWERS
+    # Host names served besides loopback names, IP literals and bind_host (AGENT_ALLOWED_HOSTS,
+    # comma-separated; "*" turns the check off, ".example.com" allows its subdomains).
+    allowed_hosts: tuple[str, ...] = ()
+    bind_host: str | None = None  # `serve --host`
     clock: Callable[[], datetime] = _utc_now  # injected in tests so answers are reproducible
 
     @classmethod
@@ -80,8 +90,20 @@ class ApiSettings:
             "prometheus_url": env.get("PROMETHEUS_URL", "").strip() or None,
             "llm": LLMSettings.from_env(env),
             "api_token": env.get("AGENT_API_TOKEN", "").strip() or None,
+            "allowed_hosts": tuple(
+                h.strip() for h in env.get("AGENT_ALLOWED_HOSTS", "").split(",") if h.strip()
+            ),
         }
+        if env.get("AGENT_MAX_ANSWERS", "").strip():
+            values["max_answers"] = bounded_int("AGENT_MAX_ANSWERS", env["AGENT_MAX_ANSWERS"])
         values.update({k: v for k, v in overrides.items() if v is not None})
+        token = values["api_token"]
+        if token and not redaction.is_redactable(token):
+            # A short token is guessable, and redacting it from answers would mangle them.
+            raise ConfigError(
+                f"AGENT_API_TOKEN must have at least {redaction.MIN_SECRET_CHARS} characters "
+                f"(got {len(token)}); e.g. `openssl rand -hex 16`"
+            )
         return cls(**values)
 
     def context(self) -> ToolContext:
@@ -165,6 +187,8 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
             raise ApiError(413, f"request body larger than {limit} bytes")
     if not body:
         raise ApiError(400, "empty body; send a JSON object")
+    if json_depth(body) > MAX_JSON_DEPTH:
+        raise ApiError(400, f"body is nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         value = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -172,6 +196,28 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ApiError(400, "body must be a JSON object")
     return value
+
+
+def json_depth(body: bytes | bytearray) -> int:
+    """The deepest nesting of [ and { outside strings, found before json.loads recurses."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # "
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
 
 
 class GuardMiddleware:
@@ -208,6 +254,31 @@ class GuardMiddleware:
         return scheme.lower() == b"bearer" and hmac.compare_digest(value.strip(), self.token)
 
 
+async def paced(events: AsyncIterator[str], what: str) -> AsyncIterator[str]:
+    """Stream `events`, giving the loop a turn after each one, and log a client that leaves
+    once, at debug. Without the turn a burst of events went out in one loop iteration: after
+    the first write to a vanished client failed, each further write logged asyncio's
+    `socket.send() raised exception.` (about ten warnings per disconnect)."""
+    try:
+        async for event in events:
+            yield event
+            await asyncio.sleep(0)
+    except (asyncio.CancelledError, OSError):
+        log.debug("the client left the %s stream before its end", what)
+        raise
+
+
+class _LostConnectionWrites(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "socket.send() raised exception."
+
+
+def quiet_lost_connection_writes() -> None:
+    """asyncio warns for every write to a connection already lost; a client leaving a stream is
+    normal and logged once by paced(), so those warnings are dropped."""
+    logging.getLogger("asyncio").addFilter(_LostConnectionWrites())
+
+
 def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
 
@@ -226,11 +297,9 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
 
 
 def redact(text: str, secrets: tuple[str, ...]) -> str:
-    """Belt and braces: no configured secret survives into anything shown to a person."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return text
+    """Belt and braces: no configured secret (as a whole token) nor anything shaped like a
+    well-known key survives into anything shown to a person (common.redaction)."""
+    return redaction.redact(text, secrets)
 
 
 def parse_chat_body(body: Mapping[str, Any]) -> tuple[str, list[dict[str, str]]]:

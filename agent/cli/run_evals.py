@@ -29,6 +29,7 @@ from agent.evals.runner import (
 from agent.llm.settings import LLMSettings
 from agent.respond import respond
 from agent.types import Answer, ToolContext
+from common.bounds import argument
 from common.errors import ConfigError
 from common.version import add_version_flag
 
@@ -54,7 +55,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--min-pass-rate",
-        type=float,
+        type=argument("--min-pass-rate"),
         default=0.8,
         help="in LLM mode, the pass rate below which a part fails (default %(default)s)",
     )

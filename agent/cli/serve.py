@@ -21,9 +21,11 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from agent.api.app import create_api_app
-from agent.api.edges import ApiSettings, history_clock
+from agent.api.edges import ApiSettings, history_clock, quiet_lost_connection_writes
+from agent.api.guards import HostAllowList, HostPolicy
 from agent.web import create_ui_app
 from common.errors import ConfigError
+from common.redaction import MIN_SECRET_CHARS
 from common.version import add_version_flag
 
 log = logging.getLogger("agent.serve")
@@ -127,13 +129,22 @@ async def serve_both(servers: Sequence[tuple[uvicorn.Server, socket.socket]]) ->
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    quiet_lost_connection_writes()
     try:
-        settings = ApiSettings.from_env(db_path=args.db, prometheus_url=args.prometheus_url)
+        settings = ApiSettings.from_env(
+            db_path=args.db, prometheus_url=args.prometheus_url, bind_host=args.host
+        )
         if args.clock == "history":
             settings = replace(settings, clock=history_clock(settings.db_path))
     except ConfigError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 2
+    if settings.llm.placeholder_key:
+        log.warning(
+            "the LLM API key has fewer than %d characters: taken for a placeholder of a local "
+            "model server and not redacted from answers",
+            MIN_SECRET_CHARS,
+        )
     sockets: list[socket.socket] = []
     try:
         for port in (args.api_port, args.ui_port):
@@ -144,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
     api_app = create_api_app(settings)
-    apps: tuple[ASGIApp, ASGIApp] = (api_app, create_ui_app(api_app))
+    # The UI's own page gets the Host check too; its API paths have it from the API app.
+    policy = HostPolicy.build(settings.allowed_hosts, settings.bind_host)
+    apps: tuple[ASGIApp, ASGIApp] = (api_app, HostAllowList(create_ui_app(api_app), policy))
     servers = [
         (
             _Server(

@@ -100,6 +100,11 @@ def answer_with_llm(
     client: openai.OpenAI | None = None,
 ) -> Answer:
     """Run the loop; raise LLMUnavailable when it yields no answer."""
+    if client is None:  # ours: closed at the end, so no question leaves its sockets behind
+        with make_client(settings) as own:
+            return answer_with_llm(
+                question, ctx, settings, tools, history=history, on_event=on_event, client=own
+            )
     mask = _load_mask(ctx) if settings.mask_names else NameMask()
     by_name = {t.name: t for t in tools}
     offered = openai_tools(tools)  # fixed here: nothing later in the turn can change it
@@ -111,7 +116,6 @@ def answer_with_llm(
     ]
     messages += [{"role": m["role"], "content": mask.mask(m["content"])} for m in history]
     messages.append({"role": "user", "content": mask.mask(question)})
-    client = client or make_client(settings)
     calls: list[ToolCall] = []
     for _ in range(settings.max_steps):
         message = _complete(client, settings, messages, offered)

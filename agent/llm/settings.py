@@ -21,7 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from common.bounds import bounded
 from common.errors import ConfigError
+from common.redaction import is_redactable
 
 NVIDIA_BASE_URL = "https://integrate.api.nvidia.com/v1"
 NVIDIA_DEFAULT_MODEL = "meta/llama-3.1-70b-instruct"
@@ -58,6 +60,12 @@ class LLMSettings:
         """Values that must be scrubbed from anything shown to a person."""
         return (self.api_key,) if self.api_key else ()
 
+    @property
+    def placeholder_key(self) -> bool:
+        """A key too short to be a real one (`k` for a local model server): not redacted, since
+        replacing it would mangle answers; serve warns about it at start."""
+        return bool(self.api_key) and not is_redactable(self.api_key)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> LLMSettings:
         env = os.environ if env is None else env
@@ -76,31 +84,17 @@ class LLMSettings:
             api_key=key or None,
             base_url=url.rstrip("/"),
             model=model or default_model,
-            timeout_s=_positive_float(env, "LLM_TIMEOUT_S", 30.0),
-            max_steps=int(_positive_float(env, "LLM_MAX_STEPS", 6)),
-            max_retries=int(_non_negative_float(env, "LLM_MAX_RETRIES", 2)),
+            timeout_s=_number(env, "LLM_TIMEOUT_S", 30.0),
+            max_steps=int(_number(env, "LLM_MAX_STEPS", 6)),
+            max_retries=int(_number(env, "LLM_MAX_RETRIES", 2)),
             mask_names=_flag(env, "LLM_MASK_NAMES"),
         )
 
 
-def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
-    value = _non_negative_float(env, name, default)
-    if value <= 0:
-        raise ConfigError(f"{name} must be greater than 0, got {env.get(name)!r}")
-    return value
-
-
-def _non_negative_float(env: Mapping[str, str], name: str, default: float) -> float:
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    """The variable checked against common.bounds (inf, nan, 0.5 steps refused), or default."""
     raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value < 0 or value != value:
-        raise ConfigError(f"{name} must not be negative, got {raw!r}")
-    return value
+    return bounded(name, raw) if raw else default
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

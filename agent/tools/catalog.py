@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from agent.time_windows import Window, find_window, resolve_window
+from agent.time_windows import Window, WindowError, find_window, resolve_window
 from agent.tools import analysis, detail, promql, reading, stats
 from agent.types import ToolContext, ToolResult, ToolSpec
 from history import reader
@@ -136,7 +136,10 @@ def window_from_args(args: Mapping[str, Any], now: datetime) -> Window:
         start = _parse_time(str(args["start"]), "start")
         end = _parse_time(str(args["end"]), "end") if args.get("end") else now
         if end <= start:
-            raise ValueError("end must be after start")
+            raise WindowError(
+                f"the range ends before it starts (end {end:%Y-%m-%d %H:%M} is not after "
+                f"start {start:%Y-%m-%d %H:%M} UTC)"
+            )
         return Window(start, end, f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}")
     phrase = str(args.get("window") or "").strip()
     if phrase:

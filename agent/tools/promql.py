@@ -4,11 +4,19 @@ A result never gets silently cut: past the series cap the answer lists the top s
 last value and says how many more there were; each range series comes back as a summary (points,
 min, max, last) instead of raw samples. Unreachable Prometheus or a bad query is a one-line
 status error.
+
+Any chat user can make the agent send PromQL, so a query is checked here before Prometheus sees
+it: `count_over_time(up[100000d:1s])` asks Prometheus for 8.6 billion evaluations per series and
+ran Debian's Prometheus 2.42 out of memory. Range selectors and subqueries are refused past
+MAX_RANGE_S, subqueries finer than MIN_RESOLUTION_S or with more than MAX_SUBQUERY_POINTS points
+per series (nested subqueries multiply), and every request carries Prometheus' own `timeout`
+and a series `limit` (Prometheus versions without `limit` ignore it).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -21,6 +29,67 @@ from agent.types import ToolContext, ToolResult
 MAX_SERIES = 20  # series shown in full; the rest are counted, not dropped silently
 MAX_POINTS = 240  # per series in a range query: the step grows to keep under it
 MIN_STEP_S = 15.0
+MAX_RANGE_S = 31 * 86400.0  # longest range selector or subquery range: a month of history
+MIN_RESOLUTION_S = 1.0  # finest subquery resolution
+MAX_SUBQUERY_POINTS = 11_000  # per series, per evaluation; Prometheus' own cap for range queries
+DEFAULT_RESOLUTION_S = 60.0  # `[1h:]` uses the global evaluation interval, 1m by default
+SERIES_LIMIT = 10_000  # Prometheus' `limit` parameter: far above MAX_SERIES, bounds the answer
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
+_BRACKET = re.compile(r"\[([^\[\]]*)\]")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+
+
+class PromqlRefused(ValueError):
+    """The query would cost Prometheus more than the agent allows; str() says why."""
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a PromQL duration (`5m`, `1h30m`, `100000d`, or plain seconds)."""
+    text = text.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        return float(text)
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise PromqlRefused(f"cannot read the duration {text!r}")
+    return sum(float(n) * _UNIT_S[u] for n, u in parts)
+
+
+def check_query(query: str) -> None:
+    """Refuse a query whose range selectors or subqueries exceed the caps (PromqlRefused)."""
+    bare = _STRING.sub('""', query)  # a regex in a label matcher is not a range
+    points = 1.0
+    for inside in _BRACKET.findall(bare):
+        range_text, colon, resolution_text = inside.partition(":")
+        if not range_text.strip():
+            continue  # not a range (Prometheus will say what is wrong with it)
+        range_s = parse_duration(range_text)
+        if range_s > MAX_RANGE_S:
+            raise PromqlRefused(
+                f"the range [{range_text.strip()}] is longer than {_days(MAX_RANGE_S)}; "
+                "ask about a shorter period"
+            )
+        if not colon:
+            continue
+        resolution_s = (
+            parse_duration(resolution_text) if resolution_text.strip() else DEFAULT_RESOLUTION_S
+        )
+        if resolution_s < MIN_RESOLUTION_S:
+            raise PromqlRefused(
+                f"the subquery resolution {resolution_text.strip()} is finer than "
+                f"{MIN_RESOLUTION_S:g}s"
+            )
+        points *= range_s / resolution_s
+        if points > MAX_SUBQUERY_POINTS:
+            raise PromqlRefused(
+                f"the subquery [{inside.strip()}] asks for {points:,.0f} points per series "
+                f"(at most {MAX_SUBQUERY_POINTS:,}); use a coarser resolution or a shorter range"
+            )
+
+
+def _days(seconds: float) -> str:
+    return f"{seconds / 86400:g} days"
 
 
 def _value(raw: Any) -> float | None:
@@ -40,8 +109,12 @@ def _call(
     """The `data` member of a Prometheus answer, or a status error explaining what went wrong."""
     if not ctx.prometheus_url:
         return ToolResult("error", None, "no Prometheus configured (set PROMETHEUS_URL)")
+    try:
+        check_query(params["query"])
+    except PromqlRefused as exc:
+        return ToolResult("error", {"query": params["query"]}, f"query refused: {exc}")
     url = ctx.prometheus_url.rstrip("/") + endpoint
-    params = params | {"timeout": f"{ctx.prometheus_timeout_s:g}s"}
+    params = params | {"timeout": f"{ctx.prometheus_timeout_s:g}s", "limit": str(SERIES_LIMIT)}
     try:
         with httpx.Client(timeout=ctx.prometheus_timeout_s, transport=transport) as client:
             response = client.get(url, params=params)
@@ -80,6 +153,8 @@ def _cap(series: list[dict[str, Any]], query: str, kind: str) -> ToolResult:
     if not series:
         return ToolResult("no_data", data, f"no series matched {query}")
     message = f"{len(series)} series"
+    if len(series) >= SERIES_LIMIT:
+        message = f"at least {len(series)} series (Prometheus stopped at {SERIES_LIMIT})"
     if data["truncated"]:
         message += f"; top {len(shown)} by last value shown, {len(series) - len(shown)} more"
     return ToolResult("ok", data, message)

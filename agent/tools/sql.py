@@ -3,39 +3,56 @@
 Defence in depth, each layer enough on its own for its threat:
 - the statement is parsed by DuckDB itself and must be exactly one SELECT (WITH ... SELECT is a
   SELECT), so no INSERT, COPY, ATTACH, SET, PRAGMA or a second statement rides along;
-- the connection is read-only, so a write cannot happen even if the check above were wrong;
-- external access is disabled and the configuration locked before the query runs, so
-  read_csv('/etc/passwd'), COPY TO and extension loading are refused and cannot be re-enabled;
-- a timer thread interrupts a query that runs past the time limit; rows beyond the cap are
-  counted as "more", never silently dropped.
+- it runs in a child process (agent.tools.sql_worker) on its own read-only connection, so the
+  agent's shared connection is never reconfigured, and one hostile query cannot take the agent's
+  memory: the child's data segment is capped, DuckDB's memory_limit, threads and temp spill
+  are capped inside it, external access is disabled and the configuration locked;
+- the time limit is enforced twice: an interrupt inside the child, and a kill from here when
+  the child does not answer shortly after it (a single function call ignores interrupts);
+- one query process at a time (the others wait their turn, up to QUEUE_WAIT_S; the answer
+  pool of the API bounds how many wait), so concurrent questions cannot multiply the memory
+  cap;
+- rows beyond the cap are counted as "more", never silently dropped.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import threading
-import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from agent.tools.sql_worker import first_line, out_of_memory_message, time_limit_message
 from agent.types import ToolContext, ToolResult, ToolSpec
-from common.errors import StoreLocked
-from history.connection import connect
 
 ROW_CAP = 200
 TIME_LIMIT_S = 10.0
-CELL_CHARS = 2000  # long log/bundle cells are cut so one row cannot flood the model's context
+KILL_GRACE_S = 5.0  # the child's start-up plus the interrupt's own latency
+QUEUE_WAIT_S = 30.0  # how long a question waits for the SQL child of the ones before it
 
-_LOCKDOWN = (
-    "SET enable_external_access = false",
-    "SET autoinstall_known_extensions = false",
-    "SET autoload_known_extensions = false",
-    "SET lock_configuration = true",
-)
+
+@dataclass(frozen=True)
+class SqlLimits:
+    """What one SQL question may use. The child's cap plus the agent's own footprint (~150 MB)
+    stays under the agent container's 512Mi limit (deploy/k8s), let alone the pod's 1 GiB."""
+
+    data_mb: int = 256  # the whole child process's heap and private mappings (RLIMIT_DATA)
+    memory_mb: int = 128  # DuckDB's memory_limit inside it
+    threads: int = 1
+    spill_mb: int = 64  # temp files DuckDB may write when a sort or join spills
+
+
+LIMITS = SqlLimits()
+# One child at a time: eight concurrent SQL questions must not mean eight times the memory cap.
+_ONE_AT_A_TIME = threading.BoundedSemaphore(1)
 
 
 class SqlRejected(ValueError):
@@ -46,10 +63,13 @@ def check_select(query: str) -> str:
     """Return the one SELECT statement in `query`, or raise SqlRejected with a one-line reason."""
     if not query.strip():
         raise SqlRejected("empty query")
+    parser = duckdb.connect(":memory:")
     try:
-        statements = duckdb.connect(":memory:").extract_statements(query)
+        statements = parser.extract_statements(query)
     except duckdb.Error as exc:
-        raise SqlRejected(f"not valid SQL: {_first_line(exc)}") from None
+        raise SqlRejected(f"not valid SQL: {first_line(exc)}") from None
+    finally:
+        parser.close()
     if len(statements) != 1:
         raise SqlRejected(f"exactly one statement allowed, got {len(statements)}")
     statement = statements[0]
@@ -65,6 +85,7 @@ def run_sql(
     *,
     row_cap: int = ROW_CAP,
     time_limit_s: float = TIME_LIMIT_S,
+    limits: SqlLimits = LIMITS,
 ) -> ToolResult:
     query = args.get("query")
     if not isinstance(query, str):
@@ -75,88 +96,63 @@ def run_sql(
         return ToolResult("error", message=f"query refused: {exc}")
     if not Path(ctx.db_path).is_file():
         return ToolResult("no_data", message="no failures recorded yet; is the sidecar running?")
-    try:
-        con = connect(ctx.db_path, read_only=True, timeout_s=ctx.db_timeout_s)
-    except StoreLocked as exc:
-        return ToolResult("error", message=str(exc))
-    except duckdb.Error as exc:
-        return ToolResult("error", message=f"cannot open the history: {_first_line(exc)}")
-    try:
-        for setting in _LOCKDOWN:
-            con.execute(setting)
-        return _execute(con, statement, row_cap, time_limit_s)
-    finally:
-        con.close()
-
-
-def _execute(
-    con: duckdb.DuckDBPyConnection, statement: str, row_cap: int, time_limit_s: float
-) -> ToolResult:
-    timed_out = threading.Event()
-
-    def interrupt() -> None:
-        timed_out.set()
-        con.interrupt()
-
-    timer = threading.Timer(time_limit_s, interrupt)
-    timer.daemon = True
-    timer.start()
-    try:
-        cursor = con.execute(statement)
-        columns = [d[0] for d in cursor.description or ()]
-        rows = cursor.fetchmany(row_cap + 1)
-    except duckdb.Error as exc:
-        if timed_out.is_set():
-            return ToolResult(
-                "error",
-                message=f"query stopped after the {time_limit_s:g} s time limit; "
-                "aggregate or filter more",
-            )
-        return ToolResult("error", message=f"query failed: {_first_line(exc)}")
-    finally:
-        timer.cancel()
-    truncated = len(rows) > row_cap
-    rows = rows[:row_cap]
-    data = {
-        "columns": columns,
-        "rows": [[_jsonable(v) for v in row] for row in rows],
-        "row_count": len(rows),
-        "truncated": truncated,
-    }
-    if not rows:
-        return ToolResult("no_data", data, "the query returned no rows")
-    if truncated:
-        message = (
-            f"showing the first {row_cap} rows; there are more: aggregate, filter or add LIMIT"
+    if not _ONE_AT_A_TIME.acquire(timeout=QUEUE_WAIT_S):
+        return ToolResult(
+            "error", message="another SQL query is still running; try again in a moment"
         )
-    else:
-        message = f"{len(rows)} row(s)"
-    return ToolResult("ok", data, message)
+    try:
+        with tempfile.TemporaryDirectory(prefix="runai-sql-") as spill:
+            job = {
+                "db_path": ctx.db_path,
+                "db_timeout_s": ctx.db_timeout_s,
+                "statement": statement,
+                "row_cap": row_cap,
+                "time_limit_s": time_limit_s,
+                "temp_directory": spill,
+                "data_mb": limits.data_mb,
+                "memory_mb": limits.memory_mb,
+                "threads": limits.threads,
+                "spill_mb": limits.spill_mb,
+            }
+            return _in_child(job, time_limit_s)
+    except OSError as exc:  # no temporary folder, no process: say so, never raise
+        return ToolResult("error", message=f"cannot run the query: {exc}")
+    finally:
+        _ONE_AT_A_TIME.release()
 
 
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    if isinstance(value, str):
-        return value if len(value) <= CELL_CHARS else value[:CELL_CHARS] + "…[cut]"
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return _jsonable(str(value))
+def _in_child(job: dict[str, Any], time_limit_s: float) -> ToolResult:
+    child = subprocess.Popen(
+        [sys.executable, "-m", "agent.tools.sql_worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_child_env(),
+    )
+    try:
+        out, err = child.communicate(json.dumps(job).encode(), timeout=time_limit_s + KILL_GRACE_S)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.communicate()
+        return ToolResult("error", message=time_limit_message(time_limit_s))
+    try:
+        answer = json.loads(out)
+        return ToolResult(answer["status"], answer.get("data"), str(answer.get("message", "")))
+    except (ValueError, KeyError, TypeError):
+        # No answer at all: the child died (a memory cap it could not report) or crashed.
+        if child.returncode < 0 or b"MemoryError" in err or b"bad_alloc" in err:
+            return ToolResult("error", message=out_of_memory_message())
+        tail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
+        return ToolResult("error", message=f"query failed: {tail[0][:300]}")
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def _child_env() -> dict[str, str]:
+    """The agent's environment minus its secrets (the child needs none of them), with this
+    checkout on the path whatever the agent's working directory."""
+    child = {k: v for k, v in os.environ.items() if not k.endswith(("_KEY", "_TOKEN", "_SECRET"))}
+    root = str(Path(__file__).resolve().parents[2])
+    child["PYTHONPATH"] = os.pathsep.join(p for p in (root, child.get("PYTHONPATH")) if p)
+    return child
 
 
 SQL_TOOL = ToolSpec(

@@ -80,12 +80,12 @@ def run(
 ) -> list[Check]:
     runai = RunaiClient(
         config.base_url, config.client_id, config.client_secret, http=runai_http,
-        on_token=SCRUBBER.add, api_version=config.api_version, cluster_id=config.cluster_id,
+        on_token=SCRUBBER.add_token, api_version=config.api_version, cluster_id=config.cluster_id,
     )
     kube = None
     if kube_access is not None and kube_http is not None:
         SCRUBBER.add(kube_access.token)
-        kube = KubeClient(kube_access, http=kube_http, on_token=SCRUBBER.add)
+        kube = KubeClient(kube_access, http=kube_http, on_token=SCRUBBER.add_token)
     return Doctor(runai, kube, names).run()
 
 
