@@ -38,6 +38,8 @@ from agent.api.edges import (
     sse,
 )
 from agent.api.guards import AnswerPool, guarded
+from agent.mcp.http import McpEndpoint
+from agent.mcp.tools import build_server
 from agent.respond import respond
 from agent.time_windows import Window
 from agent.tools.catalog import find_tool, validate_arguments, window_from_args
@@ -53,6 +55,7 @@ CHART_DEFAULT_WINDOW = "last 14 days"
 
 def create_api_app(settings: ApiSettings) -> Starlette:
     api = _Api(settings)
+    mcp = McpEndpoint(build_server(settings.context, settings.secrets), settings.max_body_bytes)
     routes = [
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
@@ -64,6 +67,8 @@ def create_api_app(settings: ApiSettings) -> Starlette:
         Route("/v1/models", openai_compat.models, methods=["GET"]),
         Route("/v1/chat/completions", api.completions, methods=["POST"]),
         Route("/metrics", AsgiEndpoint(telemetry.metrics_app()), methods=["GET"]),
+        # The agent's tools over MCP (streamable HTTP), behind the same guards and token.
+        Route("/mcp", mcp),
     ]
     return Starlette(
         routes=routes,

@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 
+from common.redaction import redact_secrets
 from history.connection import connect
 
 _KINDS = (("workload_name", "WORKLOAD"), ("project", "PROJECT"), ("node", "NODE"))
@@ -63,6 +64,7 @@ class NameMask:
         return bool(self.forward)
 
     def mask(self, text: str) -> str:
+        text = redact_secrets(text)
         if not self.forward:
             return text
         return _TOKEN.sub(lambda m: self._mask_token(m.group(0)), text)
