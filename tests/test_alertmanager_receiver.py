@@ -73,10 +73,10 @@ def alertmanager_config(agent_url: str, token_file: Path, sink_url: str) -> dict
 
 
 def gpu_alert(history: AgentHistory, ends_at: datetime | None = None) -> dict[str, Any]:
-    """RunaiGPUHardwareFailures as the rule fires it, 30 min after the seeded Xid failure."""
+    """RunaiGPUHardwareFailures (per node) as the rule fires it, 30 min after the seeded Xid."""
     alert: dict[str, Any] = {
         "labels": {"alertname": "RunaiGPUHardwareFailures", "cluster": "gpu-prod",
-                   "project": "team-a", "category": "gpu_hardware", "severity": "critical"},
+                   "node": "node-gpu-03", "category": "gpu_hardware", "severity": "critical"},
         "annotations": {
             "summary": "Workloads are failing on faulty GPU hardware.",
             "runbook_url": "https://example.com/runbook.md#runaigpuhardwarefailures",
@@ -124,15 +124,15 @@ def test_alertmanager_delivers_one_enriched_message_then_one_resolution(
     assert [h["status"] for h in hook] == ["firing", "resolved"]
     finding = hook[0]["findings"][0]
     expected = history.scalar(
-        "SELECT count(*) FROM failure_events WHERE project = 'team-a' "
+        "SELECT count(*) FROM failure_events WHERE node = 'node-gpu-03' "
         "AND category = 'gpu_hardware' AND \"timestamp\" >= ? AND \"timestamp\" < ?",
-        [history.now - timedelta(hours=3, minutes=30), history.now],
+        [history.now - timedelta(hours=3, minutes=30), history.now],  # startsAt - 1 h
     )
     assert finding["failures"] == expected == 1
     assert finding["category"] == "gpu_hardware"
     assert finding["evidence"].startswith("Xid 48: uncorrectable ECC error")
     assert "drain" in finding["recommendation"].lower()
-    assert finding["ui_link"].startswith(f"{UI}/?q=analyze+failures+project+team-a")
+    assert finding["ui_link"].startswith(f"{UI}/?q=analyze+failures+node+node-gpu-03")
     assert hook[1]["title"].startswith("Resolved: RunaiGPUHardwareFailures")
 
     slack = firing["slack"][0]
@@ -142,10 +142,17 @@ def test_alertmanager_delivers_one_enriched_message_then_one_resolution(
     assert teams["attachments"][0]["content"]["type"] == "AdaptiveCard"
 
 
-def test_the_alert_table_names_exactly_the_generated_rules() -> None:
+def test_the_alert_table_matches_the_generated_rules() -> None:
+    """Every alert of our rules is known, and a failure alert looks back over the rules'
+    1 h window plus its `for`: the failures that made it fire."""
     rules_file = ROOT / "deploy/prometheus/runai-failure-analysis.rules.yml"
     rules = yaml.safe_load(rules_file.read_text())
-    names = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
-    assert names <= set(OUR_ALERTS)
-    # The node alert comes with the metrics work; the table knows it already.
-    assert set(OUR_ALERTS) - names <= {"RunaiNodeFailuresRecurring"}
+    alerts = {r["alert"]: r for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    assert set(alerts) == set(OUR_ALERTS)
+    for name, rule in alerts.items():
+        kind = OUR_ALERTS[name]
+        assert kind.analyse == (not name.startswith("RunaiFailureExporter")), name
+        if kind.analyse:
+            held = rule.get("for", "0m")
+            assert held.endswith("m"), held
+            assert kind.lookback == timedelta(hours=1, minutes=int(held[:-1])), name

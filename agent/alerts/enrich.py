@@ -34,7 +34,7 @@ _HOUR = timedelta(hours=1)
 OUR_ALERTS: dict[str, AlertKind] = {
     "RunaiProjectFailureRatioHigh": AlertKind(_HOUR + timedelta(minutes=15)),
     "RunaiGPUHardwareFailures": AlertKind(_HOUR, category="gpu_hardware"),
-    "RunaiNodeFailuresRecurring": AlertKind(_HOUR + timedelta(minutes=15)),
+    "RunaiNodeFailuresRecurring": AlertKind(_HOUR + timedelta(minutes=5)),
     "RunaiOOMKillsRecurring": AlertKind(_HOUR),
     "RunaiWorkloadFailureSpike": AlertKind(_HOUR + timedelta(minutes=15)),
     "RunaiFailureExporterDown": AlertKind(timedelta(0), analyse=False),
@@ -100,7 +100,9 @@ def analyse(alert: Alert, ctx: ToolContext, ui_url: str | None) -> Finding:
         args["category"] = category
     result = run_tool(ctx, "analyze_failures", args)
     window = f"{start:%Y-%m-%d %H:%M} to {end:%H:%M} UTC"
-    link = ui_link(ui_url, args)
+    # The rules' own agent_url annotation (set when the rules are generated with AGENT_URL)
+    # when this agent has no AGENT_UI_URL.
+    link = ui_link(ui_url, args) or alert.annotations.get("agent_url") or None
     if result.status == "error":
         return Finding(**base, window=window, note=f"no analysis: {result.message}", ui_link=link)
     data = result.data or {}
