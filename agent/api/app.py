@@ -21,10 +21,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from agent import telemetry
 from agent.alerts.delivery import Notifier
 from agent.alerts.payload import PayloadError
 from agent.alerts.receiver import receive
-from agent import telemetry
 from agent.api import openai_compat
 from agent.api.chart import failures_per_day
 from agent.api.edges import (
