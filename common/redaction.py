@@ -54,11 +54,14 @@ CONTEXT_PATTERNS: dict[str, str] = {
     "url_password": r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@\"'<>]+:(?P<secret>[^\s@/\"'<>]+)@",
     "basic_auth": r"(?i)\bbasic\s+(?P<secret>[A-Za-z0-9+/=]{8,})",
     # key=value and key: value in environment dumps, query strings, JSON and YAML; `tokens`
-    # and numbers are training logs (`max_tokens=4096`, `token_count: 512`), not secrets.
+    # and numbers are training logs (`max_tokens=4096`, `token_count: 512`), not secrets, and
+    # a value under MIN_SECRET_CHARS or without a digit is a word or code (`token_type: Bearer`,
+    # `self._secret = client_secret` in a traceback, `credentials: 'unauthorized: ...`).
     "secret_setting": (
         r"(?i)\b[\w.\-]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey"
         r"|access[_\-]?key|private[_\-]?key|credentials?)(?!s\b)[\w.\-]*[\"']?\s*[=:]\s*[\"']?"
-        r"(?!\[redacted\])(?![\d.]+(?:[\s\"'&,;}]|$))(?P<secret>[^\s\"'&,;}]{3,})"
+        r"(?!\[redacted\])(?![\d.]+(?:[\s\"'&,;}]|$))(?=[^\s\"'&,;}]*\d)"
+        r"(?P<secret>[^\s\"'&,;}()]{8,})"
     ),
 }
 _PATTERNS = re.compile("|".join(f"(?:{p})" for p in KEY_PATTERNS.values()))
