@@ -107,6 +107,7 @@ def test_bad_configuration_exits_2_with_one_line(args, env, message):
     assert err.strip().splitlines()[-1].endswith(message)
 
 
+@pytest.mark.slow  # a Python process start: ~6 s on 2 idle cores
 def test_a_non_loopback_address_without_a_token_exits_with_one_line(tmp_path):
     host = "0.0.0.0"
     api_port, ui_port = free_port(), free_port()
