@@ -50,22 +50,35 @@ KEY_PATTERNS: dict[str, str] = {
 }
 # Secrets known by where they stand, not by their shape: only the group `secret` is replaced.
 CONTEXT_PATTERNS: dict[str, str] = {
-    # scheme://user:password@host: which database, not its password
-    "url_password": r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@\"'<>]+:(?P<secret>[^\s@/\"'<>]+)@",
-    "basic_auth": r"(?i)\bbasic\s+(?P<secret>[A-Za-z0-9+/=]{8,})",
-    # key=value and key: value in environment dumps, query strings, JSON and YAML; `tokens`
-    # and numbers are training logs (`max_tokens=4096`, `token_count: 512`), not secrets, and
-    # a value under MIN_SECRET_CHARS or without a digit is a word or code (`token_type: Bearer`,
+    # scheme://user:password@host: which database, not its password. Every repeat is bounded:
+    # an unbounded scan from each position made a 100 KB run of `a.a.a` take minutes.
+    "url_password": (
+        r"\b[a-zA-Z][a-zA-Z0-9+.\-]{0,20}://[^\s:/@\"'<>]{1,64}:(?P<secret>[^\s@/\"'<>]{1,200})@"
+    ),
+    "basic_auth": r"(?i)\bbasic\s{1,3}(?P<secret>[A-Za-z0-9+/=]{8,})",
+    # key=value and key: value in environment dumps, query strings, JSON and YAML (the key is
+    # matched from its telling word on: AWS_SECRET_ACCESS_KEY from SECRET). `tokens` and numbers
+    # are training logs (`max_tokens=4096`, `token_count: 512`), not secrets, and a value under
+    # MIN_SECRET_CHARS or without a digit is a word or code (`token_type: Bearer`,
     # `self._secret = client_secret` in a traceback, `credentials: 'unauthorized: ...`).
     "secret_setting": (
-        r"(?i)\b[\w.\-]*(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey"
-        r"|access[_\-]?key|private[_\-]?key|credentials?)(?!s\b)[\w.\-]*[\"']?\s*[=:]\s*[\"']?"
-        r"(?!\[redacted\])(?![\d.]+(?:[\s\"'&,;}]|$))(?=[^\s\"'&,;}]*\d)"
-        r"(?P<secret>[^\s\"'&,;}()]{8,})"
+        r"(?i)(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key"
+        r"|private[_\-]?key|credentials?)(?!s\b)[\w.\-]{0,40}[\"']?\s{0,3}[=:]\s{0,3}[\"']?"
+        r"(?!\[redacted\])(?![\d.]{1,40}(?:[\s\"'&,;}]|$))(?=[^\s\"'&,;}]{0,200}\d)"
+        r"(?P<secret>[^\s\"'&,;}()]{8,200})"
     ),
 }
 _PATTERNS = re.compile("|".join(f"(?:{p})" for p in KEY_PATTERNS.values()))
-_CONTEXT = tuple(re.compile(p) for p in CONTEXT_PATTERNS.values())
+# Each context rule runs only on text holding what it needs (a log of 400 KB without any
+# credential-like word skips them): the words are lower case, the text is lower-cased once.
+_CONTEXT_NEEDS: dict[str, tuple[str, ...]] = {
+    "url_password": ("://",),
+    "basic_auth": ("basic",),
+    "secret_setting": ("pass", "pwd", "secret", "token", "key", "credential"),
+}
+_CONTEXT = tuple(
+    (re.compile(CONTEXT_PATTERNS[name]), needs) for name, needs in _CONTEXT_NEEDS.items()
+)
 _TOKEN_CHAR = "A-Za-z0-9"
 
 
@@ -109,8 +122,10 @@ class Redactor:
         if exact is not None:
             text = exact.sub(self.replacement, text)
         text = _PATTERNS.sub(self.replacement, text)
-        for pattern in _CONTEXT:
-            text = pattern.sub(self._keep_context, text)
+        lowered = text.lower()
+        for pattern, needs in _CONTEXT:
+            if any(word in lowered for word in needs):
+                text = pattern.sub(self._keep_context, text)
         return text
 
     def _keep_context(self, match: re.Match[str]) -> str:
