@@ -1,4 +1,4 @@
-"""`python -m agent`: serve (HTTP API :8000 and web UI :3000, the default), ask, eval."""
+"""`python -m agent`: serve (HTTP API :8000 and web UI :3000, the default), ask, eval, mcp."""
 
 from __future__ import annotations
 
@@ -19,11 +19,15 @@ def main(argv: list[str] | None = None) -> int:
         from agent.cli.run_evals import main as eval_main
 
         return eval_main(rest)
+    if command == "mcp":
+        from agent.cli.mcp_stdio import main as mcp_main
+
+        return mcp_main(rest)
     if command == "serve":
         from agent.cli.serve import main as serve_main
 
         return serve_main(rest)
-    print(f"ERROR: unknown command {command!r}; use serve, ask or eval", file=sys.stderr)
+    print(f"ERROR: unknown command {command!r}; use serve, ask, eval or mcp", file=sys.stderr)
     return 2
 
 

@@ -42,6 +42,8 @@ BOUNDS: dict[str, Bound] = {
     "--timeout": Bound(0.1, 3600, "seconds"),  # db sql
     "--older-than-days": Bound(1, 36_500, "days", whole=True),
     "--min-pass-rate": Bound(0, 1, "fraction of cases"),
+    # chat notifications from Alertmanager (agent/alerts/delivery.py)
+    "AGENT_NOTIFY_PER_MINUTE": Bound(1, 600, "messages a minute per target", whole=True),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from common.redaction import redact_json, redact_secrets
 from exporter.detect.episodes import Episode, FinishedRun
 from exporter.evidence import Evidence
 from exporter.model import Classification, Workload
@@ -45,8 +46,9 @@ def failure_record(
         kind=episode.kind,
         category=verdict.category,
         confidence=verdict.confidence,
-        summary=verdict.summary,
-        evidence=verdict.evidence,
+        # Quoted from logs: a password or token a program printed is dropped before it is stored.
+        summary=redact_secrets(verdict.summary),
+        evidence=redact_secrets(verdict.evidence),
         evidence_source=verdict.evidence_source,
         recommendation=verdict.recommendation,
         node=node,
@@ -55,7 +57,7 @@ def failure_record(
         exit_code=exit_code,
         details=details,
         logs_available=evidence.logs_available,
-        bundle=evidence.bundle,
+        bundle=redact_json(evidence.bundle),
         cluster_id=workload.cluster_id,
     )
 

@@ -45,11 +45,15 @@ def http(history: AgentHistory) -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.mark.parametrize("path", ["/api/chat", "/v1/chat/completions"])
+@pytest.mark.parametrize("path", ["/api/chat", "/v1/chat/completions", "/api/alertmanager", "/mcp"])
 def test_deeply_nested_json_is_a_400_not_a_500(http: httpx.Client, path: str) -> None:
     body = b'{"messages": ' + b"[" * 30000 + b"]" * 30000 + b"}"  # under the 64 KiB limit
-    response = http.post(path, content=body, headers=JSON)
+    headers = {**JSON, "Accept": "application/json, text/event-stream"}
+    response = http.post(path, content=body, headers=headers)
     assert response.status_code == 400, response.text[:200]
+    if path == "/mcp":  # the MCP SDK parses its own bodies: a JSON-RPC parse error
+        assert "recursion limit exceeded" in response.json()["error"]["message"]
+        return
     assert response.json()["error"] == f"body is nested deeper than {MAX_JSON_DEPTH} levels"
 
 

@@ -13,6 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from agent.api.edges import ApiSettings
+from agent.cli.serve import check_exposure
+from common.errors import ConfigError
 from tests.fixtures_llm import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,3 +105,59 @@ def test_bad_configuration_exits_2_with_one_line(args, env, message):
     _out, err = process.communicate(timeout=20)
     assert process.returncode == 2
     assert err.strip().splitlines()[-1].endswith(message)
+
+
+@pytest.mark.slow  # a Python process start: ~6 s on 2 idle cores
+def test_a_non_loopback_address_without_a_token_exits_with_one_line(tmp_path):
+    host = "0.0.0.0"
+    api_port, ui_port = free_port(), free_port()
+    process = start(["--host", host, "--api-port", str(api_port), "--ui-port", str(ui_port),
+                     "--db", str(tmp_path / "h.db")], {})  # fmt: skip
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == 2
+    assert err.strip() == (
+        f"ERROR: refusing to listen on {host} without AGENT_API_TOKEN: set AGENT_API_TOKEN, "
+        "bind --host 127.0.0.1, or pass --insecure-no-auth"
+    )
+    assert out == ""
+    with socket.socket() as probe:  # it refused before binding anything
+        probe.bind(("127.0.0.1", api_port))
+
+
+@pytest.mark.slow
+def test_insecure_no_auth_serves_everyone_and_says_so_loudly(agent_history):
+    api_port, ui_port = free_port(), free_port()
+    process = start(["--host", "0.0.0.0", "--api-port", str(api_port), "--ui-port", str(ui_port),
+                     "--db", str(agent_history.path), "--insecure-no-auth"], {})  # fmt: skip
+    try:
+        wait_healthy(f"http://127.0.0.1:{api_port}/healthz", process)
+        assert httpx.get(f"http://127.0.0.1:{api_port}/api/categories").status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=20)
+    assert "WARNING agent.serve: INSECURE: --insecure-no-auth: listening on 0.0.0.0 with NO " \
+        "authentication" in err
+
+
+@pytest.mark.parametrize(
+    ("host", "token", "insecure", "refused"),
+    [
+        ("0.0.0.0", None, False, True),
+        ("::", None, False, True),
+        ("10.1.2.3", None, False, True),
+        ("agent.example.com", None, False, True),
+        ("0.0.0.0", "tok-123", False, False),
+        ("0.0.0.0", None, True, False),
+        ("127.0.0.1", None, False, False),
+        ("127.0.0.2", None, False, False),
+        ("::1", None, False, False),
+        ("localhost", None, False, False),
+    ],
+)
+def test_which_addresses_need_a_token(host, token, insecure, refused):
+    settings = ApiSettings(api_token=token)
+    if refused:
+        with pytest.raises(ConfigError, match="--insecure-no-auth"):
+            check_exposure(settings, host, insecure)
+    else:
+        check_exposure(settings, host, insecure)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -247,3 +248,16 @@ def test_evidence_with_backticks_renders_as_one_code_span(page, evidence):
 def test_code_block_holding_a_fence_stays_one_block(page):
     html = page.evaluate("md => renderMarkdown(md)", code_block("step 1\n```\nstep 2"))
     assert html == "<pre><code>step 1\n```\nstep 2</code></pre>"
+
+
+def test_a_link_from_a_chat_notification_fills_in_its_question(browser, history):
+    settings = ApiSettings(db_path=str(history.path), clock=lambda: history.now)
+    question = "analyze failures project team-a category gpu_oom from 2026-11-25T09:30Z"
+    with ServerThread(create_ui_app(create_api_app(settings))) as server:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(f"{server.url}/?{urlencode({'q': question})}")
+        page.wait_for_function("document.getElementById('question').value !== ''")
+        assert page.input_value("#question") == question
+        assert page.locator(".msg.agent").count() == 0  # filled in, not sent
+        context.close()

@@ -45,7 +45,8 @@ K8S = ROOT / "deploy" / "k8s"
 PAGE = ROOT / "docs" / "coming-from-the-guide.md"
 DEPLOY_SH = K8S / "deploy.sh"
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-CREDENTIAL_VARS = ("RUNAI_BASE_URL", "RUNAI_CLIENT_ID", "RUNAI_CLIENT_SECRET", "NVIDIA_API_KEY")
+CREDENTIAL_VARS = ("RUNAI_BASE_URL", "RUNAI_CLIENT_ID", "RUNAI_CLIENT_SECRET", "NVIDIA_API_KEY",
+                   "AGENT_API_TOKEN")
 
 
 # ---- the guide's steps, as typed ----
@@ -539,3 +540,13 @@ def test_deploy_sh_applies_server_side_what_it_rendered(tmp_path: Path) -> None:
     for obj in objs:
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
     assert env["RUNAI_CLIENT_SECRET"] not in done.stdout + done.stderr
+
+
+def test_deploy_sh_generates_the_agent_token_when_it_is_unset() -> None:
+    """The agent refuses to listen beyond loopback without a token (issue 17): deploy.sh never
+    renders a Secret that would leave it unable to start."""
+    done = deploy_sh("--dry-run", env=guide_env_without("AGENT_API_TOKEN"))
+    assert done.returncode == 0, done.stderr
+    assert "AGENT_API_TOKEN not set: generated one; read it with kubectl" in done.stderr
+    secret = one([doc for doc in yaml.safe_load_all(done.stdout) if doc], "Secret")
+    assert secret["stringData"]["AGENT_API_TOKEN"] == "******"

@@ -31,7 +31,8 @@ RUNAI_VARS = {"RUNAI_PROJECT": "team-a", "RUNAI_JOB_NAME": "runai-agent",
               "IMAGE": "registry.example.com/runai-failure-analysis:0.1.0",
               # The credentials the guide exports: they land in the Secret, nowhere else.
               "RUNAI_BASE_URL": "https://mycompany.run.ai", "RUNAI_CLIENT_ID": "failure-monitor",
-              "RUNAI_CLIENT_SECRET": "client-secret-value", "NVIDIA_API_KEY": "nvapi-key-value"}
+              "RUNAI_CLIENT_SECRET": "client-secret-value", "NVIDIA_API_KEY": "nvapi-key-value",
+              "AGENT_API_TOKEN": "agent-api-token-value"}
 ENVSUBST_SHELL_FORMAT = " ".join(f"${{{name}}}" for name in RUNAI_VARS)
 CREDENTIALS_SECRET = "runai-failure-analysis-credentials"
 # The agent's container: the Run:ai variant keeps the earlier agent's guide's name.

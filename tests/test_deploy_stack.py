@@ -200,8 +200,9 @@ def test_the_compose_stack_runs_and_fits_the_manifest_limits(stack: dict[str, An
     # The agent answers from the history the sidecar wrote on the shared /data.
     history = stack["data"] / "runai_failure_history.db"
     assert history.is_file()
+    token = interpolate(services["agent"]["environment"]["AGENT_API_TOKEN"])
     reply = httpx.post(f"{agent}/api/chat", json={"question": "Show me failure statistics"},
-                       timeout=60)
+                       headers={"Authorization": f"Bearer {token}"}, timeout=60)
     assert reply.status_code == 200, reply.text
     match = re.search(r"\*\*(\d+) failures\*\*", reply.json()["markdown"])
     assert match and int(match.group(1)) > 0, reply.json()["markdown"][:300]

@@ -20,7 +20,7 @@ COMMANDS = [
     ["exporter"], ["exporter", "db"], ["exporter", "db", "stats"], ["exporter", "db", "prune"],
     ["exporter", "db", "backup"], ["exporter", "db", "sql"], ["exporter", "db", "import-sqlite"],
     ["exporter", "classify"], ["exporter", "doctor"],
-    ["agent", "serve"], ["agent", "ask"], ["agent", "eval"], ["simulator"],
+    ["agent", "serve"], ["agent", "ask"], ["agent", "eval"], ["agent", "mcp"], ["simulator"],
 ]
 ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]{3,}")
 ENV_HOLDERS = {"env", "environ"}  # os.environ, and the Mapping parameter named env

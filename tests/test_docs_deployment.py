@@ -43,7 +43,8 @@ def shell_lines(path: Path = GUIDE) -> list[str]:
 
 
 # What the guide's `read -rs NAME && export NAME` lines would read from the keyboard.
-TYPED = {"RUNAI_CLIENT_SECRET": "client-secret-typed", "NVIDIA_API_KEY": "nvapi-typed"}
+TYPED = {"RUNAI_CLIENT_SECRET": "client-secret-typed", "NVIDIA_API_KEY": "nvapi-typed",
+         "AGENT_API_TOKEN": "agent-token-typed"}
 
 
 def exported() -> dict[str, str]:

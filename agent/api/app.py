@@ -22,6 +22,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from agent import telemetry
+from agent.alerts.delivery import Notifier
+from agent.alerts.payload import PayloadError
+from agent.alerts.receiver import receive
 from agent.api import openai_compat
 from agent.api.chart import failures_per_day
 from agent.api.edges import (
@@ -38,6 +41,8 @@ from agent.api.edges import (
     sse,
 )
 from agent.api.guards import AnswerPool, guarded
+from agent.mcp.http import McpEndpoint
+from agent.mcp.tools import build_server
 from agent.respond import respond
 from agent.time_windows import Window
 from agent.tools.catalog import find_tool, validate_arguments, window_from_args
@@ -53,6 +58,7 @@ CHART_DEFAULT_WINDOW = "last 14 days"
 
 def create_api_app(settings: ApiSettings) -> Starlette:
     api = _Api(settings)
+    mcp = McpEndpoint(build_server(settings.context, settings.secrets), settings.max_body_bytes)
     routes = [
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/readyz", api.readyz, methods=["GET"]),
@@ -61,9 +67,12 @@ def create_api_app(settings: ApiSettings) -> Starlette:
         Route("/api/failures", api.failures, methods=["GET"]),
         Route("/api/failures-per-day", api.per_day, methods=["GET"]),
         Route("/api/categories", api.categories, methods=["GET"]),
+        Route("/api/alertmanager", api.alertmanager, methods=["POST"]),
         Route("/v1/models", openai_compat.models, methods=["GET"]),
         Route("/v1/chat/completions", api.completions, methods=["POST"]),
         Route("/metrics", AsgiEndpoint(telemetry.metrics_app()), methods=["GET"]),
+        # The agent's tools over MCP (streamable HTTP), behind the same guards and token.
+        Route("/mcp", mcp),
     ]
     return Starlette(
         routes=routes,
@@ -76,6 +85,7 @@ class _Api:
     def __init__(self, settings: ApiSettings) -> None:
         self.settings = settings
         self.pool = AnswerPool(settings.max_answers)
+        self.notifier = Notifier(settings.notify, lambda text: redact(text, settings.secrets()))
 
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok", "llm": self.settings.llm.describe()})
@@ -116,6 +126,16 @@ class _Api:
             )
         answer = await self.answer(question, history)
         return JSONResponse(openai_compat.completion(answer, self.settings.secrets()))
+
+    async def alertmanager(self, request: Request) -> Response:
+        """Alertmanager's webhook (payload version 4): analyse the group, notify, report."""
+        body = await read_json_object(request, self.settings.max_body_bytes)
+        ctx = self.settings.context()
+        try:
+            report = await run_in_threadpool(receive, body, ctx, self.notifier)
+        except PayloadError as exc:
+            raise ApiError(400, f"not an Alertmanager webhook message: {exc}") from None
+        return JSONResponse(self._public(report))
 
     async def categories(self, request: Request) -> Response:
         """What the product knows about each root-cause category (history.categories)."""

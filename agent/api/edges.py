@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from agent.alerts.delivery import NotifySettings
 from agent.llm.settings import LLMSettings
 from agent.types import Answer, ToolContext
 from common import redaction
@@ -80,6 +81,7 @@ class ApiSettings:
     # comma-separated; "*" turns the check off, ".example.com" allows its subdomains).
     allowed_hosts: tuple[str, ...] = ()
     bind_host: str | None = None  # `serve --host`
+    notify: NotifySettings = field(default_factory=NotifySettings)  # Alertmanager -> chat
     clock: Callable[[], datetime] = _utc_now  # injected in tests so answers are reproducible
 
     @classmethod
@@ -90,6 +92,7 @@ class ApiSettings:
             "prometheus_url": env.get("PROMETHEUS_URL", "").strip() or None,
             "llm": LLMSettings.from_env(env),
             "api_token": env.get("AGENT_API_TOKEN", "").strip() or None,
+            "notify": NotifySettings.from_env(env),
             "allowed_hosts": tuple(
                 h.strip() for h in env.get("AGENT_ALLOWED_HOSTS", "").split(",") if h.strip()
             ),
@@ -111,7 +114,11 @@ class ApiSettings:
                            now=self.clock())  # fmt: skip
 
     def secrets(self) -> tuple[str, ...]:
-        return (*self.llm.secrets(), *((self.api_token,) if self.api_token else ()))
+        return (
+            *self.llm.secrets(),
+            *((self.api_token,) if self.api_token else ()),
+            *self.notify.secrets(),
+        )
 
 
 class ApiError(Exception):

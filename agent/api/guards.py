@@ -25,8 +25,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agent.api.edges import ApiSettings, GuardMiddleware, error_response
 
-# Paths whose requests compose an answer (LLM and tool calls, seconds each).
-ANSWER_PATHS = frozenset({"/api/chat", "/v1/chat/completions"})
+# Paths whose requests compose an answer (LLM and tool calls, seconds each); an MCP call runs
+# one tool in a worker thread, so it shares the pool.
+ANSWER_PATHS = frozenset({"/api/chat", "/v1/chat/completions", "/mcp"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 RETRY_AFTER_S = 5

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 import socket
@@ -58,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer as of the wall clock (default), or of the history when its newest record "
         "is later (a simulated cluster whose clock runs ahead, as in the demo)",
     )  # fmt: skip
+    parser.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="serve a non-loopback address without AGENT_API_TOKEN: anyone who reaches the "
+        "port reads evidence quoted from the cluster's pod logs",
+    )
     parser.add_argument("--log-level", default="info",
                         choices=["critical", "error", "warning", "info", "debug"])  # fmt: skip
     return parser
@@ -86,6 +93,32 @@ def banner(settings: ApiSettings, host: str, api_port: int, ui_port: int) -> str
             f"  {settings.llm.describe()}",
             f"  Auth     {auth}",
         ]
+    )
+
+
+def is_loopback(host: str) -> bool:
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve anywhere
+
+
+def check_exposure(settings: ApiSettings, host: str, insecure_no_auth: bool) -> None:
+    """Safe by default: no token, no listening beyond this machine unless asked for loudly."""
+    if settings.api_token or is_loopback(host):
+        return
+    if not insecure_no_auth:
+        raise ConfigError(
+            f"refusing to listen on {host} without AGENT_API_TOKEN: set AGENT_API_TOKEN, "
+            "bind --host 127.0.0.1, or pass --insecure-no-auth"
+        )
+    log.warning(
+        "INSECURE: --insecure-no-auth: listening on %s with NO authentication; anyone who "
+        "reaches this port can read failure evidence quoted from pod logs. Set "
+        "AGENT_API_TOKEN.",
+        host,
     )
 
 
@@ -136,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.clock == "history":
             settings = replace(settings, clock=history_clock(settings.db_path))
+        check_exposure(settings, args.host, args.insecure_no_auth)
     except ConfigError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 2

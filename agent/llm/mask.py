@@ -10,13 +10,14 @@ project called `a` does not eat every letter a.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from common.redaction import map_strings, redact_secrets
 from history.connection import connect
 
 _KINDS = (("workload_name", "WORKLOAD"), ("project", "PROJECT"), ("node", "NODE"))
@@ -63,6 +64,7 @@ class NameMask:
         return bool(self.forward)
 
     def mask(self, text: str) -> str:
+        text = redact_secrets(text)
         if not self.forward:
             return text
         return _TOKEN.sub(lambda m: self._mask_token(m.group(0)), text)
@@ -75,10 +77,10 @@ class NameMask:
     def mask_json(self, value: Any) -> Any:
         """Mask every string inside a JSON-like value (strings, not its serialisation: an
         escape such as `\\n` would otherwise glue itself to the name that follows)."""
-        return _map_strings(value, self.mask)
+        return map_strings(value, self.mask)
 
     def unmask_json(self, value: Any) -> Any:
-        return _map_strings(value, self.unmask)
+        return map_strings(value, self.unmask)
 
     def _mask_token(self, token: str) -> str:
         if token in self.forward:
@@ -103,13 +105,3 @@ class NameMask:
                 out.append(self.forward[token[pos:end]])
             pos = end
         return "".join(out)
-
-
-def _map_strings(value: Any, fn: Callable[[str], str]) -> Any:
-    if isinstance(value, str):
-        return fn(value)
-    if isinstance(value, Mapping):
-        return {fn(str(k)): _map_strings(v, fn) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_map_strings(v, fn) for v in value]
-    return value

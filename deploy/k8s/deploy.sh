@@ -10,7 +10,7 @@
 #
 # Required: RUNAI_PROJECT, RUNAI_JOB_NAME, RUNAI_BASE_URL, RUNAI_CLIENT_ID, RUNAI_CLIENT_SECRET.
 # Optional: IMAGE (default runai-failure-analysis:<version of pyproject.toml>), NVIDIA_API_KEY
-# (empty: deterministic answers, no LLM). Needs kubectl (1.22+: its kustomize, server-side apply)
+# (empty: deterministic answers, no LLM), AGENT_API_TOKEN (unset: a random one is generated). Needs kubectl (1.22+: its kustomize, server-side apply)
 # and envsubst (gettext). Each problem is one `ERROR:` line on stderr, and nothing is applied.
 set -euo pipefail
 
@@ -18,8 +18,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 KUBECTL=${KUBECTL:-kubectl}
 REQUIRED=(RUNAI_PROJECT RUNAI_JOB_NAME RUNAI_BASE_URL RUNAI_CLIENT_ID RUNAI_CLIENT_SECRET)
-OPTIONAL=(IMAGE NVIDIA_API_KEY)
-SECRET_VARS=(RUNAI_CLIENT_ID RUNAI_CLIENT_SECRET NVIDIA_API_KEY)
+OPTIONAL=(IMAGE NVIDIA_API_KEY AGENT_API_TOKEN)
+SECRET_VARS=(RUNAI_CLIENT_ID RUNAI_CLIENT_SECRET NVIDIA_API_KEY AGENT_API_TOKEN)
 
 declare -A HINT=(
   [RUNAI_PROJECT]="the Run:ai project to deploy into (its namespace is runai-<project>)"
@@ -76,6 +76,13 @@ if [[ -z "${IMAGE:-}" ]]; then
 fi
 export IMAGE NVIDIA_API_KEY="${NVIDIA_API_KEY:-}"
 [[ -n $NVIDIA_API_KEY ]] || note "NVIDIA_API_KEY not set: the agent answers deterministically, without an LLM"
+# The agent serves evidence quoted from pod logs and refuses to listen beyond loopback without a
+# token: generate one rather than deploy an agent that cannot start.
+if [[ -z "${AGENT_API_TOKEN:-}" ]]; then
+  AGENT_API_TOKEN=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+  note "AGENT_API_TOKEN not set: generated one; read it with kubectl -n runai-$RUNAI_PROJECT get secret runai-failure-analysis-credentials -o jsonpath='{.data.AGENT_API_TOKEN}' | base64 -d"
+fi
+export AGENT_API_TOKEN
 
 command -v envsubst >/dev/null || die "envsubst not found: install gettext (Debian/Ubuntu: apt-get install gettext-base)"
 command -v "$KUBECTL" >/dev/null || die "kubectl not found (set KUBECTL=/path/to/kubectl)"
@@ -115,7 +122,7 @@ trap 'rm -rf "$workdir"' EXIT
 chmod 700 "$workdir"
 
 # ---- render: the two files of the guide, only their own variables substituted ----
-vars='${RUNAI_PROJECT} ${RUNAI_JOB_NAME} ${IMAGE} ${RUNAI_BASE_URL} ${RUNAI_CLIENT_ID} ${RUNAI_CLIENT_SECRET} ${NVIDIA_API_KEY}'
+vars='${RUNAI_PROJECT} ${RUNAI_JOB_NAME} ${IMAGE} ${RUNAI_BASE_URL} ${RUNAI_CLIENT_ID} ${RUNAI_CLIENT_SECRET} ${NVIDIA_API_KEY} ${AGENT_API_TOKEN}'
 envsubst "$vars" < "$HERE/failure-analysis-pvc.yaml" > "$workdir/pvc.yaml"
 envsubst "$vars" < "$HERE/runai-agent-with-sidecar.yaml" > "$workdir/workload.yaml"
 {

@@ -1,0 +1,1 @@
+"""Alertmanager's webhook: our alerts arrive, get the analysis behind them, go to chat."""
