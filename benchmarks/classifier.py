@@ -76,7 +76,8 @@ def chatter(rng: random.Random, n: int) -> list[str]:
 
 def bundles(rng: random.Random) -> list[dict[str, Any]]:
     out = []
-    for path in sorted(DATA.glob("*/*.json")):
+    # The real-world corpus and our own cases; tests/data holds other fixtures too.
+    for path in sorted(p for folder in ("corpus", "cases") for p in (DATA / folder).glob("*.json")):
         bundle = json.loads(path.read_text())["bundle"]
         tail = str(bundle.get("logs") or "").splitlines()
         head = chatter(rng, max(0, LOG_LINES - len(tail)))

@@ -105,13 +105,14 @@ def test_the_sidecar_stores_evidence_and_bundle_redacted() -> None:
 
     from exporter.detect.episodes import Episode
     from exporter.evidence import Evidence
-    from exporter.model import Classification
+    from exporter.model import Classification, Workload
     from exporter.records import failure_record
 
     line = f"boto3 NoCredentialsError with AWS_SECRET_ACCESS_KEY={AWS_SECRET} (key {AWS_KEY_ID})"
-    workload = {"id": "w1", "name": "train", "projectName": "team-a", "type": "Training"}
+    raw = {"id": "w1", "name": "train", "projectName": "team-a", "type": "Training"}
+    workload = Workload.from_api(raw)
     episode = Episode("e1", "failed", datetime(2026, 11, 26, tzinfo=UTC), workload)
-    evidence = Evidence(bundle={"workload": workload, "logs": f"step 3\n{line}\n"},
+    evidence = Evidence(bundle={"workload": raw, "logs": f"step 3\n{line}\n"},
                         logs_available=True)  # fmt: skip
     verdict = Classification("app_error", 0.9, line, "log", f"Crashed: {line}", "Fix the code.")
     record = failure_record(episode, evidence, verdict)
