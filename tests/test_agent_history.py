@@ -159,6 +159,9 @@ for i in range(int(sys.argv[2])):
     if result.error:
         print("flush error:", result.error, flush=True)
         sys.exit(1)
+    if i == 0:  # the reader answers at least once while the writes are under way
+        print("first", flush=True)
+        sys.stdin.readline()
 print("done", flush=True)
 """
 
@@ -177,24 +180,35 @@ def test_answers_stay_true_while_the_real_sidecar_store_writes(tmp_path: Path) -
     writer = subprocess.Popen(
         [sys.executable, "-c", _WRITER, str(path), str(writes)],
         cwd=root,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert writer.stdout is not None
+    assert writer.stdout is not None and writer.stdin is not None
     assert writer.stdout.readline().strip() == "open"
     ctx = ToolContext(db_path=str(path), prometheus_url=None, now=AGENT_NOW)
     seen: list[int] = []
+
+    def answer_once() -> None:
+        answer = answer_deterministic("Show me failure statistics", ctx)
+        (first, *_rest) = answer.tool_calls
+        assert first.result.status in ("ok", "no_data"), first.result.message
+        seen.append((first.result.data or {}).get("total_failures", 0))
+
     try:
+        assert writer.stdout.readline().strip() == "first"
+        answer_once()  # between the first write and the rest
+        writer.stdin.write("go\n")
+        writer.stdin.flush()
+        answer_once()  # while the rest are written (or just after)
         while writer.poll() is None:
-            answer = answer_deterministic("Show me failure statistics", ctx)
-            (first, *_rest) = answer.tool_calls
-            assert first.result.status in ("ok", "no_data"), first.result.message
-            seen.append((first.result.data or {}).get("total_failures", 0))
+            answer_once()
         assert writer.stdout.read().strip() == "done"
     finally:
         writer.wait(timeout=60)
         writer.stdout.close()
+        writer.stdin.close()
     assert writer.returncode == 0
-    assert seen == sorted(seen) and len(seen) >= 2
+    assert seen == sorted(seen) and len(seen) >= 2 and seen[0] == 1
     final = answer_deterministic("Show me failure statistics", ctx).tool_calls[0].result
     assert final.data["total_failures"] == writes
