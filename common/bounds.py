@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from common.errors import ConfigError
@@ -68,6 +68,22 @@ def bounded(name: str, raw: str | float | int) -> float:
 
 def bounded_int(name: str, raw: str | float | int) -> int:
     return int(bounded(name, raw))
+
+
+# The spellings of yes and no every on/off variable accepts; unset is no.
+_YES = frozenset({"1", "true", "yes", "on"})
+_NO = frozenset({"", "0", "false", "no", "off"})
+
+
+def env_flag(env: Mapping[str, str], name: str) -> bool:
+    """An on/off environment variable, read the same way by every process: anything outside
+    the two spellings above is refused at start rather than read as off."""
+    raw = env.get(name, "").strip().lower()
+    if raw in _YES:
+        return True
+    if raw in _NO:
+        return False
+    raise ConfigError(f"Invalid {name} {raw!r}: expected true or false (or 1/0, yes/no, on/off)")
 
 
 def argument(name: str) -> Callable[[str], float]:

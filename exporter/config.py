@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from common.bounds import bounded
+from common.bounds import bounded, env_flag
 from common.errors import ConfigError
 from common.version import add_version_flag
 from exporter.runai.versions import parse_version
@@ -25,8 +25,6 @@ DEFAULT_POLL_INTERVAL_S = 60.0
 DEFAULT_RETENTION_DAYS = 90
 DEFAULT_PENDING_THRESHOLD_S = 30 * 60.0
 REQUIRED_ENV = ("RUNAI_BASE_URL", "RUNAI_CLIENT_ID", "RUNAI_CLIENT_SECRET")
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("", "0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -292,16 +290,8 @@ def _tls(
     bundle_var: str, insecure_var: str,
 ) -> TlsSettings:
     bundle = (bundle_flag or env.get(bundle_var) or "").strip() or None
-    insecure = insecure_flag or _env_bool(env, insecure_var)
+    insecure = insecure_flag or env_flag(env, insecure_var)
     if bundle and insecure:
         raise ConfigError(f"{bundle_var} and {insecure_var} contradict each other: set one")
     return TlsSettings(bundle, bool(insecure))
 
-
-def _env_bool(env: Mapping[str, str], name: str) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise ConfigError(f"Invalid {name} {raw!r}: expected true or false")

@@ -63,7 +63,7 @@ def test_key_never_in_repr_or_description():
         ({"LLM_MAX_STEPS": "nan"}, "Invalid LLM_MAX_STEPS 'nan'"),
         ({"LLM_MAX_RETRIES": "1e12"}, "Invalid LLM_MAX_RETRIES '1e12'"),
         ({"LLM_TIMEOUT_S": "1e-9"}, "Invalid LLM_TIMEOUT_S '1e-9'"),
-        ({"LLM_MASK_NAMES": "maybe"}, "LLM_MASK_NAMES must be 1 or 0"),
+        ({"LLM_MASK_NAMES": "maybe"}, "Invalid LLM_MASK_NAMES 'maybe': expected true or false"),
         ({"LLM_BASE_URL": "ftp://x"}, "LLM_BASE_URL must be an http(s) URL"),
     ],
 )

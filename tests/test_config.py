@@ -160,7 +160,8 @@ def test_connection_settings_flags_over_environment(tmp_path) -> None:
     ({"RUNAI_API_VERSION": "2.17"}, "Unsupported RUNAI_API_VERSION 2.17: supported control "
      "planes are 2.18-2.24"),
     ({"RUNAI_INSECURE_SKIP_TLS_VERIFY": "maybe"},
-     "Invalid RUNAI_INSECURE_SKIP_TLS_VERIFY 'maybe': expected true or false"),
+     "Invalid RUNAI_INSECURE_SKIP_TLS_VERIFY 'maybe': expected true or false "
+     "(or 1/0, yes/no, on/off)"),
     ({"KUBE_CA_BUNDLE": "/ca.pem", "KUBE_INSECURE_SKIP_TLS_VERIFY": "1"},
      "KUBE_CA_BUNDLE and KUBE_INSECURE_SKIP_TLS_VERIFY contradict each other: set one"),
 ])

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from common.bounds import bounded
+from common.bounds import bounded, env_flag
 from common.errors import ConfigError
 from common.redaction import is_redactable
 
@@ -29,9 +29,6 @@ NVIDIA_BASE_URL = "https://integrate.api.nvidia.com/v1"
 NVIDIA_DEFAULT_MODEL = "meta/llama-3.1-70b-instruct"
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"", "0", "false", "no", "off"}
 
 
 @dataclass(frozen=True)
@@ -87,7 +84,7 @@ class LLMSettings:
             timeout_s=_number(env, "LLM_TIMEOUT_S", 30.0),
             max_steps=int(_number(env, "LLM_MAX_STEPS", 6)),
             max_retries=int(_number(env, "LLM_MAX_RETRIES", 2)),
-            mask_names=_flag(env, "LLM_MASK_NAMES"),
+            mask_names=env_flag(env, "LLM_MASK_NAMES"),
         )
 
 
@@ -96,11 +93,3 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name, "").strip()
     return bounded(name, raw) if raw else default
 
-
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise ConfigError(f"{name} must be 1 or 0, got {raw!r}")
