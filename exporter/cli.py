@@ -107,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config.base_url, config.client_id, config.client_secret,
         http=runai_http, observe=state.observe_request, on_token=SCRUBBER.add_token,
         api_version=config.api_version, cluster_id=config.cluster_id,
+        application=config.application,
     )
     kube = (
         KubeClient(kube_access, http=kube_http, observe=state.observe_request,

@@ -25,6 +25,9 @@ DEFAULT_POLL_INTERVAL_S = 60.0
 DEFAULT_RETENTION_DAYS = 90
 DEFAULT_PENDING_THRESHOLD_S = 30 * 60.0
 REQUIRED_ENV = ("RUNAI_BASE_URL", "RUNAI_CLIENT_ID", "RUNAI_CLIENT_SECRET")
+# Instead of the client pair: an application's ID and secret, sent as app_token (every
+# version 2.18-2.24 takes it; the only machine credential before 2.20).
+APPLICATION_ENV = ("RUNAI_APP_ID", "RUNAI_APP_SECRET")
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,9 @@ class Config:
     cluster_name: str | None = None
     cluster_id: str | None = None  # RUNAI_CLUSTER_ID; None: the tenant's only cluster
     api_version: str | None = None  # RUNAI_API_VERSION; None: detected from the token form
+    # The credentials are an application's (RUNAI_APP_ID/RUNAI_APP_SECRET: app_token), not a
+    # service account's or access key's (RUNAI_CLIENT_ID/RUNAI_CLIENT_SECRET).
+    application: bool = False
     runai_tls: TlsSettings = field(default_factory=lambda: TlsSettings())
     kube_tls: TlsSettings = field(default_factory=lambda: TlsSettings())  # read by exporter.kube
 
@@ -82,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
             "failures, records them in a DuckDB file and serves Prometheus metrics."
         ),
         epilog=(
-            "Environment: RUNAI_BASE_URL, RUNAI_CLIENT_ID, RUNAI_CLIENT_SECRET (required); "
+            "Environment: RUNAI_BASE_URL, RUNAI_CLIENT_ID, RUNAI_CLIENT_SECRET (required; or "
+            "RUNAI_APP_ID, RUNAI_APP_SECRET for an application's credentials); "
             f"RUNAI_FAILURE_DB_PATH (default {DEFAULT_DB_PATH}); KUBECONFIG, or the in-cluster "
             "service account, for pod statuses and logs; RUNAI_CLUSTER_ID, RUNAI_API_VERSION, "
             "RUNAI_CA_BUNDLE, RUNAI_INSECURE_SKIP_TLS_VERIFY, KUBE_CA_BUNDLE, "
@@ -256,16 +263,24 @@ def connection_config(args: argparse.Namespace, env: Mapping[str, str]) -> Confi
     base_url_raw = args.base_url if args.base_url is not None else env.get("RUNAI_BASE_URL", "")
     values = {
         "RUNAI_BASE_URL": base_url_raw,
-        "RUNAI_CLIENT_ID": env.get("RUNAI_CLIENT_ID", ""),
-        "RUNAI_CLIENT_SECRET": env.get("RUNAI_CLIENT_SECRET", ""),
+        **{name: env.get(name, "") for name in (*REQUIRED_ENV[1:], *APPLICATION_ENV)},
     }
-    missing = [name for name in REQUIRED_ENV if not values[name].strip()]
+    application = any(values[name].strip() for name in APPLICATION_ENV)
+    if application and any(values[name].strip() for name in REQUIRED_ENV[1:]):
+        raise ConfigError(
+            "Set RUNAI_CLIENT_ID/RUNAI_CLIENT_SECRET (a service account or access key) or "
+            "RUNAI_APP_ID/RUNAI_APP_SECRET (an application), not both"
+        )
+    required = ("RUNAI_BASE_URL", *APPLICATION_ENV) if application else REQUIRED_ENV
+    missing = [name for name in required if not values[name].strip()]
     if missing:
         raise ConfigError(f"Missing required environment variables: {', '.join(missing)}")
+    id_name, secret_name = required[1:]
     return Config(
         base_url=parse_base_url(base_url_raw),
-        client_id=values["RUNAI_CLIENT_ID"].strip(),
-        client_secret=values["RUNAI_CLIENT_SECRET"].strip(),
+        client_id=values[id_name].strip(),
+        client_secret=values[secret_name].strip(),
+        application=application,
         kubeconfig=env.get("KUBECONFIG") or None,
         **connection_settings(args, env),
     )

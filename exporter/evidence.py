@@ -427,6 +427,10 @@ def _targets(k8s_pods: list[dict[str, Any]]) -> list[_Target]:
             reads = (True, False) if restarted else (False,)
             if last and not cs.get("state"):  # only its previous container is this episode's
                 reads = (True,)
+            elif waiting and not restarted:
+                # Never started (image pull, mount, config): no log, and Kubernetes answers a
+                # read with 400 "is waiting to start".
+                reads = ()
             candidate = _Target(name, str(cs.get("name", "")), restarted, _int(code), score,
                                 reads)
             if best is None or candidate.score > best.score:

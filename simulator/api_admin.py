@@ -85,6 +85,14 @@ async def get_truth(request: Request) -> Response:
     return json_response(truth(_sim(request).world))
 
 
+async def get_requests(request: Request) -> Response:
+    """How the API answered so far: {"statuses": {"200": n, ...}, "refused": ["GET /path"...]}
+    (the first 100 answered 400)."""
+    sim = _sim(request)
+    return json_response({"statuses": {str(k): v for k, v in sorted(sim.statuses.items())},
+                          "refused": list(sim.refused)})
+
+
 ROUTES = [
     Route("/admin/clock", get_clock, methods=["GET"]),
     Route("/admin/clock", post_clock, methods=["POST"]),
@@ -92,4 +100,5 @@ ROUTES = [
     Route("/admin/faults", post_faults, methods=["POST"]),
     Route("/admin/reset", post_reset, methods=["POST"]),
     Route("/admin/truth", get_truth, methods=["GET"]),
+    Route("/admin/requests", get_requests, methods=["GET"]),
 ]

@@ -7,6 +7,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from simulator import api_admin, api_k8s, api_org, api_runai
 from simulator.config import SimulatorConfig
@@ -21,11 +22,32 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return runai_error(exc.status_code, exc.detail)
 
 
+class _CountAnswers:
+    """Counts the status of every API answer in `sim` (GET /admin/requests shows them)."""
+
+    def __init__(self, app: ASGIApp, sim: Sim) -> None:
+        self.app, self.sim = app, sim
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith("/admin/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def counted(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.sim.answered(scope["method"], path, int(message["status"]))
+            await send(message)
+
+        await self.app(scope, receive, counted)
+
+
 def create_app(config: SimulatorConfig) -> Starlette:
     """Build the app; its state (`app.state.sim`) is generated from the config's scenario."""
     routes: list[BaseRoute] = [*api_runai.ROUTES, *api_org.ROUTES, *api_k8s.ROUTES]
     if config.admin_enabled:
         routes += api_admin.ROUTES
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
-    app.state.sim = Sim.build(config)
+    app.state.sim = sim = Sim.build(config)
+    app.add_middleware(_CountAnswers, sim=sim)
     return app

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 from simulator.auth import TokenStore
 from simulator.config import SimulatorConfig
@@ -18,6 +19,15 @@ class Sim:
     tokens: TokenStore
     faults: FaultState
     version: ApiVersion
+    # The status of every API answer (not /admin), and the first requests answered 400, so a
+    # test can say "no request was refused" of any client, ours or not.
+    statuses: Counter[int] = field(default_factory=Counter)
+    refused: list[str] = field(default_factory=list)
+
+    def answered(self, method: str, path: str, status: int) -> None:
+        self.statuses[status] += 1
+        if status == 400 and len(self.refused) < 100:
+            self.refused.append(f"{method} {path}")
 
     @classmethod
     def build(cls, config: SimulatorConfig) -> Sim:

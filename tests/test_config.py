@@ -169,3 +169,15 @@ def test_bad_connection_settings_are_one_line(env: dict[str, str], message: str)
     with pytest.raises(ConfigError) as info:
         load_config([], ENV | env)
     assert str(info.value) == message
+
+
+def test_an_applications_credentials_instead_of_a_service_accounts() -> None:
+    base = {"RUNAI_BASE_URL": ENV["RUNAI_BASE_URL"]}
+    config = load_config([], base | {"RUNAI_APP_ID": "app", "RUNAI_APP_SECRET": "s3cret"})
+    assert (config.client_id, config.client_secret, config.application) == ("app", "s3cret", True)
+    assert not load_config([], ENV).application
+    with pytest.raises(ConfigError, match="^Missing required environment variables: "
+                                          "RUNAI_APP_SECRET$"):
+        load_config([], base | {"RUNAI_APP_ID": "app"})
+    with pytest.raises(ConfigError, match="not both"):
+        load_config([], ENV | {"RUNAI_APP_ID": "app", "RUNAI_APP_SECRET": "s3cret"})

@@ -145,6 +145,23 @@ def test_every_endpoint_the_sidecar_reads_is_taken(strict, version: str) -> None
     assert _negotiation_400s(server) == expected
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_applications_credentials_are_taken_first_try_on_every_version(
+    strict, version: str
+) -> None:
+    """app_token (appID/appSecret) is in every version's TokenRequest, 2.18 to 2.24: with an
+    application's credentials no version refuses a try, and the version range stays open
+    until the cluster's own version narrows it."""
+    server = strict(version)
+    client = client_for(server, application=True)
+    client.authenticate()
+    assert client.token_form == "v1 app_token (JSON)"
+    assert [s.status for s in server.seen] == [200]
+    client.list_workloads()
+    assert client.control_plane.low <= version <= client.control_plane.high
+    assert server.answered(400) == []
+
+
 @pytest.mark.parametrize("version", ["2.18", "2.20", "2.24"])
 def test_a_wrong_secret_is_a_credentials_error_on_each_form(strict, version: str) -> None:
     from common.errors import AuthError

@@ -81,6 +81,7 @@ def run(
     runai = RunaiClient(
         config.base_url, config.client_id, config.client_secret, http=runai_http,
         on_token=SCRUBBER.add_token, api_version=config.api_version, cluster_id=config.cluster_id,
+        application=config.application,
     )
     kube = None
     if kube_access is not None and kube_http is not None:

@@ -2,8 +2,9 @@
 
 Authentication is client credentials, in whichever form the control plane takes: the OAuth2
 form at `POST /api/v2/token` (2.24+), JSON `client_credentials` at `POST /api/v1/token`
-(2.20+), or JSON `app_token` (2.18, 2.19); see exporter/runai/versions.py. The form that
-works is kept for every refresh; the token is refreshed shortly before it expires and once more
+(2.20+), or JSON `app_token` (2.18, 2.19; an application's credentials on every version);
+the kind of credentials configured decides the order (exporter/runai/versions.py). The form
+that works is kept for every refresh; the token is refreshed shortly before it expires and once more
 on any 401. Query parameters and filters are only ever those the control plane's version
 lists; `filterBy` is one parameter with the filters comma-joined (the spec's explode: false).
 Listings follow `next` through every page and stop where it is absent, null or empty.
@@ -25,7 +26,7 @@ from common.errors import AuthError, ConfigError, RunaiApiError
 from exporter.http_retry import Observer, Reply, RetryPolicy, ignore, send
 from exporter.model import Workload
 from exporter.runai import versions as v
-from exporter.runai.versions import TOKEN_FORMS, ControlPlane, TokenForm, control_plane_of
+from exporter.runai.versions import ControlPlane, TokenForm, control_plane_of, forms_for
 
 PAGE_LIMIT = 500  # the API's maximum page size
 EVENTS_LIMIT = 200  # newest events of one workload; older ones rarely decide a failure
@@ -51,6 +52,7 @@ class RunaiClient:
         on_token: Callable[[str], None] = lambda token: None,
         api_version: str | None = None,  # RUNAI_API_VERSION: wins over what is detected
         cluster_id: str | None = None,  # RUNAI_CLUSTER_ID; None: discovered when unambiguous
+        application: bool = False,  # RUNAI_APP_ID/RUNAI_APP_SECRET: an application's
     ) -> None:
         self._base = base_url.rstrip("/")
         self._client_id = client_id
@@ -65,6 +67,7 @@ class RunaiClient:
         self._expires_at = 0.0
         self._form: TokenForm | None = None  # the token form that worked, once known
         self._api_version = api_version
+        self._application = application
         self.control_plane = (
             ControlPlane.exactly(api_version, "RUNAI_API_VERSION") if api_version
             else ControlPlane()
@@ -116,7 +119,7 @@ class RunaiClient:
             self._accept_token(form, reply)
             self._form = form
             if not self._api_version:
-                self.control_plane = control_plane_of(form)
+                self.control_plane = control_plane_of(form, application=self._application)
             return
         raise AuthError(
             "Run:ai took none of the token forms (" + "; ".join(tried) + "): check "
@@ -125,12 +128,14 @@ class RunaiClient:
         )
 
     def _forms_to_try(self) -> list[TokenForm]:
-        """Every form, in order; with RUNAI_API_VERSION the one of that version first, so a
-        known version needs no refused try (2.18/2.19 would otherwise answer 400 once)."""
-        if not self._api_version:
-            return list(TOKEN_FORMS)
-        fits = [f for f in TOKEN_FORMS if control_plane_of(f).covers(self.control_plane)]
-        return fits + [f for f in TOKEN_FORMS if f not in fits]
+        """Every form, in the order the kind of credentials says (versions.forms_for); with
+        RUNAI_API_VERSION the one of that version first, so a known version needs no refused
+        try (2.18/2.19 would otherwise answer 400 once to a service account's form)."""
+        forms = forms_for(application=self._application)
+        if not self._api_version or self._application:
+            return list(forms)
+        fits = [f for f in forms if control_plane_of(f).covers(self.control_plane)]
+        return fits + [f for f in forms if f not in fits]
 
     def _post_token(self, form: TokenForm) -> Reply:
         self.token_requests += 1

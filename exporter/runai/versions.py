@@ -157,8 +157,24 @@ class ControlPlane:
         )
 
 
-def control_plane_of(form: TokenForm) -> ControlPlane:
+def control_plane_of(form: TokenForm, *, application: bool = False) -> ControlPlane:
+    """The versions a control plane that took `form` can be. With an application's
+    credentials app_token is the only form tried, and every version takes it (deprecated
+    from 2.20, never removed up to 2.24): it says nothing about the version."""
+    if application and form.grant == "app_token":
+        return ControlPlane(OLDEST, NEWEST, f"token form {form.name}, application credentials")
     return ControlPlane(form.first, form.last or NEWEST, f"token form {form.name}")
+
+
+def forms_for(*, application: bool) -> tuple[TokenForm, ...]:
+    """The token forms in the order to try them. An application's ID and secret (2.18's only
+    machine credential; deprecated, still taken, up to 2.24) go in app_token, which every
+    version 2.18-2.24 takes: no refused try on any. A service account's or access key's
+    (2.20+) go in client_credentials: v2 from 2.24, v1 from 2.20; app_token last, for an
+    application's credentials set as RUNAI_CLIENT_ID on 2.18/2.19 (one refused try)."""
+    if application:
+        return tuple(sorted(TOKEN_FORMS, key=lambda f: f.grant != "app_token"))
+    return TOKEN_FORMS
 
 
 _FILTER_FIELD = re.compile(r"^([A-Za-z]+)(==|!=|<=|>=|=@|!@|=\^|=\$)")
