@@ -221,6 +221,8 @@ ROWS: dict[str, tuple[dict[str, Any], str]] = {
     "app.crash": ({"logs": "Segmentation fault (core dumped)"}, "app_error"),
     "app.crash_exit": ({"pods": pods(container(terminated(139)))}, "app_error"),
     "app.exit_code": ({"pods": pods(container(terminated(1)))}, "app_error"),
+    "app.segfault_message": ({"workload": workload("Container exited with code 139")},
+                             "app_error"),
     "app.exit_message": (
         {"workload": workload("Container exited with code 2"), "logs": "epoch 3/10 done"},
         "app_error",

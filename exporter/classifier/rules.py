@@ -14,6 +14,9 @@ is its precedence. Traps are handled here, as data:
 - an Xid is read by NVIDIA's catalogue (xid_catalog.py): a GPU reset or a node reboot as its
   documented action is hardware, restarting the application is the application's fault; a
   driver line saying the GPU's recovery action now needs a reset or a reboot is hardware too.
+  The driver's lines are read wherever they were kept: events (Run:ai keeps a past attempt's),
+  statuses, the log, and a container's termination message (under FallbackToLogsOnError the
+  log's tail: what is left of a restarted or past container's output).
 """
 
 from __future__ import annotations
@@ -90,7 +93,7 @@ RULES: tuple[Rule, ...] = (
         "gpu_hardware",
         0.95,
         Signal(
-            (EVENT, POD, WORKLOAD, LOG),
+            (EVENT, POD, CONTAINER, WORKLOAD, LOG),
             pattern=XID,
             numbers=HARDWARE_XIDS,
             keys=("xid",),
@@ -105,7 +108,7 @@ RULES: tuple[Rule, ...] = (
         "gpu_hardware",
         0.95,
         Signal(
-            (EVENT, POD, WORKLOAD, LOG),
+            (EVENT, POD, CONTAINER, WORKLOAD, LOG),
             # "Xid 154, GPU recovery action changed from 0x0 (None) to 0x1 (GPU Reset
             # Required)" (NVML's nvmlDeviceGpuRecoveryAction_t), or a tool printing the
             # action now: the GPU needs a reset or the node a reboot. A change back to None
@@ -127,7 +130,7 @@ RULES: tuple[Rule, ...] = (
         "gpu_hardware",
         0.9,
         Signal(
-            (EVENT, POD, WORKLOAD, LOG),
+            (EVENT, POD, CONTAINER, WORKLOAD, LOG),
             pattern=rx(
                 r"fallen off the bus|GPU is lost|Unable to determine the device handle for GPU|"
                 r"GPU requires reset|\buncorrectable ECC|double.bit ECC|ECC_UNCORRECTABLE|"
@@ -648,7 +651,7 @@ RULES: tuple[Rule, ...] = (
         "cuda_error",
         0.8,
         Signal(
-            (EVENT, POD, WORKLOAD, LOG),
+            (EVENT, POD, CONTAINER, WORKLOAD, LOG),
             pattern=XID,
             numbers=APPLICATION_XIDS,
             keys=("xid",),
@@ -840,6 +843,24 @@ RULES: tuple[Rule, ...] = (
         # Only with its log at hand: a bare "exited with code 1" is as often a CUDA OOM, a full
         # disk or a driver mismatch whose words were in the log (a past episode's is gone).
         also=(Signal((LOG,)),),
+    ),
+    Rule(
+        "app.segfault_message",
+        "app_error",
+        0.55,
+        Signal(
+            (WORKLOAD, EVENT),
+            pattern=rx(r"exit(?:ed)? (?:with )?(?:exit )?code:? ?(?P<num>\d{1,3})\b"),
+            keys=("exit",),
+            numbers=frozenset({139}),
+        ),
+        "The workload's process crashed with a segmentation fault (exit code 139) without a "
+        "GPU error.",
+        "Get a stack trace (core dump, faulthandler, gdb) and check native extensions and "
+        "library versions in the image.",
+        # What a past episode keeps once its pod is gone: the phase message ("Container
+        # exited with code 139") or the training operator's ExitedWithCode event. Only SIGSEGV:
+        # an abort (134) is as often NCCL's watchdog, a bus error (135) a full /dev/shm.
     ),
     # --- not decisive: true, but not why ----------------------------------------------------
     Rule(
