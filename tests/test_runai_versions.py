@@ -160,6 +160,10 @@ def test_an_applications_credentials_are_taken_first_try_on_every_version(
     client.list_workloads()
     assert client.control_plane.low <= version <= client.control_plane.high
     assert server.answered(400) == []
+    from common.errors import AuthError
+
+    with pytest.raises(AuthError, match=r"app_token.*check RUNAI_APP_ID and RUNAI_APP_SECRET$"):
+        client_for(server, secret="wrong-secret", application=True).authenticate()
 
 
 @pytest.mark.parametrize("version", ["2.18", "2.20", "2.24"])

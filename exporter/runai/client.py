@@ -123,9 +123,15 @@ class RunaiClient:
             return
         raise AuthError(
             "Run:ai took none of the token forms (" + "; ".join(tried) + "): check "
-            "RUNAI_BASE_URL and that RUNAI_CLIENT_ID/RUNAI_CLIENT_SECRET belong to a service "
+            f"RUNAI_BASE_URL and that {self._credential_names('/')} belong to a service "
             "account or application of this control plane"
         )
+
+    def _credential_names(self, joint: str) -> str:
+        """The variables the credentials came from, for an error message."""
+        if self._application:
+            return f"RUNAI_APP_ID{joint}RUNAI_APP_SECRET"
+        return f"RUNAI_CLIENT_ID{joint}RUNAI_CLIENT_SECRET"
 
     def _forms_to_try(self) -> list[TokenForm]:
         """Every form, in the order the kind of credentials says (versions.forms_for); with
@@ -151,7 +157,7 @@ class RunaiClient:
         if reply.status in (400, 401, 403):
             raise AuthError(
                 f"Run:ai rejected the credentials ({form.name}): {_reason(reply)}; check "
-                "RUNAI_CLIENT_ID and RUNAI_CLIENT_SECRET"
+                f"{self._credential_names(' and ')}"
             )
         data = reply.data if isinstance(reply.data, dict) else {}
         token = data.get(form.token_field)
