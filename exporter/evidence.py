@@ -424,7 +424,7 @@ def _targets(k8s_pods: list[dict[str, Any]]) -> list[_Target]:
                 else 0
             )
             restarted = bool(cs.get("restartCount")) and bool(last)
-            reads = (True, False) if restarted else (False,)
+            reads: tuple[bool, ...] = (True, False) if restarted else (False,)
             if last and not cs.get("state"):  # only its previous container is this episode's
                 reads = (True,)
             elif waiting and not restarted:

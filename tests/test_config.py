@@ -176,8 +176,8 @@ def test_an_applications_credentials_instead_of_a_service_accounts() -> None:
     config = load_config([], base | {"RUNAI_APP_ID": "app", "RUNAI_APP_SECRET": "s3cret"})
     assert (config.client_id, config.client_secret, config.application) == ("app", "s3cret", True)
     assert not load_config([], ENV).application
-    with pytest.raises(ConfigError, match="^Missing required environment variables: "
-                                          "RUNAI_APP_SECRET$"):
+    with pytest.raises(ConfigError, match=r"^Missing required environment variables: "
+                                          r"RUNAI_APP_SECRET$"):
         load_config([], base | {"RUNAI_APP_ID": "app"})
     with pytest.raises(ConfigError, match="not both"):
         load_config([], ENV | {"RUNAI_APP_ID": "app", "RUNAI_APP_SECRET": "s3cret"})

@@ -16,16 +16,12 @@ from exporter.classifier import classify
 from exporter.detect.episodes import Episode, parse_time
 from exporter.evidence import gather
 from exporter.model import Workload
+from tests import test_evidence
 from tests.fixtures_exporter import Answer, ScriptedServer
-from tests.test_evidence import (  # noqa: F401  (fixture)
-    SCHEDULED,
-    WORKLOAD,
-    _at,
-    _pod,
-    clients,
-    status,
-)
+from tests.test_evidence import SCHEDULED, WORKLOAD, _at, _pod, status
 from tests.test_evidence import TIMELINE as ATTEMPTS
+
+clients = test_evidence.clients  # the fixture: a Run:ai and a Kubernetes client
 
 RESET_LINE = ("NVRM: Xid (PCI:0000:3b:00): 154, GPU recovery action changed from 0x0 (None) "
               "to 0x1 (GPU Reset Required)")

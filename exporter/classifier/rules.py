@@ -60,6 +60,19 @@ DISTRIBUTED = rx(
 )
 # NCCL's INFO lines are chatter a healthy job prints by the hundred (plugin probing included).
 NCCL_INFO = rx(r"NCCL INFO")
+# An exit code as Run:ai's phase message or an event says it ("Container exited with code
+# 127", "Pod: ns.pod exited with code 1"): what is left of a past episode once its pods are gone.
+EXIT_MESSAGE = rx(r"exit(?:ed)? (?:with )?(?:exit )?code:? ?(?P<num>\d{1,3})\b")
+
+
+def exit_message(numbers: frozenset[int]) -> Signal:
+    return Signal((WORKLOAD, EVENT), pattern=EXIT_MESSAGE, keys=("exit",), numbers=numbers)
+
+
+CRASH_ADVICE = (
+    "Get a stack trace (core dump, faulthandler, gdb) and check native extensions and "
+    "library versions in the image."
+)
 # Any exception line: the engine's candidate for "the error that ended the process".
 TERMINAL_ERROR = Signal((LOG,), pattern=EXCEPTION_LINE, keys=EXCEPTION_KEYS)
 # An exception from the application itself, not the distributed machinery's echo of one.
@@ -557,12 +570,7 @@ RULES: tuple[Rule, ...] = (
         "config.exit_message",
         "config_error",
         0.6,
-        Signal(
-            (WORKLOAD, EVENT),
-            pattern=rx(r"exit(?:ed)? (?:with )?(?:exit )?code:? ?(?P<num>\d{1,3})\b"),
-            keys=("exit",),
-            numbers=frozenset({126, 127}),
-        ),
+        exit_message(frozenset({126, 127})),
         "The container's command could not be run (exit 126/127: not executable or not found).",
         "Fix the command or entrypoint: the program is missing from the image or not executable.",
     ),
@@ -808,8 +816,7 @@ RULES: tuple[Rule, ...] = (
             ),
         ),
         "The workload's process crashed (segmentation fault or abort) without a GPU error.",
-        "Get a stack trace (core dump, faulthandler, gdb) and check native extensions and "
-        "library versions in the image.",
+        CRASH_ADVICE,
     ),
     Rule(
         "app.crash_exit",
@@ -817,8 +824,7 @@ RULES: tuple[Rule, ...] = (
         0.6,
         Signal((CONTAINER,), exit_codes=CRASH_EXITS),
         "The workload's process crashed on a signal (abort or segmentation fault).",
-        "Get a stack trace (core dump, faulthandler, gdb) and check native extensions and "
-        "library versions in the image.",
+        CRASH_ADVICE,
     ),
     Rule(
         "app.exit_code",
@@ -832,12 +838,7 @@ RULES: tuple[Rule, ...] = (
         "app.exit_message",
         "app_error",
         0.45,
-        Signal(
-            (WORKLOAD, EVENT),
-            pattern=rx(r"exit(?:ed)? (?:with )?(?:exit )?code:? ?(?P<num>\d{1,3})\b"),
-            keys=("exit",),
-            numbers=APP_EXITS,
-        ),
+        exit_message(APP_EXITS),
         "The workload's container exited with an error code.",
         "Read the container log for the error before exit and fix the code or its input.",
         # Only with its log at hand: a bare "exited with code 1" is as often a CUDA OOM, a full
@@ -848,16 +849,10 @@ RULES: tuple[Rule, ...] = (
         "app.segfault_message",
         "app_error",
         0.55,
-        Signal(
-            (WORKLOAD, EVENT),
-            pattern=rx(r"exit(?:ed)? (?:with )?(?:exit )?code:? ?(?P<num>\d{1,3})\b"),
-            keys=("exit",),
-            numbers=frozenset({139}),
-        ),
+        exit_message(frozenset({139})),
         "The workload's process crashed with a segmentation fault (exit code 139) without a "
         "GPU error.",
-        "Get a stack trace (core dump, faulthandler, gdb) and check native extensions and "
-        "library versions in the image.",
+        CRASH_ADVICE,
         # What a past episode keeps once its pod is gone: the phase message ("Container
         # exited with code 139") or the training operator's ExitedWithCode event. Only SIGSEGV:
         # an abort (134) is as often NCCL's watchdog, a bus error (135) a full /dev/shm.
@@ -867,12 +862,7 @@ RULES: tuple[Rule, ...] = (
         "ctx.exit_message",
         "unknown",
         0.3,
-        Signal(
-            (WORKLOAD, EVENT),
-            pattern=rx(r"exit(?:ed)? (?:with )?(?:exit )?code:? ?(?P<num>\d{1,3})\b"),
-            keys=("exit",),
-            numbers=APP_EXITS,
-        ),
+        exit_message(APP_EXITS),
         "The container exited with an error code; its log is not in the evidence to say why.",
         "Read the container's log where it was kept (a log collector, the job's own output) "
         "for the error before exit.",
