@@ -41,9 +41,7 @@ def open_fleet(sources: list[Source], *, timeout_s: float = 10.0) -> duckdb.Duck
                 for table in TABLES:
                     if _has_parquet(source.path / table):
                         branches[table].append(_parquet_branch(source.path / table))
-        for table, selects in branches.items():
-            conn.execute(f"CREATE VIEW {table} AS " + " UNION ALL BY NAME ".join(selects))
-        _check_parquet_readable(conn, sources)
+        _create_views(conn, branches, sources)
         _refuse_one_cluster_twice(conn)
     except BaseException:
         conn.close()
@@ -102,18 +100,23 @@ def _parquet_branch(folder: Path) -> str:
     )
 
 
-def _check_parquet_readable(conn: duckdb.DuckDBPyConnection, sources: list[Source]) -> None:
-    """A damaged file in a dataset is named now, not in the middle of some answer."""
-    if not any(s.kind == "parquet" for s in sources):
-        return
-    for table in TABLES:
-        try:
-            conn.execute(f"SELECT count(*) FROM {table}").fetchone()
-        except duckdb.Error as exc:
-            roots = ", ".join(str(s.path) for s in sources if s.kind == "parquet")
-            raise HistorySourceError(
-                f"cannot read the Parquet dataset {roots}: {_first_line(exc)}"
-            ) from None
+def _create_views(
+    conn: duckdb.DuckDBPyConnection, branches: dict[str, list[str]], sources: list[Source]
+) -> None:
+    """The views, and with a Parquet dataset a count through each (its files' footers), so a
+    damaged file is named now rather than in the middle of some answer."""
+    datasets = ", ".join(str(s.path) for s in sources if s.kind == "parquet")
+    try:
+        for table, selects in branches.items():
+            conn.execute(f"CREATE VIEW {table} AS " + " UNION ALL BY NAME ".join(selects))
+            if datasets:
+                conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    except duckdb.Error as exc:
+        if not datasets:
+            raise
+        raise HistorySourceError(
+            f"cannot read the Parquet dataset {datasets}: {_first_line(exc)}"
+        ) from None
 
 
 def _refuse_one_cluster_twice(conn: duckdb.DuckDBPyConnection) -> None:

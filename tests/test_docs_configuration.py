@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "configuration.md"
 COMMANDS = [
     ["exporter"], ["exporter", "db"], ["exporter", "db", "stats"], ["exporter", "db", "prune"],
-    ["exporter", "db", "backup"], ["exporter", "db", "sql"], ["exporter", "db", "import-sqlite"],
+    ["exporter", "db", "backup"], ["exporter", "db", "sql"], ["exporter", "db", "import-sqlite"], ["exporter", "db", "export"],
     ["exporter", "classify"], ["exporter", "doctor"],
     ["agent", "serve"], ["agent", "ask"], ["agent", "eval"], ["agent", "mcp"], ["simulator"],
 ]
