@@ -78,11 +78,21 @@ def _attach(conn: duckdb.DuckDBPyConnection, path: Path, alias: str, timeout_s: 
         raise HistorySourceError(
             f"{path} is not a readable DuckDB history: {_first_line(exc)}"
         ) from None
-    try:
-        row = conn.execute(f"SELECT max(application_id) FROM {alias}.schema_info").fetchone()
-    except duckdb.CatalogException:
-        row = None
-    if not row or row[0] != APPLICATION_ID:
+    # Ours: both tables, and no other application's mark (a file made from the migrations
+    # without the store, as the benchmarks' seeds are, carries no mark and is read).
+    tables = {
+        row[0]
+        for row in conn.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = ? "
+            "AND schema_name = 'main'",
+            [alias],
+        ).fetchall()
+    }
+    marks: set[str] = set()
+    if "schema_info" in tables:
+        rows = conn.execute(f"SELECT DISTINCT application_id FROM {alias}.schema_info")
+        marks = {str(r[0]) for r in rows.fetchall()}
+    if not set(TABLES) <= tables or marks - {APPLICATION_ID}:
         raise HistorySourceError(f"{path} is a DuckDB file but not a failure history")
 
 
