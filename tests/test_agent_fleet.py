@@ -16,6 +16,8 @@ import pytest
 
 from agent.api.app import create_api_app
 from agent.api.edges import ApiSettings
+from agent.evals import seed
+from agent.llm.mask import NameMask
 from agent.llm.settings import LLMSettings
 from agent.mcp.tools import call as mcp_call
 from agent.respond import respond
@@ -25,7 +27,6 @@ from common.errors import ConfigError, StoreLocked
 from history import cli as db_cli
 from history import fleet, reader, sources
 from history.records import FailureRecord, RunRecord
-from history.store import HistoryStore
 from tests.fixtures_llm import ScriptedLLM, ServerThread, answer
 from tests.fixtures_store import BASE_TIME, KNOWN_FAILURES, KNOWN_RUNS, make_failure, make_run
 
@@ -54,17 +55,11 @@ def with_cluster(
 
 
 def write_history(
-    path: Path,
-    failures: tuple[FailureRecord, ...],
-    runs: tuple[RunRecord, ...],
+    path: Path, failures: tuple[FailureRecord, ...], runs: tuple[RunRecord, ...]
 ) -> Path:
-    """A history file as the sidecar writes it (the real store), closed."""
+    """A history file as the sidecar writes it (its own store), closed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    store = HistoryStore(path)
-    store.open()
-    store.enqueue(failures, runs)
-    result = store.flush()
-    assert result.error is None and result.pending == 0, result
+    seed.write_history(path, failures, runs)
     return path
 
 
@@ -325,3 +320,8 @@ def test_the_llm_is_told_the_clusters_and_the_answer_names_them(
     assert any("Clusters: gpu-east, gpu-west" in text and "`cluster` column" in text
                for text in system)  # fmt: skip
 
+
+
+def test_names_masked_for_an_llm_come_from_every_cluster(fleet_dir: Path) -> None:
+    mask = NameMask.from_history(str(fleet_dir / "*.db"))
+    assert {"job-wl-1", "job-w-1", "team-a", "team-w"} <= set(mask.forward)
