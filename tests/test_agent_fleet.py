@@ -16,6 +16,9 @@ import pytest
 
 from agent.api.app import create_api_app
 from agent.api.edges import ApiSettings
+from agent.cli.mcp_stdio import main as mcp_main
+from agent.cli.serve import banner
+from agent.cli.serve import main as serve_main
 from agent.evals import seed
 from agent.llm.mask import NameMask
 from agent.llm.settings import LLMSettings
@@ -325,3 +328,17 @@ def test_the_llm_is_told_the_clusters_and_the_answer_names_them(
 def test_names_masked_for_an_llm_come_from_every_cluster(fleet_dir: Path) -> None:
     mask = NameMask.from_history(str(fleet_dir / "*.db"))
     assert {"job-wl-1", "job-w-1", "team-a", "team-w"} <= set(mask.forward)
+
+
+def test_serve_and_mcp_name_the_fleet_or_refuse_a_glob_matching_nothing(
+    fleet_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = str(fleet_dir / "*.db")
+    shown = banner(ApiSettings(db_path=spec), "127.0.0.1", 8000, 3000)
+    assert f"History  {spec} (Clusters: gpu-east, gpu-west)" in shown
+    nothing = str(fleet_dir / "none-*.db")
+    for main in (serve_main, mcp_main):
+        assert main(["--db", str(fleet_dir / "gpu-east.db"), "--db", nothing]) == 2
+        assert capsys.readouterr().err == (
+            f"ERROR: no history file or Parquet dataset matches {nothing}\n"
+        )

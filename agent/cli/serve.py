@@ -81,12 +81,14 @@ def _port(text: str) -> int:
 def banner(settings: ApiSettings, host: str, api_port: int, ui_port: int) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     auth = "bearer token required" if settings.api_token else "off (set AGENT_API_TOKEN)"
+    clusters = sources.clusters_line(settings.db_path)  # several histories: which clusters
+    history = f"{settings.db_path} ({clusters})" if clusters else settings.db_path
     return "\n".join(
         [
             "runai-failure-analysis agent",
             f"  Web UI   http://{shown}:{ui_port}",
             f"  API      http://{shown}:{api_port}/api/chat  (OpenAI-compatible: /v1)",
-            f"  History  {settings.db_path}",
+            f"  History  {history}",
             f"  PromQL   {settings.prometheus_url or 'off (set PROMETHEUS_URL)'}",
             f"  {settings.llm.describe()}",
             f"  Auth     {auth}",
