@@ -18,6 +18,7 @@ from agent.llm.settings import LLMSettings
 from agent.tools.catalog import TOOLS
 from agent.tools.sql import SQL_TOOL
 from agent.types import Answer, ToolContext, ToolSpec
+from history import sources
 
 LLM_TOOLS: tuple[ToolSpec, ...] = (*TOOLS, SQL_TOOL)
 
@@ -33,7 +34,7 @@ def respond(
     """Answer `question`; `history` is earlier user/assistant turns (LLM mode only)."""
     mode = ["llm" if settings.enabled else "deterministic"]
     with telemetry.timed_answer(lambda: mode[0]):
-        answer = _respond(question, ctx, settings, history, on_event, mode)
+        answer = _with_clusters(_respond(question, ctx, settings, history, on_event, mode), ctx)
     for call in answer.tool_calls:
         telemetry.TOOL_CALLS.labels(call.name, call.result.status).inc()
     return answer
@@ -61,6 +62,15 @@ def _respond(
     answer = answer_deterministic(question, ctx)
     _replay(answer, on_event)
     return answer
+
+
+def _with_clusters(answer: Answer, ctx: ToolContext) -> Answer:
+    """An answer over several clusters' histories ends by naming them (one line); an answer
+    from one history file stays as it is."""
+    line = sources.clusters_line(ctx.db_path)
+    if line is None or answer.markdown.rstrip().endswith(line):
+        return answer
+    return replace(answer, markdown=f"{answer.markdown.rstrip()}\n\n{line}")
 
 
 def _replay(answer: Answer, on_event: EventSink | None) -> None:

@@ -10,16 +10,19 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import duckdb
 
 from common.errors import StoreLocked
 
+T = TypeVar("T")
 _LOCK_MARKERS = ("could not set lock", "conflicting lock")
 
 # DuckDB would otherwise try to download extensions from the internet, for instance when the
 # path holds a SQLite file. Bundled extensions (json, icu) need no download.
-_CONFIG: dict[str, str | bool | int | float | list[str]] = {"autoinstall_known_extensions": False}
+CONFIG: dict[str, str | bool | int | float | list[str]] = {"autoinstall_known_extensions": False}
 
 
 def is_lock_conflict(exc: BaseException) -> bool:
@@ -40,12 +43,31 @@ def connect(
     Other errors (corrupt file, permission) propagate at once: retrying cannot fix them.
     The session time zone is UTC, so TIMESTAMPTZ values come back as UTC datetimes.
     """
+    conn = retry_locked(
+        lambda: duckdb.connect(str(path), read_only=read_only, config=CONFIG),
+        path,
+        timeout_s=timeout_s,
+        initial_backoff_s=initial_backoff_s,
+        max_backoff_s=max_backoff_s,
+    )
+    return _in_utc(conn)
+
+
+def retry_locked(
+    open_once: Callable[[], T],
+    path: str | os.PathLike[str],
+    *,
+    timeout_s: float = 10.0,
+    initial_backoff_s: float = 0.02,
+    max_backoff_s: float = 0.5,
+) -> T:
+    """Run open_once (a connect, an ATTACH) until no other process holds the file's lock."""
     deadline = time.monotonic() + timeout_s
     backoff = initial_backoff_s
     while True:
         try:
-            conn = duckdb.connect(str(path), read_only=read_only, config=_CONFIG)
-        except duckdb.IOException as exc:
+            return open_once()
+        except duckdb.Error as exc:
             if not is_lock_conflict(exc):
                 raise
             if time.monotonic() + backoff > deadline:
@@ -54,8 +76,6 @@ def connect(
                 ) from exc
             time.sleep(backoff * (0.5 + random.random() / 2))
             backoff = min(backoff * 2, max_backoff_s)
-            continue
-        return _in_utc(conn)
 
 
 def _in_utc(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:

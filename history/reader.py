@@ -4,7 +4,8 @@ The file is opened read-only for one question at a time (the sidecar needs it be
 writes) through history.connection.connect, which retries a lock conflict. Every query of the
 agent's tools, the `db` commands and the benchmarks is an aggregate statement DuckDB runs
 column-wise; Python only shapes the few rows that come back. A missing or empty file is
-NoHistory ("no data"), never an error.
+NoHistory ("no data"), never an error. `db_path` may also name several histories (a fleet,
+history.sources): then the connection is an in-memory view over all of them, tables alike.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from typing import Any
 
 import duckdb
 
+from history import sources
 from history.connection import connect
+from history.fleet import open_fleet
 
 NO_HISTORY = "no failures recorded yet; is the sidecar running?"
 
@@ -127,6 +130,8 @@ _SHARED: ContextVar[_Shared | None] = ContextVar("history_reader_connection", de
 
 
 def _connect(db_path: str, timeout_s: float) -> duckdb.DuckDBPyConnection:
+    if sources.is_fleet(db_path):  # several histories: one view over all (history.fleet)
+        return open_fleet(sources.resolve(db_path), timeout_s=timeout_s)
     if not os.path.exists(db_path) or os.path.getsize(db_path) == 0:
         raise NoHistory(f"{NO_HISTORY} (no history file at {db_path})")
     conn = connect(db_path, read_only=True, timeout_s=timeout_s)

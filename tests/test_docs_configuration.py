@@ -19,7 +19,7 @@ DOC = ROOT / "docs" / "configuration.md"
 COMMANDS = [
     ["exporter"], ["exporter", "db"], ["exporter", "db", "stats"], ["exporter", "db", "prune"],
     ["exporter", "db", "backup"], ["exporter", "db", "sql"], ["exporter", "db", "import-sqlite"],
-    ["exporter", "classify"], ["exporter", "doctor"],
+    ["exporter", "db", "export"], ["exporter", "classify"], ["exporter", "doctor"],
     ["agent", "serve"], ["agent", "ask"], ["agent", "eval"], ["agent", "mcp"], ["simulator"],
 ]
 ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]{3,}")

@@ -28,7 +28,7 @@ from agent.types import Answer, ToolContext
 from common import redaction
 from common.bounds import bounded_int
 from common.errors import ConfigError, StoreError
-from history import reader
+from history import reader, sources
 
 log = logging.getLogger("agent.api.app")
 
@@ -99,7 +99,8 @@ class ApiSettings:
         }
         if env.get("AGENT_MAX_ANSWERS", "").strip():
             values["max_answers"] = bounded_int("AGENT_MAX_ANSWERS", env["AGENT_MAX_ANSWERS"])
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        values.update({k: v for k, v in overrides.items() if v not in (None, "")})
+        sources.check(values["db_path"])  # a glob matching nothing: refused at start
         token = values["api_token"]
         if token and not redaction.is_redactable(token):
             # A short token is guessable, and redacting it from answers would mangle them.

@@ -1,4 +1,4 @@
-"""`python -m agent ask "question" [--db PATH] [--prometheus-url URL] [--json] [--now ISO]`.
+"""`python -m agent ask "question" [--db PATH ...] [--prometheus-url URL] [--json] [--now ISO]`.
 
 Answers with the LLM when one is configured (NVIDIA_API_KEY, or OPENAI_API_KEY with
 LLM_BASE_URL / LLM_MODEL), else with the deterministic planner; --deterministic forces the latter.
@@ -20,6 +20,7 @@ from agent.respond import respond
 from agent.types import Answer, ToolContext
 from common.errors import ConfigError
 from common.version import add_version_flag
+from history import sources
 
 DEFAULT_DB = "/data/runai_failure_history.db"
 
@@ -35,11 +36,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m agent ask", description=__doc__)
     add_version_flag(parser, "runai-failure-agent ask")
     parser.add_argument("question", nargs="+", help="the question, in plain words")
-    parser.add_argument(
-        "--db",
-        default=os.environ.get("RUNAI_FAILURE_DB_PATH", DEFAULT_DB),
-        help="history file (default: $RUNAI_FAILURE_DB_PATH or %(default)s)",
-    )
+    parser.add_argument("--db", action="append", metavar="PATH", help=sources.DB_FLAG_HELP)
     parser.add_argument(
         "--prometheus-url",
         default=os.environ.get("PROMETHEUS_URL") or None,
@@ -52,7 +49,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="answer with the built-in planner even when an LLM is configured",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.db = sources.join(args.db or ()) or os.environ.get("RUNAI_FAILURE_DB_PATH", DEFAULT_DB)
+    return args
 
 
 def answer_to_json(answer: Answer) -> dict[str, object]:
@@ -76,8 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 2
+    try:
+        sources.check(args.db)
+    except ConfigError as exc:  # a glob matching nothing, a folder that is no dataset
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
     ctx = ToolContext(db_path=args.db, prometheus_url=args.prometheus_url, now=now)
-    missing = not os.path.exists(args.db)
+    missing = not sources.is_fleet(args.db) and not os.path.exists(args.db)
     answer = respond(" ".join(args.question), ctx, settings)
     if args.json:
         print(json.dumps(answer_to_json(answer), indent=2, default=str))

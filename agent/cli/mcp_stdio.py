@@ -1,4 +1,4 @@
-"""`python -m agent mcp [--db FILE]`: the agent's tools over MCP on stdin/stdout.
+"""`python -m agent mcp [--db PATH ...]`: the agent's tools over MCP on stdin/stdout.
 
 For a desktop assistant or HolmesGPT started next to the history file (a `kubectl port-forward`
 or a copied file). stdout carries the protocol only, so every log line goes to stderr.
@@ -16,6 +16,7 @@ import anyio
 from agent.api.edges import ApiSettings
 from agent.mcp.tools import build_server
 from common.errors import ConfigError
+from history import sources
 
 log = logging.getLogger("agent.mcp")
 
@@ -25,10 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m agent mcp",
         description="Serve the agent's tools over MCP (stdio) for an MCP client.",
     )
-    parser.add_argument(
-        "--db", help="history DuckDB file (env RUNAI_FAILURE_DB_PATH, "
-        "default /data/runai_failure_history.db)"
-    )  # fmt: skip
+    parser.add_argument("--db", action="append", metavar="PATH", help=sources.DB_FLAG_HELP)
     parser.add_argument("--prometheus-url", help="Prometheus base URL (env PROMETHEUS_URL)")
     parser.add_argument("--log-level", default="warning",
                         choices=["critical", "error", "warning", "info", "debug"])  # fmt: skip
@@ -48,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
     try:
-        settings = ApiSettings.from_env(db_path=args.db, prometheus_url=args.prometheus_url)
+        settings = ApiSettings.from_env(
+            db_path=sources.join(args.db or ()), prometheus_url=args.prometheus_url
+        )
     except ConfigError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 2

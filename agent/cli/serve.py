@@ -28,6 +28,7 @@ from agent.web import create_ui_app
 from common.errors import ConfigError
 from common.redaction import MIN_SECRET_CHARS
 from common.version import add_version_flag
+from history import sources
 
 log = logging.getLogger("agent.serve")
 
@@ -49,10 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
     parser.add_argument("--api-port", type=_port, default=8000, help="HTTP API port (8000)")
     parser.add_argument("--ui-port", type=_port, default=3000, help="web UI port (3000)")
-    parser.add_argument(
-        "--db", help="history DuckDB file (env RUNAI_FAILURE_DB_PATH, "
-        "default /data/runai_failure_history.db)"
-    )  # fmt: skip
+    parser.add_argument("--db", action="append", metavar="PATH", help=sources.DB_FLAG_HELP)
     parser.add_argument("--prometheus-url", help="Prometheus base URL (env PROMETHEUS_URL)")
     parser.add_argument(
         "--clock", choices=["wall", "history"], default="wall",
@@ -83,12 +81,14 @@ def _port(text: str) -> int:
 def banner(settings: ApiSettings, host: str, api_port: int, ui_port: int) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     auth = "bearer token required" if settings.api_token else "off (set AGENT_API_TOKEN)"
+    clusters = sources.clusters_line(settings.db_path)  # several histories: which clusters
+    history = f"{settings.db_path} ({clusters})" if clusters else settings.db_path
     return "\n".join(
         [
             "runai-failure-analysis agent",
             f"  Web UI   http://{shown}:{ui_port}",
             f"  API      http://{shown}:{api_port}/api/chat  (OpenAI-compatible: /v1)",
-            f"  History  {settings.db_path}",
+            f"  History  {history}",
             f"  PromQL   {settings.prometheus_url or 'off (set PROMETHEUS_URL)'}",
             f"  {settings.llm.describe()}",
             f"  Auth     {auth}",
@@ -165,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     quiet_lost_connection_writes()
     try:
         settings = ApiSettings.from_env(
-            db_path=args.db, prometheus_url=args.prometheus_url, bind_host=args.host
+            db_path=sources.join(args.db or ()),
+            prometheus_url=args.prometheus_url,
+            bind_host=args.host,
         )
         if args.clock == "history":
             settings = replace(settings, clock=history_clock(settings.db_path))

@@ -31,6 +31,7 @@ from agent.types import Answer, ToolCall, ToolContext, ToolResult, ToolSpec
 from agent.understanding.question import Understood
 from agent.understanding.reading import read_question
 from common.errors import FailureAnalysisError, StoreError
+from history import sources
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,11 @@ cluster instead.
 Current time: {now}.
 """
 HINTS_PREFIX = "The question as the parser read it (JSON): "
+FLEET_NOTE = (
+    "The history combines several clusters ({clusters}); every row of failure_events and "
+    "workload_runs has a `cluster` column, and the tools count all of them together. Say so "
+    "when it matters; the product itself ends your answer with the line naming them."
+)
 
 
 class LLMUnavailable(Exception):
@@ -114,6 +120,9 @@ def answer_with_llm(
         {"role": "system", "content": SYSTEM_PROMPT.format(now=ctx.now.isoformat())},
         {"role": "system", "content": HINTS_PREFIX + hints},
     ]
+    clusters = sources.clusters_line(ctx.db_path)
+    if clusters:  # a fleet's histories: the answer says which clusters it covers
+        messages.append({"role": "system", "content": FLEET_NOTE.format(clusters=clusters)})
     messages += [{"role": m["role"], "content": mask.mask(m["content"])} for m in history]
     messages.append({"role": "user", "content": mask.mask(question)})
     calls: list[ToolCall] = []

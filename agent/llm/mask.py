@@ -12,13 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from common.redaction import map_strings, redact_secrets
-from history.connection import connect
+from history import reader
 
 _KINDS = (("workload_name", "WORKLOAD"), ("project", "PROJECT"), ("node", "NODE"))
 _TOKEN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
@@ -43,21 +42,18 @@ class NameMask:
     @classmethod
     def from_history(cls, db_path: str, timeout_s: float = 5.0) -> NameMask:
         """Every workload, project and node name in the history (empty when there is none)."""
-        if not Path(db_path).is_file():
-            return cls()
-        con = connect(db_path, read_only=True, timeout_s=timeout_s)
-        try:
-            names: dict[str, set[str]] = {}
-            for column, prefix in _KINDS:
-                rows = con.execute(
-                    f"SELECT DISTINCT {column} FROM failure_events WHERE {column} IS NOT NULL "
-                    f"UNION SELECT DISTINCT {column} FROM workload_runs WHERE {column} IS NOT NULL"
-                ).fetchall()
-                names[prefix] = {str(r[0]) for r in rows}
-        except duckdb.CatalogException:
-            return cls()  # a file without our tables yet: nothing to mask
-        finally:
-            con.close()
+        names: dict[str, set[str]] = {}
+        try:  # one file or several clusters' (history.reader opens either)
+            with reader.open_history(db_path, timeout_s=timeout_s) as con:
+                for column, prefix in _KINDS:
+                    rows = con.execute(
+                        f"SELECT DISTINCT {column} FROM failure_events WHERE {column} IS NOT NULL"
+                        f" UNION SELECT DISTINCT {column} FROM workload_runs"
+                        f" WHERE {column} IS NOT NULL"
+                    ).fetchall()
+                    names[prefix] = {str(r[0]) for r in rows}
+        except (reader.NoHistory, duckdb.CatalogException):
+            return cls()  # no file, or a file without our tables yet: nothing to mask
         return cls.from_names(names)
 
     def __bool__(self) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from agent.tools.catalog import TOOLS, validate_arguments
 from agent.tools.sql import SQL_TOOL
 from agent.types import ToolContext, ToolResult, ToolSpec
 from common.redaction import redact_secrets
+from history import sources
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +68,16 @@ def call(ctx: ToolContext, name: str, arguments: Any) -> ToolResult:
     if problem:
         return ToolResult("error", None, f"{name}: {problem}")
     try:
-        return spec.run(ctx, arguments or {})
+        return _with_clusters(spec.run(ctx, arguments or {}), ctx)
     except Exception:  # the protocol boundary: one log record, one clear tool error
         log.exception("MCP tool %s failed", name)
         return ToolResult("error", None, f"{name} failed inside the agent; see the agent's log")
+
+
+def _with_clusters(result: ToolResult, ctx: ToolContext) -> ToolResult:
+    """Over several clusters' histories, the message names them, as the chat answer does."""
+    line = sources.clusters_line(ctx.db_path)
+    return replace(result, message=f"{result.message} ({line})") if line else result
 
 
 def to_mcp_result(result: ToolResult, secrets: tuple[str, ...] = ()) -> types.CallToolResult:

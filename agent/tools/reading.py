@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, contextmanager
 import duckdb
 
 from agent.types import ToolContext, ToolResult
-from common.errors import StoreLocked
+from common.errors import StoreError, StoreLocked
 from history import reader
 
 
@@ -45,6 +45,8 @@ def run_query(
         )
     except StoreLocked as exc:
         return ToolResult("error", None, f"{exc}; try again in a moment")
+    except StoreError as exc:  # several histories that cannot be read together: says why
+        return ToolResult("error", None, str(exc))
     except duckdb.Error as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return ToolResult("error", None, f"cannot read the history file: {first_line}")

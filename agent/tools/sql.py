@@ -32,6 +32,7 @@ import duckdb
 
 from agent.tools.sql_worker import first_line, out_of_memory_message, time_limit_message
 from agent.types import ToolContext, ToolResult, ToolSpec
+from history import sources
 
 ROW_CAP = 200
 TIME_LIMIT_S = 10.0
@@ -94,7 +95,7 @@ def run_sql(
         statement = check_select(query)
     except SqlRejected as exc:
         return ToolResult("error", message=f"query refused: {exc}")
-    if not Path(ctx.db_path).is_file():
+    if not sources.is_fleet(ctx.db_path) and not Path(ctx.db_path).is_file():
         return ToolResult("no_data", message="no failures recorded yet; is the sidecar running?")
     if not _ONE_AT_A_TIME.acquire(timeout=QUEUE_WAIT_S):
         return ToolResult(
@@ -166,7 +167,8 @@ SQL_TOOL = ToolSpec(
         "workload_runs(run_id, workload_id, workload_name, project, department, workload_type, "
         "phase 'Completed'|'Failed', finished_at TIMESTAMPTZ, created_at, node, image, "
         "gpus_requested, recorded_at). A failure rate is failed runs / finished runs in "
-        f"workload_runs. Results are capped at {ROW_CAP} rows and {TIME_LIMIT_S:g} s; aggregate."
+        "workload_runs. Over several clusters' histories both tables also have a `cluster` "
+        f"column. Results are capped at {ROW_CAP} rows and {TIME_LIMIT_S:g} s; aggregate."
     ),
     parameters={
         "type": "object",

@@ -34,17 +34,25 @@ def _limit_process(data_bytes: int) -> None:
 def run(job: dict[str, Any]) -> dict[str, Any]:
     import duckdb  # after the memory cap: its allocations count against it
 
-    from common.errors import StoreLocked
+    from common.errors import StoreError
+    from history import fleet, sources
     from history.connection import connect
 
+    spec, timeout_s = job["db_path"], float(job["db_timeout_s"])
+    readable: list[str] = []  # Parquet datasets the locked-down session still reads
     try:
-        con = connect(job["db_path"], read_only=True, timeout_s=float(job["db_timeout_s"]))
-    except StoreLocked as exc:
+        if sources.is_fleet(spec):
+            found = sources.resolve(spec)
+            readable = fleet.parquet_roots(found)
+            con = fleet.open_fleet(found, timeout_s=timeout_s)
+        else:
+            con = connect(spec, read_only=True, timeout_s=timeout_s)
+    except StoreError as exc:  # locked, or several histories that cannot be read together
         return _error(str(exc))
     except duckdb.Error as exc:
         return _error(f"cannot open the history: {first_line(exc)}")
     try:
-        for setting in _settings(job):
+        for setting in _settings(job, readable):
             con.execute(setting)
         return _execute(con, job["statement"], int(job["row_cap"]), float(job["time_limit_s"]))
     except duckdb.Error as exc:
@@ -53,22 +61,29 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
         con.close()
 
 
-def _settings(job: dict[str, Any]) -> list[str]:
+def _settings(job: dict[str, Any], readable: list[str]) -> list[str]:
     temp = job.get("temp_directory")
     spill = (
         [f"SET temp_directory = '{temp}'", f"SET max_temp_directory_size = '{job['spill_mb']}MB'"]
         if temp
         else ["SET temp_directory = ''"]  # nowhere to spill: DuckDB stays within memory_limit
     )
+    # a fleet's Parquet files are read by its views; nothing else outside is
+    allowed = f"SET allowed_directories = [{', '.join(map(_literal, readable))}]"
     return [
         f"SET memory_limit = '{int(job['memory_mb'])}MB'",
         f"SET threads = {int(job['threads'])}",
         *spill,
+        *([allowed] if readable else []),
         "SET enable_external_access = false",
         "SET autoinstall_known_extensions = false",
         "SET autoload_known_extensions = false",
         "SET lock_configuration = true",
     ]
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _execute(con: Any, statement: str, row_cap: int, time_limit_s: float) -> dict[str, Any]:

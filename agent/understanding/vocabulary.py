@@ -20,6 +20,7 @@ import duckdb
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein
 
+from history import sources
 from history.categories import CATEGORIES, WORKLOAD_TYPES
 
 # Dimensions whose values are names in the file, in the order an ambiguous name is read as
@@ -146,7 +147,7 @@ _cache: dict[tuple[object, ...], Vocabulary] = {}
 
 def _version(db_path: str) -> tuple[object, ...]:
     parts: list[object] = [db_path]
-    for path in (db_path, db_path + ".wal"):
+    for path in sources.stat_paths(db_path):
         try:
             stat = os.stat(path)
             parts += [stat.st_size, stat.st_mtime_ns]
