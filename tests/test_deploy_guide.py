@@ -121,7 +121,9 @@ def test_the_credentials_go_into_the_secret_and_nowhere_else(
     env = guide_exports()
     secret = one(guide, "Secret")
     assert secret["metadata"]["name"] == CREDENTIALS_SECRET
-    assert secret["stringData"] == {name: env[name] for name in CREDENTIAL_VARS}
+    # The application's pair (2.18/2.19) is not the guide's: it renders empty, read as not given.
+    assert secret["stringData"] == {**{name: env[name] for name in CREDENTIAL_VARS},
+                                    "RUNAI_APP_ID": "", "RUNAI_APP_SECRET": ""}
     others = yaml.safe_dump_all([o for o in guide if o["kind"] != "Secret"])
     for name in ("RUNAI_CLIENT_ID", "RUNAI_CLIENT_SECRET", "NVIDIA_API_KEY"):
         assert env[name] not in others, name
@@ -550,3 +552,35 @@ def test_deploy_sh_generates_the_agent_token_when_it_is_unset() -> None:
     assert "AGENT_API_TOKEN not set: generated one; read it with kubectl" in done.stderr
     secret = one([doc for doc in yaml.safe_load_all(done.stdout) if doc], "Secret")
     assert secret["stringData"]["AGENT_API_TOKEN"] == "******"
+
+
+def test_deploy_sh_takes_an_applications_pair_for_2_18() -> None:
+    """On Run:ai 2.18/2.19 the only machine credential is an application's (app_token): the
+    sidecar reads it as RUNAI_APP_ID/RUNAI_APP_SECRET, so deploy.sh and the manifest carry it."""
+    env = {**guide_env_without("RUNAI_CLIENT_ID", "RUNAI_CLIENT_SECRET"),
+           "RUNAI_APP_ID": "failure-monitor-app", "RUNAI_APP_SECRET": "app-secret-value"}
+    done = deploy_sh("--dry-run", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "app-secret-value" not in done.stdout + done.stderr
+    objs = [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+    for obj in objs:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    containers = one(objs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    sidecar = next(c for c in containers if c["name"] == "monitor-sidecar")
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"]["key"] for e in sidecar["env"]
+            if "valueFrom" in e and "secretKeyRef" in e["valueFrom"]}
+    assert refs["RUNAI_APP_ID"] == "RUNAI_APP_ID" and refs["RUNAI_APP_SECRET"] == "RUNAI_APP_SECRET"
+    assert {"RUNAI_APP_ID", "RUNAI_APP_SECRET", "RUNAI_CLIENT_ID"} <= set(
+        one(objs, "Secret")["stringData"])
+
+
+def test_deploy_sh_refuses_both_pairs_and_a_half_application_pair() -> None:
+    both = deploy_sh("--dry-run", env={**guide_exports(), "RUNAI_APP_ID": "app",
+                                       "RUNAI_APP_SECRET": "app-secret"})
+    assert both.returncode == 1 and both.stdout == ""
+    assert both.stderr.strip().splitlines()[-1].startswith("ERROR: set RUNAI_CLIENT_ID/")
+    half = deploy_sh("--dry-run", env={
+        **guide_env_without("RUNAI_CLIENT_ID", "RUNAI_CLIENT_SECRET"), "RUNAI_APP_ID": "app"})
+    assert half.returncode == 1
+    (line,) = half.stderr.splitlines()
+    assert line.startswith("ERROR: RUNAI_APP_SECRET is not set: that application's secret")

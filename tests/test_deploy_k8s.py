@@ -32,7 +32,11 @@ RUNAI_VARS = {"RUNAI_PROJECT": "team-a", "RUNAI_JOB_NAME": "runai-agent",
               # The credentials the guide exports: they land in the Secret, nowhere else.
               "RUNAI_BASE_URL": "https://mycompany.run.ai", "RUNAI_CLIENT_ID": "failure-monitor",
               "RUNAI_CLIENT_SECRET": "client-secret-value", "NVIDIA_API_KEY": "nvapi-key-value",
-              "AGENT_API_TOKEN": "agent-api-token-value"}
+              "AGENT_API_TOKEN": "agent-api-token-value",
+              # The application's pair (Run:ai 2.18/2.19) instead of the client's: the guide
+              # leaves it unset, which envsubst renders empty and the sidecar reads as not given.
+              **dict.fromkeys(("RUNAI_APP_ID", "RUNAI_APP_SECRET"), "")}
+APPLICATION_PAIR = ("RUNAI_APP_ID", "RUNAI_APP_SECRET")
 ENVSUBST_SHELL_FORMAT = " ".join(f"${{{name}}}" for name in RUNAI_VARS)
 CREDENTIALS_SECRET = "runai-failure-analysis-credentials"
 # The agent's container: the Run:ai variant keeps the earlier agent's guide's name.

@@ -19,6 +19,7 @@ import kubernetes_validate
 import yaml
 
 from tests.test_deploy_k8s import (
+    APPLICATION_PAIR,
     CREDENTIALS_SECRET,
     KUBERNETES_VERSION,
     kubectl,
@@ -87,7 +88,8 @@ def test_the_guide_sets_every_variable_its_envsubst_lines_use() -> None:
     for line in lines:
         path = ROOT / shlex.split(line)[shlex.split(line).index("<") + 1]
         body = "\n".join(x for x in path.read_text().splitlines() if not x.lstrip().startswith("#"))
-        assert set(re.findall(r"\$\{(\w+)\}", body)) <= set(env), line
+        # The application's pair is the 2.18/2.19 alternative: unset, envsubst renders it empty.
+        assert set(re.findall(r"\$\{(\w+)\}", body)) <= set(env) | set(APPLICATION_PAIR), line
 
 
 def test_the_runai_variant_applies_as_written() -> None:
@@ -110,7 +112,8 @@ def test_the_secret_the_guide_creates_holds_every_required_key() -> None:
     secret = next(o for o in objs if o["kind"] == "Secret")
     assert secret["metadata"]["name"] == CREDENTIALS_SECRET
     env = exported()
-    assert secret["stringData"] == {key: env[key] for key in secret["stringData"]}
+    assert secret["stringData"] == {key: env.get(key, "") for key in secret["stringData"]}
+    assert {secret["stringData"][key] for key in APPLICATION_PAIR} == {""}  # the guide's unset
     deployment = next(o for o in objs if o["kind"] == "Deployment")
     required = {
         var["valueFrom"]["secretKeyRef"]["key"]

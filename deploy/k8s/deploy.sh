@@ -8,7 +8,9 @@
 #   --resources FILE   a container's `resources:` (requests/limits), e.g. the guide's snippet,
 #                      merged into the container named by --container (default monitor-sidecar)
 #
-# Required: RUNAI_PROJECT, RUNAI_JOB_NAME, RUNAI_BASE_URL, RUNAI_CLIENT_ID, RUNAI_CLIENT_SECRET.
+# Required: RUNAI_PROJECT, RUNAI_JOB_NAME, RUNAI_BASE_URL, and one pair of credentials:
+# RUNAI_CLIENT_ID/RUNAI_CLIENT_SECRET (a service account or access key, Run:ai 2.20+) or
+# RUNAI_APP_ID/RUNAI_APP_SECRET (an application: the only kind on 2.18/2.19).
 # Optional: IMAGE (default runai-failure-analysis:<version of pyproject.toml>), NVIDIA_API_KEY
 # (empty: deterministic answers, no LLM), AGENT_API_TOKEN (unset: a random one is generated). Needs kubectl (1.22+: its kustomize, server-side apply)
 # and envsubst (gettext). Each problem is one `ERROR:` line on stderr, and nothing is applied.
@@ -17,16 +19,24 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 KUBECTL=${KUBECTL:-kubectl}
-REQUIRED=(RUNAI_PROJECT RUNAI_JOB_NAME RUNAI_BASE_URL RUNAI_CLIENT_ID RUNAI_CLIENT_SECRET)
+# The credentials' pair is chosen below: an application's when RUNAI_APP_ID or RUNAI_APP_SECRET
+# is set, else a service account's (the sidecar refuses both at once, so we do too).
+if [[ -n "${RUNAI_APP_ID:-}${RUNAI_APP_SECRET:-}" ]]; then
+  CREDENTIALS=(RUNAI_APP_ID RUNAI_APP_SECRET); OTHER=(RUNAI_CLIENT_ID RUNAI_CLIENT_SECRET)
+else
+  CREDENTIALS=(RUNAI_CLIENT_ID RUNAI_CLIENT_SECRET); OTHER=(RUNAI_APP_ID RUNAI_APP_SECRET)
+fi
+REQUIRED=(RUNAI_PROJECT RUNAI_JOB_NAME RUNAI_BASE_URL "${CREDENTIALS[@]}")
 OPTIONAL=(IMAGE NVIDIA_API_KEY AGENT_API_TOKEN)
-SECRET_VARS=(RUNAI_CLIENT_ID RUNAI_CLIENT_SECRET NVIDIA_API_KEY AGENT_API_TOKEN)
 
 declare -A HINT=(
   [RUNAI_PROJECT]="the Run:ai project to deploy into (its namespace is runai-<project>)"
   [RUNAI_JOB_NAME]="the name of the workload, e.g. runai-agent"
   [RUNAI_BASE_URL]="your control plane's URL, e.g. https://mycompany.run.ai"
-  [RUNAI_CLIENT_ID]="the client ID of the Run:ai application the sidecar signs in with"
-  [RUNAI_CLIENT_SECRET]="that application's secret (read -rs RUNAI_CLIENT_SECRET && export RUNAI_CLIENT_SECRET)"
+  [RUNAI_CLIENT_ID]="the client ID of the Run:ai service account or access key the sidecar signs in with (on 2.18/2.19: an application's, as RUNAI_APP_ID/RUNAI_APP_SECRET)"
+  [RUNAI_CLIENT_SECRET]="its secret (read -rs RUNAI_CLIENT_SECRET && export RUNAI_CLIENT_SECRET)"
+  [RUNAI_APP_ID]="the ID of the Run:ai application the sidecar signs in with"
+  [RUNAI_APP_SECRET]="that application's secret (read -rs RUNAI_APP_SECRET && export RUNAI_APP_SECRET)"
 )
 
 die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
@@ -40,7 +50,7 @@ while (($#)); do
     --dry-run|--render-only) dry_run=1 ;;
     --resources) (($# >= 2)) || die "--resources needs a FILE"; resources_file=$2; shift ;;
     --container) (($# >= 2)) || die "--container needs a NAME"; container=$2; shift ;;
-    -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1 (see $0 --help)" ;;
   esac
   shift
@@ -55,6 +65,13 @@ for name in "${REQUIRED[@]}"; do
   fi
 done
 ((missing == 0)) || exit 1
+for name in "${OTHER[@]}"; do
+  [[ -z "${!name:-}" ]] \
+    || die "set RUNAI_CLIENT_ID/RUNAI_CLIENT_SECRET or RUNAI_APP_ID/RUNAI_APP_SECRET, not both ($name is set)"
+done
+# Unset, the other pair renders as empty Secret values, which the sidecar reads as not given.
+export RUNAI_CLIENT_ID="${RUNAI_CLIENT_ID:-}" RUNAI_CLIENT_SECRET="${RUNAI_CLIENT_SECRET:-}"
+export RUNAI_APP_ID="${RUNAI_APP_ID:-}" RUNAI_APP_SECRET="${RUNAI_APP_SECRET:-}"
 
 for name in "${REQUIRED[@]}" "${OPTIONAL[@]}"; do
   case "${!name:-}" in *$'\n'*) die "$name holds a line break; export it on one line" ;; esac
@@ -122,7 +139,7 @@ trap 'rm -rf "$workdir"' EXIT
 chmod 700 "$workdir"
 
 # ---- render: the two files of the guide, only their own variables substituted ----
-vars='${RUNAI_PROJECT} ${RUNAI_JOB_NAME} ${IMAGE} ${RUNAI_BASE_URL} ${RUNAI_CLIENT_ID} ${RUNAI_CLIENT_SECRET} ${NVIDIA_API_KEY} ${AGENT_API_TOKEN}'
+vars='${RUNAI_PROJECT} ${RUNAI_JOB_NAME} ${IMAGE} ${RUNAI_BASE_URL} ${RUNAI_CLIENT_ID} ${RUNAI_CLIENT_SECRET} ${RUNAI_APP_ID} ${RUNAI_APP_SECRET} ${NVIDIA_API_KEY} ${AGENT_API_TOKEN}'
 envsubst "$vars" < "$HERE/failure-analysis-pvc.yaml" > "$workdir/pvc.yaml"
 envsubst "$vars" < "$HERE/runai-agent-with-sidecar.yaml" > "$workdir/workload.yaml"
 {
