@@ -41,17 +41,28 @@ async def get_clock(request: Request) -> Response:
 
 
 async def post_clock(request: Request) -> Response:
-    """{"advance_seconds": N} moves simulated time forward (also at speed 0)."""
+    """{"advance_seconds": N} moves simulated time forward (also at speed 0);
+    {"advance_changes": N} moves it to when the next N workload changes (phase changes and
+    deletions) have happened, so a benchmark can make exactly 1 % of a tenant change per cycle.
+    The answer adds "changes": how many happened."""
     sim = _sim(request)
     try:
         body = await _json_object(request)
-        seconds = body.get("advance_seconds")
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-            raise ValueError("advance_seconds must be a non-negative number")
+        if set(body) - {"advance_seconds", "advance_changes"} or len(body) != 1:
+            raise ValueError("give one of advance_seconds or advance_changes")
+        ((name, value),) = body.items()
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ValueError(f"{name} must be a non-negative number")
+        if name == "advance_changes" and not float(value).is_integer():
+            raise ValueError("advance_changes must be a whole number")
     except ValueError as exc:
         return runai_error(400, str(exc))
-    sim.world.advance(float(seconds))
-    return json_response(_clock_state(sim))
+    before = sim.world.changes_left()
+    if name == "advance_changes":
+        sim.world.advance_changes(int(value))
+    else:
+        sim.world.advance(float(value))
+    return json_response({**_clock_state(sim), "changes": before - sim.world.changes_left()})
 
 
 async def get_faults(request: Request) -> Response:

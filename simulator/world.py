@@ -131,6 +131,21 @@ class World:
         self.clock.advance(seconds)
         return self.sync()
 
+    def advance_changes(self, changes: int) -> float:
+        """Move the clock to the instant the next `changes` transitions (phase changes and
+        deletions, as the API shows them) have happened; returns now. Fewer when the
+        scenario's timelines end sooner: then to the last one."""
+        if changes <= 0:
+            return self.sync()
+        ahead = self._transitions[self._cursor: self._cursor + changes]
+        if not ahead:
+            return self.sync()
+        return self.advance(max(0.0, ahead[-1][0] - self.now))
+
+    def changes_left(self) -> int:
+        """Transitions still ahead of the simulated now."""
+        return len(self._transitions) - self._cursor
+
     def add_workload(self) -> WorkloadSpec:
         """Create a workload now (the page-drift fault): it sorts first in the default order."""
         index = len(self.specs)

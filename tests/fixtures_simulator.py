@@ -4,6 +4,7 @@
         token = simulator.token()              # POST /api/v2/token with the right credentials
         r = httpx.get(f"{simulator.url}/api/v1/workloads", headers=simulator.auth_headers())
         simulator.advance(3600)                # simulated clock +1 h: new failures may appear
+        simulator.advance_changes(50)          # to when the next 50 workload changes happened
         simulator.set_faults(fail_next=2)      # next 2 API requests answer 503 (see FaultSettings)
         simulator.expire_tokens()              # every issued token is now invalid
         truth = simulator.truth()              # {"now", "episodes": [...], "runs": [...]}
@@ -83,6 +84,11 @@ class RunningSimulator:
     def advance(self, seconds: float) -> dict[str, Any]:
         """Move simulated time forward; returns {"now", "start", "speed"}."""
         return dict(self.admin("POST", "/admin/clock", {"advance_seconds": seconds}))
+
+    def advance_changes(self, changes: int) -> dict[str, Any]:
+        """Move simulated time to when the next `changes` workload changes have happened;
+        returns {"now", "start", "speed", "changes"}."""
+        return dict(self.admin("POST", "/admin/clock", {"advance_changes": changes}))
 
     def set_faults(self, **faults: Any) -> dict[str, Any]:
         return dict(self.admin("POST", "/admin/faults", faults))

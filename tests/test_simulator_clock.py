@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from simulator.clock import SimClock, iso, parse_iso
@@ -42,3 +43,44 @@ def test_running_simulator_follows_speed(make_simulator):
     real.advance(60)
     assert parse_iso(sim.admin("GET", "/admin/clock")["now"]) == start + 3600
     assert parse_iso(sim.advance(120)["now"]) == start + 3720
+
+
+def _listing(sim, **params) -> dict[str, tuple[str, str]]:
+    """id -> (phase, phaseUpdatedAt) of every workload the API lists with `params`."""
+    out: dict[str, tuple[str, str]] = {}
+    offset: int | None = 0
+    with httpx.Client(base_url=sim.url, headers=sim.auth_headers()) as api:
+        while offset is not None:
+            r = api.get("/api/v1/workloads", params={**params, "offset": offset, "limit": 500})
+            assert r.status_code == 200, r.text
+            out.update({w["id"]: (w["phase"], w["phaseUpdatedAt"]) for w in r.json()["workloads"]})
+            offset = r.json().get("next")
+    return out
+
+
+def test_advance_changes_moves_to_when_that_many_workloads_changed(simulator):
+    before, gone_before = _listing(simulator), _listing(simulator, deleted="true")
+    old_now = parse_iso(simulator.admin("GET", "/admin/clock")["now"])
+    moved = simulator.advance_changes(40)
+    assert moved["changes"] >= 40 and parse_iso(moved["now"]) > old_now
+    after, gone_after = _listing(simulator), _listing(simulator, deleted="true")
+    changed = {i for i, seen in after.items() if before.get(i) != seen}
+    deleted = set(gone_after) - set(gone_before)
+    # Several changes of one workload collapse into one; none is invisible.
+    assert 0 < len(changed) + len(deleted) <= moved["changes"]
+    # What a steady cycle asks for: everything that changed has a phaseUpdatedAt after the
+    # old now, less the few seconds the control plane stamps a change before it shows it.
+    bound = iso(old_now - 10)
+    recent = _listing(simulator, filterBy=f"phaseUpdatedAt>={bound}")
+    assert changed <= set(recent)
+    assert all(stamp >= bound for _, stamp in recent.values())
+    older = _listing(simulator, filterBy=f"phaseUpdatedAt<={bound}")
+    assert set(older) | set(recent) == set(after)
+
+
+def test_advance_changes_is_checked(simulator):
+    for body in ({}, {"advance_changes": -1}, {"advance_changes": 1.5},
+                 {"advance_changes": 3, "advance_seconds": 1}, {"advance_changes": True}):
+        r = httpx.post(f"{simulator.url}/admin/clock", json=body, timeout=30)
+        assert r.status_code == 400, body
+    assert simulator.advance_changes(0)["changes"] == 0
