@@ -14,13 +14,18 @@ DEFAULT_DAYS = 7
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# A weekday as people type it: the full name, or a short form ("tue", "thurs").
+WEEKDAY_WORD = r"(mon|tue|wed|thu|fri|sat|sun)(?:day|s?day|nesday|rsday|urday|r|rs|s)?"
 _MONTHS = (
     "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
 )  # fmt: skip
-_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
+_UNIT_SECONDS = {
+    "minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400, "fortnight": 14 * 86400,
+}  # fmt: skip
 _WORD_NUMBERS = {
     "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
-    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "fourteen": 14, "thirty": 30,
+    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "twelve": 12, "fourteen": 14, "thirty": 30,
+    "couple": 2,  # "the past couple of days" ("few" is no number: left to the default)
 }  # fmt: skip
 
 
@@ -81,8 +86,15 @@ def _number(token: str) -> int | None:
 
 
 _ISO_DATE = r"(\d{4}-\d{2}-\d{2})"
-_MONTH_DAY = r"((?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{1,2}(?:, ?\d{4})?)"
+_MONTH_NAME = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_ORDINAL = r"(?:st|nd|rd|th)?"
+# "nov 20", "November 20th, 2026", "20 nov", "the 24th of november"
+_MONTH_DAY = (
+    rf"((?:{_MONTH_NAME} \d{{1,2}}{_ORDINAL}|(?:the )?\d{{1,2}}{_ORDINAL} (?:of )?{_MONTH_NAME})"
+    r"(?:,? ?\d{4})?)(?![\d:])"
+)
 _DATE = rf"(?:{_ISO_DATE}|{_MONTH_DAY})"
+_TO = r"(?:-|to|until|through)"
 
 
 def _parse_date(text: str, now: datetime) -> date | None:
@@ -91,12 +103,19 @@ def _parse_date(text: str, now: datetime) -> date | None:
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
             return date.fromisoformat(text)
-        found = re.fullmatch(r"([a-z]{3})[a-z]*\.? (\d{1,2})(?:, ?(\d{4}))?", text)
-        if found and found.group(1) in _MONTHS:
-            year = int(found.group(3)) if found.group(3) else now.year
-            day = date(year, _MONTHS.index(found.group(1)) + 1, int(found.group(2)))
+        text = re.sub(r"^the |(?<=\d)(?:st|nd|rd|th)\b| of\b|[.,]", "", text)
+        found = re.fullmatch(r"([a-z]{3})[a-z]* (\d{1,2})(?: ?(\d{4}))?", text) or re.fullmatch(
+            r"(?P<d>\d{1,2}) (?P<m>[a-z]{3})[a-z]*(?: ?(?P<y>\d{4}))?", text
+        )
+        if found and found.re.groupindex:  # day first
+            month_word, day_text, year_text = found["m"], found["d"], found["y"]
+        elif found:
+            month_word, day_text, year_text = found.group(1), found.group(2), found.group(3)
+        if found and month_word in _MONTHS:
+            year = int(year_text) if year_text else now.year
+            day = date(year, _MONTHS.index(month_word) + 1, int(day_text))
             # "Nov 30" asked on Nov 26 with no year means last year's Nov 30.
-            if not found.group(3) and day > now.date():
+            if not year_text and day > now.date():
                 day = day.replace(year=year - 1)
             return day
     except ValueError:
@@ -157,20 +176,161 @@ def _since_date(text: str, now: datetime, today: datetime) -> Window | None:
     return Window(_midnight(first), now, f"since {first}")
 
 
+def _weekday_number(word: str) -> int:
+    return [w[:3] for w in _WEEKDAYS].index(word[:3])
+
+
+def _last_weekday(word: str, today: datetime, before_today: bool = False) -> datetime:
+    """Midnight of the latest such weekday up to today ("last" one: before today)."""
+    back = (today.weekday() - _weekday_number(word)) % 7
+    if before_today and back == 0:
+        back = 7
+    return today - timedelta(days=back)
+
+
+def _day_window(start: datetime, now: datetime, label: str) -> Window:
+    return Window(start, min(start + timedelta(days=1), now), label)
+
+
 def _since_weekday(text: str, now: datetime, today: datetime) -> Window | None:
     if re.search(r"\bsince yesterday\b", text):
         return Window(today - timedelta(days=1), now, "since yesterday")
-    found = re.search(r"since (?:last )?(" + "|".join(_WEEKDAYS) + r")\b", text)
+    found = re.search(rf"\b(?:since|from) (?:last )?{WEEKDAY_WORD}\b(?! (?:to|and|until|-))", text)
     if not found:
         return None
-    back = (now.weekday() - _WEEKDAYS.index(found.group(1))) % 7
-    return Window(today - timedelta(days=back), now, f"since {found.group(1).capitalize()}")
+    day = _WEEKDAYS[_weekday_number(found.group(1))]
+    return Window(_last_weekday(day, today), now, f"since {day.capitalize()}")
+
+
+def _weekday_range(text: str, now: datetime, today: datetime) -> Window | None:
+    """ "between Monday and Wednesday", "from tue to thu": the latest such days, in order."""
+    found = re.search(
+        rf"\b(?:between|from) {WEEKDAY_WORD} ?(?:and|to|until|through|-) ?{WEEKDAY_WORD}\b", text
+    )
+    if not found:
+        return None
+    last = _last_weekday(found.group(2), today)
+    first = last - timedelta(days=(last.weekday() - _weekday_number(found.group(1))) % 7)
+    names = [_WEEKDAYS[d.weekday()].capitalize() for d in (first, last)]
+    end = min(last + timedelta(days=1), now)
+    return Window(first, end, f"{names[0]} {first:%Y-%m-%d} to {names[1]} {last:%Y-%m-%d}")
+
+
+def _weekday(text: str, now: datetime, today: datetime) -> Window | None:
+    """ "on Tuesday", "last friday", "tuesday's failures": that whole day, the latest one."""
+    found = re.search(
+        rf"\b(?:(last|on|this|past) )?(monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+        rf"|{WEEKDAY_WORD}(?!\w))\b",
+        text,
+    )
+    if not found or (found.group(2)[:3] == found.group(2) and not found.group(1)):
+        return None  # "sat", "sun", "wed" alone are other words far more often
+    start = _last_weekday(found.group(2), today, before_today=found.group(1) == "last")
+    return _day_window(start, now, f"{_WEEKDAYS[start.weekday()].capitalize()} {start:%Y-%m-%d}")
+
+
+def _weekend(text: str, now: datetime, today: datetime) -> Window | None:
+    """ "this weekend", "over the weekend": the latest Saturday-Sunday that has begun."""
+    found = re.search(r"\b(last|this|the|past|previous) weekend\b|\bweekend\b", text)
+    if not found:
+        return None
+    saturday = _last_weekday("saturday", today, before_today=found.group(1) == "last")
+    return Window(
+        saturday, min(saturday + timedelta(days=2), now), f"the weekend of {saturday:%Y-%m-%d}"
+    )
+
+
+def _day_of_month(text: str, now: datetime, today: datetime) -> Window | None:
+    """ "on the 25th", "since the 20th": a day of this month (of last month if still ahead)."""
+    found = re.search(
+        r"\b(since |from |after )?the (\d{1,2})(?:st|nd|rd|th)\b(?! (?:week|day|month|hour))", text
+    )
+    if not found:
+        return None
+    day_number = int(found.group(2))
+    start = None
+    for back in (0, 1, 2):  # this month's, or the latest month that has such a day
+        try:
+            start = _month_start(now.year, now.month - back).replace(day=day_number)
+        except ValueError:
+            continue
+        if start <= today:
+            break
+    if start is None or start > today:
+        raise WindowError(f"the {found.group(2)} is not a day of the month")
+    if found.group(1):
+        return Window(start, now, f"since {start:%Y-%m-%d}")
+    return _day_window(start, now, f"{start:%Y-%m-%d}")
+
+
+def _ago(text: str, now: datetime, today: datetime) -> Window | None:
+    """ "3 days ago": that day; "since 2 weeks ago": from then to now."""
+    found = re.search(r"\b(since |from )?(\d+|[a-z]+) (day|week|hour)s? ago\b", text)
+    if not found:
+        return None
+    count = _number(found.group(2))
+    if count is None or count <= 0:
+        return None
+    unit = found.group(3)
+    if unit == "day":
+        start = today - timedelta(days=count)
+        if found.group(1):
+            return Window(start, now, f"since {start:%Y-%m-%d}")
+        return _day_window(start, now, f"{start:%Y-%m-%d}")
+    start = now - timedelta(seconds=_UNIT_SECONDS[unit] * count)
+    return Window(start, now, f"last {count} {unit}{'' if count == 1 else 's'}")
+
+
+def _numeric_date(text: str, now: datetime, today: datetime) -> Window | None:
+    """ "11/25", "25/11/2026": only where the order cannot be mistaken (one part above 12);
+    "11/05" could be either day, so it is left unread (and said so) rather than guessed."""
+    found = re.search(
+        r"(?<![\w/])(since |from |after )?(\d{1,2})/(\d{1,2})(?:/(\d{4}))?(?![\w/])", text
+    )
+    if not found:
+        return None
+    a, b = int(found.group(2)), int(found.group(3))
+    if (a > 12) == (b > 12):
+        return None
+    month, day_number = (b, a) if a > 12 else (a, b)
+    year = int(found.group(4)) if found.group(4) else now.year
+    try:
+        day = date(year, month, day_number)
+    except ValueError:
+        raise WindowError(f"{found.group(0).strip()} is not a date") from None
+    if not found.group(4) and day > now.date():
+        day = day.replace(year=year - 1)
+    if found.group(1):
+        return Window(_midnight(day), now, f"since {day}")
+    return _day_window(_midnight(day), now, str(day))
+
+
+def _month_day_range(text: str, now: datetime, today: datetime) -> Window | None:
+    """ "nov 20-24", "20-24 nov", "nov 20 to 24": two days of one month."""
+    found = re.search(
+        rf"\b(?:({_MONTH_NAME}) (\d{{1,2}}){_ORDINAL} ?{_TO} ?(\d{{1,2}}){_ORDINAL}"
+        rf"|(\d{{1,2}}){_ORDINAL} ?{_TO} ?(\d{{1,2}}){_ORDINAL} ({_MONTH_NAME}))"
+        r"(?![\d:])",
+        text,
+    )
+    if not found:
+        return None
+    month, first_day, last_day = (
+        found.group(1, 2, 3) if found.group(1) else (found.group(6), found.group(4), found.group(5))
+    )
+    first = _parse_date(f"{month} {first_day}", now)
+    last = _parse_date(f"{month} {last_day}", now)
+    if first is None or last is None:
+        return None
+    if last < first:
+        raise WindowError(f"the range ends before it starts ({last} is before {first})")
+    return Window(_midnight(first), _midnight(last) + timedelta(days=1), f"from {first} to {last}")
 
 
 def _relative(text: str, now: datetime, today: datetime) -> Window | None:
     found = re.search(
-        r"(?:last|past|previous|recent|within the last|in the last) ?(\d+|[a-z]+)? ?"
-        r"(minute|min|hour|hr|h|day|d|week|wk|w|month)s?\b",
+        r"(?:last|past|previous|recent|within the last|in the last|within) ?(\d+|[a-z]+)?"
+        r"(?: of)? ?(minute|min|hour|hr|h|day|d|week|wk|w|fortnight|month)s?\b",
         text,
     )
     if not found:
@@ -212,7 +372,18 @@ def _calendar(text: str, now: datetime, today: datetime) -> Window | None:
             r"\blast month\b|\bprevious month\b",
             Window(_month_start(now.year, now.month - 1), month, "last month"),
         ),
-        (r"\bthis year\b", Window(datetime(now.year, 1, 1, tzinfo=UTC), now, "this year")),
+        (
+            r"\bthis year\b|\byear to date\b|\bytd\b",
+            Window(datetime(now.year, 1, 1, tzinfo=UTC), now, "this year"),
+        ),
+        (
+            r"\blast year\b|\bprevious year\b",
+            Window(
+                datetime(now.year - 1, 1, 1, tzinfo=UTC),
+                datetime(now.year, 1, 1, tzinfo=UTC),
+                f"{now.year - 1}",
+            ),
+        ),
         (r"\ball[- ]time\b|\bever\b|\ball history\b", all_time(now)),
     )
     for pattern, window in phrases:
@@ -232,4 +403,7 @@ def _on_date(text: str, now: datetime, today: datetime) -> Window | None:
 
 
 # Most specific first: a range beats "since <date>", which beats a bare date.
-_MATCHERS = (_between, _since_date, _since_weekday, _calendar, _relative, _on_date)
+_MATCHERS = (
+    _between, _month_day_range, _weekday_range, _since_date, _since_weekday, _numeric_date,
+    _day_of_month, _ago, _calendar, _weekend, _weekday, _relative, _on_date,
+)  # fmt: skip

@@ -57,6 +57,54 @@ def test_time_expressions(text: str, start: str, end: str, label: str) -> None:
     assert window.label == label
 
 
+@pytest.mark.parametrize(
+    ("text", "first", "second"),
+    [
+        ("yesterday vs the day before", "yesterday", "the day before"),
+        ("this week compared to the week before", "this week", "the week before"),
+        ("how did this week compare to last week for team-nlp", "this week", "last week"),
+        ("last 7 days vs the 7 days before", "last 7 days", "the 7 days before"),
+    ],
+)
+def test_the_second_window_may_be_said_relative_to_the_first(
+    text: str, first: str, second: str
+) -> None:
+    reading = read_time(text, NOW)
+    assert reading.window is not None and reading.compare_with is not None
+    assert (reading.window.label, reading.compare_with.label) == (first, second)
+    assert reading.compare_with.end == reading.window.start
+
+
+@pytest.mark.parametrize(
+    ("question", "said"),
+    [
+        ("failures in q3", "could not read the time in `q3`"),
+        ("failures on 11/05", "could not read the time in `11/05`"),
+        ("how many failures last quarter", "could not read the time in `quarter`"),
+    ],
+)
+def test_a_time_it_cannot_read_is_refused_not_defaulted(question: str, said: str) -> None:
+    plan = read(question)
+    assert plan.intent == "refuse"
+    assert plan.refusal is not None and said in plan.refusal
+
+
+def test_a_grouping_the_history_lacks_is_said_on_line_one(agent_history: AgentHistory) -> None:
+    answer = answer_deterministic("failures by user this week", agent_history.ctx)
+    first = answer.markdown.splitlines()[0]
+    assert "Not understood: `by user`: the history records no user" in first
+    plan = read("which gpu types fail most")
+    assert plan.ignored and "GPU type" in plan.ignored[0]
+    assert plan.group_by is None
+    vague = read("failures in the last few days")
+    assert vague.default_window and "names no definite window" in vague.ignored[0]
+
+
+def test_off_topic_requests_are_not_answered_with_figures() -> None:
+    assert read("write me a haiku about gpus").intent == "help"
+    assert read("what's the weather on node dgx-a100-02").intent != "help"  # a name: on topic
+
+
 def test_two_windows_are_compared_not_shifted() -> None:
     reading = read_time("failures today compared to yesterday", NOW)
     assert reading.window is not None and reading.compare_with is not None

@@ -46,6 +46,35 @@ def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datet
         ("2026-11-20", at(2026, 11, 20), at(2026, 11, 21)),
         ("Nov 20", at(2026, 11, 20), at(2026, 11, 21)),
         ("December 5", at(2025, 12, 5), at(2025, 12, 6)),  # no year, in the future: last year
+        # Phrases operators type that once fell back to the default window (issue 13).
+        ("past fortnight", NOW - timedelta(days=14), NOW),
+        ("the past couple of days", NOW - timedelta(days=2), NOW),
+        ("within 24 hours", NOW - timedelta(hours=24), NOW),
+        ("on tuesday", at(2026, 11, 24), at(2026, 11, 25)),
+        ("what broke tuesday", at(2026, 11, 24), at(2026, 11, 25)),
+        ("last friday", at(2026, 11, 20), at(2026, 11, 21)),
+        ("last thursday", at(2026, 11, 19), at(2026, 11, 20)),  # today is Thursday: a week back
+        ("on thursday", TODAY, NOW),
+        ("since thurs", TODAY, NOW),
+        ("what happened on sat", at(2026, 11, 21), at(2026, 11, 22)),
+        ("between monday and wednesday", MONDAY, at(2026, 11, 26)),
+        ("from tue to wed", at(2026, 11, 24), at(2026, 11, 26)),
+        ("over the weekend", at(2026, 11, 21), MONDAY),
+        ("on the 25th", at(2026, 11, 25), TODAY),
+        ("since the 20th", at(2026, 11, 20), NOW),
+        ("the 31st", at(2026, 10, 31), at(2026, 11, 1)),  # November has none: October's
+        ("3 days ago", MONDAY, at(2026, 11, 24)),
+        ("since 2 days ago", at(2026, 11, 24), NOW),
+        ("on 25 november", at(2026, 11, 25), TODAY),
+        ("on the 24th of november", at(2026, 11, 24), at(2026, 11, 25)),
+        ("nov 20th", at(2026, 11, 20), at(2026, 11, 21)),
+        ("nov 20-24", at(2026, 11, 20), at(2026, 11, 25)),
+        ("20 to 24 nov", at(2026, 11, 20), at(2026, 11, 25)),
+        ("from 20 nov to 24 nov", at(2026, 11, 20), at(2026, 11, 25)),
+        ("since 11/20", at(2026, 11, 20), NOW),
+        ("on 25/11", at(2026, 11, 25), TODAY),
+        ("last year", at(2025, 1, 1), at(2026, 1, 1)),
+        ("ytd", at(2026, 1, 1), NOW),
         ("since 2026-11-01", at(2026, 11, 1), NOW),
         ("from 2026-11-01 to 2026-11-10", at(2026, 11, 1), at(2026, 11, 11)),
         ("between Nov 1 and Nov 3", at(2026, 11, 1), at(2026, 11, 4)),
@@ -59,7 +88,15 @@ def test_phrases(phrase: str, start: datetime, end: datetime) -> None:
 
 
 @pytest.mark.parametrize(
-    "phrase", ["Show me failure statistics", "why did train-llama-7b fail", "last few days"]
+    "phrase",
+    [
+        "Show me failure statistics",
+        "why did train-llama-7b fail",
+        "last few days",
+        "on 11/05",  # the 11th of May or the 5th of November: not guessed
+        "the 2nd week of november was bad",  # not "the 2nd"
+        "sat on the queue",  # "sat" alone is not Saturday
+    ],
 )
 def test_no_window_named(phrase: str) -> None:
     assert find_window(phrase, NOW) is None

@@ -79,6 +79,37 @@ GROUP_LEADS = (
     r"by|per|which|each|every|top(?: \d+| [a-z]+)?|worst|most failing|what|across|for each"
 )
 
+# Dimensions people group by that the history does not record: asked for, they are named as
+# not understood on the answer's first line instead of being silently dropped.
+UNHELD_DIMENSIONS: tuple[tuple[str, str], ...] = (
+    (r"users?|owners?|people|persons?|submitters?|authors?", "user"),
+    (r"gpu (?:types?|models?|kinds?|generations?|skus?)|types? of gpus?|accelerators?", "GPU type"),
+    (r"clusters?", "cluster"),
+    (r"namespaces?", "namespace"),
+    (r"regions?|zones?|data ?cent(?:er|re)s?|racks?", "region"),
+    (r"node ?pools?", "node pool"),
+    (r"queues?", "queue"),
+)
+
+# Requests that are not questions about failures, even when they mention GPUs or jobs.
+OFFTOPIC = (
+    r"\b(?:poem|haiku|limerick|sonnet|song|lyrics|joke|recipe|weather|stock price|horoscope"
+    r"|capital of|translate)\b|\bwrite (?:me )?(?:a|an) (?:story|essay|email|letter)\b"
+)
+
+# Time words that, left unread by the window reader, mean the question named a time it could
+# not read: it is said so, rather than answered for the default window.
+TIME_HINTS = (
+    r"\b(?:jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\b|\b(?:january|february|march"
+    r"|april|june|july|august|september|october|november|december)\b"
+    r"|\b(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)day\b|\bweekend\b|\bfortnight\b|\bago\b"
+    r"|\bq[1-4]\b|\bquarter\b|\b\d{1,2}(?:st|nd|rd|th)\b|\b\d{1,2}/\d{1,2}(?:/\d{2,4})?\b"
+    r"|\b(?:this|last|yesterday) (?:morning|afternoon|evening)\b"
+    r"|\b(?:last|past|previous) (?:\w+ )?(?:hours?|days?|weeks?|months?|years?)\b"
+)
+# Vague amounts of time: read as the default window, and said so.
+VAGUE_TIME = r"\b(?:last|past|previous|recent|the) (?:few|several|some|many) (?:hours|days|weeks)\b"
+
 KIND_TERMS: tuple[tuple[str, str], ...] = (
     (r"\bdegraded\b|\bunhealthy\b", "degraded"),
     (

@@ -49,7 +49,9 @@ _PRONOUNS = frozenset(
 )  # fmt: skip
 _NAME_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]*[A-Za-z0-9]|[A-Za-z0-9]")
 _TIME_TOKEN = re.compile(
-    r"\d+(?:[hdwm]|hrs?|mins?|days?|st|nd|rd|th)?|\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2}", re.IGNORECASE
+    r"\d+(?:[hdwm]|hrs?|mins?|days?|st|nd|rd|th)?|\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2}|q[1-4]"
+    r"|\d{1,2}/\d{1,2}(?:/\d{2,4})?",
+    re.IGNORECASE,
 )
 # A word shaped like a name (a digit, a dash, a dot, a colon or a slash in it): when nothing in
 # the history matches it, the question named something that is not there.
@@ -100,6 +102,7 @@ class Understood:
     mended: tuple[tuple[str, str], ...] = ()  # (as typed, read as)
     refusal: str | None = None
     default_window: bool = False
+    ignored: tuple[str, ...] = ()  # parts of the question not understood, said on line one
 
     def tool_filters(self) -> dict[str, Any]:
         """The filters as tool arguments: one value as a string, several as a list."""
@@ -123,6 +126,8 @@ class Understood:
 
     def interpretation(self) -> str:
         """One line: what the answer is about (window, filters, measure, grouping)."""
+        if self.intent == "refuse":
+            return f"_Understood: {MEASURE_NAMES[self.measure]}, but no window that can be used._"
         if self.intent == "detail" and self.workload:
             who = (
                 f"{self.workload_project}/{self.workload}"
@@ -155,6 +160,8 @@ class Understood:
                 line += ", ranked by GPUs affected"
         notes = [f"read {code(typed)} as {code(read)}" for typed, read in self.mended]
         text = f"_Understood: {line}" + (f" ({'; '.join(notes)})" if notes else "") + "._"
+        if self.ignored:
+            text += " _Not understood: " + "; ".join(self.ignored) + "._"
         return text
 
     def hints(self) -> dict[str, Any]:
@@ -174,6 +181,7 @@ class Understood:
             "unknown_names": [{"dimension": u.dimension, "value": u.value} for u in self.unknown],
             "read_as": [{"typed": t, "read_as": r} for t, r in self.mended],
             "refusal": self.refusal,
+            "not_understood": list(self.ignored),
         }
 
 
@@ -309,6 +317,26 @@ def _categories(text: str) -> tuple[list[str], bool, str]:
     return found, xid, text
 
 
+def _unheld_dimensions(text: str) -> tuple[list[str], str]:
+    """ "by user", "which clusters": groupings the history cannot give, named and cut out."""
+    notes: list[str] = []
+    for pattern, what in lexicon.UNHELD_DIMENSIONS:
+        asked = rf"\b(?:{lexicon.GROUP_LEADS})(?: (?:the|\d+|[a-z]+est))? (?:{pattern})\b"
+        for match in list(re.finditer(asked, text)):
+            notes.append(
+                f"{code(match.group(0))}: the history records no {what}, so the answer is not "
+                f"broken down by {what}"
+            )
+            text = text[: match.start()] + " " * (match.end() - match.start()) + text[match.end() :]
+    return notes, text
+
+
+def _unread_time(text: str) -> str | None:
+    """A time phrase the window reader could not read, or None."""
+    found = re.search(lexicon.TIME_HINTS, text)
+    return found.group(0) if found else None
+
+
 def _group_and_top(text: str) -> tuple[str | None, int | None]:
     top = None
     found = re.search(r"\btop[ -]?(\d+|[a-z]+)\b|\b(\d+|[a-z]+) (?:worst|most|biggest)\b", text)
@@ -350,6 +378,25 @@ def understand(
         return Understood(intent="promql", promql=promql, **base)  # type: ignore[arg-type]
     if time.refusal:
         return Understood(intent="refuse", refusal=time.refusal, **base)  # type: ignore[arg-type]
+    if _has(lexicon.OFFTOPIC, text) and not names.values and not names.unknown:
+        return Understood(intent="help", **base)  # type: ignore[arg-type]
+    ignored: list[str] = []
+    if time.window is None:
+        vague = re.search(lexicon.VAGUE_TIME, text)
+        unread = _unread_time(text)
+        if vague:
+            ignored.append(
+                f"{code(vague.group(0))} names no definite window, so the default is used"
+            )
+        elif unread:
+            refusal = (
+                f"I could not read the time in {code(unread)}; ask with a window such as "
+                '"last 7 days", "since Monday", "on Tuesday", "2026-11-20" or "in November"'
+            )
+            return Understood(intent="refuse", refusal=refusal, **base)  # type: ignore[arg-type]
+    unheld, text = _unheld_dimensions(text)
+    ignored += unheld
+    base["ignored"] = tuple(ignored)
 
     filters: dict[str, list[str]] = {k: list(v) for k, v in names.values.items()}
     categories, xid, text = _categories(text)

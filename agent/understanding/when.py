@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from rapidfuzz import fuzz, process
 
-from agent.time_windows import Window, find_window
+from agent.time_windows import WEEKDAY_WORD, Window, find_window
 from agent.understanding import lexicon
 
 MONTHS = (
@@ -43,7 +43,14 @@ _SHORT_FORMS = {
     "wek": "week", "wk": "week", "hr": "hour",
     "hrs": "hours", "wks": "weeks", "mins": "minutes", "mnth": "month", "mth": "month",
 }  # fmt: skip
-_SPLIT = re.compile(r"\s+(?:vs\.?|versus|compared (?:to|with)|against|than|over)\s+")
+_SPLIT = re.compile(
+    r"\s+(?:vs\.?|versus|compared? (?:to|with)|compares (?:to|with)|against|than|over)\s+"
+)
+# The second side of a comparison said relative to the first: "yesterday vs the day before".
+_BEFORE_IT = re.compile(
+    r"\b(?:the|a) (?:\w+ )?(?:days?|weeks?|months?|hours?|period|window) (?:before|prior)\b"
+    r"|\bbefore (?:that|it)\b|\bthe previous (?:period|window)\b|\bthe (?:week|day) prior\b"
+)
 _MONTH_RE = (
     r"(?P<month>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?"
     r"|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
@@ -74,6 +81,8 @@ def mend_time_words(text: str, known: frozenset[str]) -> tuple[str, list[tuple[s
 
     def fix(match: re.Match[str]) -> str:
         word = match.group(0)
+        if re.fullmatch(WEEKDAY_WORD, word):  # "thurs", "tues": a day, not a misspelt "hours"
+            return word
         if word in _SHORT_FORMS and word not in known:
             mended.append((word, _SHORT_FORMS[word]))
             return _SHORT_FORMS[word]
@@ -182,7 +191,7 @@ def _one_window(text: str, now: datetime) -> Window | None:
     if night is not None:
         return night
     month = find_month(text, now)
-    if month is not None and re.search(rf"\b{_MONTH_RE},?\s+\d{{4}}\b", text):
+    if month is not None and re.search(rf"(?<!\d )(?<!\d\w\w )\b{_MONTH_RE},?\s+\d{{4}}\b", text):
         return month  # "October 2025": a month of a year, not "October 20"
     found = find_window(text, now)
     if found is None:
@@ -196,6 +205,19 @@ def _one_window(text: str, now: datetime) -> Window | None:
     return found if month is None or found.duration < month.duration else month
 
 
+def _before(first: Window, words: str) -> Window:
+    """The window just before `first`: a named unit ("the week before") is that unit's
+    length; otherwise as long as `first` ("the 7 days before")."""
+    unit = re.search(r"\b(day|week|month)\b", words)
+    if unit is None:
+        return first.previous()
+    if unit.group(1) == "month":
+        start = (first.start.replace(day=1) - timedelta(days=1)).replace(day=1)
+    else:
+        start = first.start - timedelta(days=7 if unit.group(1) == "week" else 1)
+    return Window(start, first.start, f"the {unit.group(1)} before")
+
+
 def read_time(text: str, now: datetime, known: frozenset[str] = frozenset()) -> TimeReading:
     """`text` is the lower-cased question."""
     now = now.astimezone(UTC)
@@ -205,7 +227,13 @@ def read_time(text: str, now: datetime, known: frozenset[str] = frozenset()) -> 
         return TimeReading(refusal=refusal, mended=tuple(mended), text=mended_text)
     sides = _SPLIT.split(mended_text, maxsplit=1)
     if len(sides) == 2:
-        first, second = _one_window(sides[0], now), _one_window(sides[1], now)
+        first = _one_window(sides[0], now)
+        before_it = _BEFORE_IT.search(sides[1])
+        second = (
+            _before(first, before_it.group(0))
+            if first is not None and before_it
+            else _one_window(sides[1], now)
+        )
         if first is not None and second is not None and first != second:
             return TimeReading(first, second, mended=tuple(mended), text=mended_text)
     window = _one_window(mended_text, now)
