@@ -36,6 +36,25 @@ def test_trend_is_judged_by_rate_not_by_count(tmp_path: Path) -> None:
     assert data["trend"]["failures_change_pct"] == 100.0
 
 
+def test_trend_by_count_when_runs_are_recorded_only_from_inside_the_window(
+    tmp_path: Path,
+) -> None:
+    # Failures go back weeks, completed runs only three days: the previous window holds its
+    # one failed run alone (1 of 1 = 100 %), so "down" to 6 of 30 would be an artefact.
+    spec = {
+        "failures": [
+            {"workload_name": "a", "at": "-1d", "count": 6, "every": "2h"},
+            {"workload_name": "b", "at": "-9d"},
+            {"workload_name": "c", "at": "-30d"},
+        ],
+        "runs": [{"at": "-1h", "count": 24, "every": "3h"}],
+    }
+    trend = analyze(make_agent_history(tmp_path, spec), window="last 7 days").data["trend"]
+    assert (trend["direction"], trend["judged_by"]) == ("up", "failure count")
+    assert trend["failure_rate_change"] is not None and trend["failure_rate_change"] < 0
+    assert "no completed run is recorded before" in trend["reason"]
+
+
 def test_trend_by_count_when_there_are_no_runs(tmp_path: Path) -> None:
     spec = {
         "failures": [

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.answer.compose import chart, example, trend_sentence
+import pytest
+
+from agent.answer.compose import chart, during, example, trend_sentence
 
 
 def _trend(direction: str, before: float | None, now: float | None) -> dict[str, Any]:
@@ -50,3 +52,18 @@ def test_example_quotes_evidence() -> None:
     found = {"evidence": "a | b `c`", "workload_name": "w"}
     assert example(found) == "`` a \\| b `c` `` (`w`)"
     assert example(None) == "_no evidence recorded_"
+
+
+@pytest.mark.parametrize(
+    ("label", "phrase"),
+    [
+        ("since Monday", "since Monday"),
+        ("last 7 days", "last 7 days"),
+        ("November 2026", "in November 2026"),
+        ("2026-11-25", "on 2026-11-25"),
+        ("Tuesday 2026-11-24", "on Tuesday 2026-11-24"),
+        ("from 2026-11-20 to 2026-11-24", "from 2026-11-20 to 2026-11-24"),
+    ],
+)
+def test_a_window_reads_as_a_phrase_after_a_count(label: str, phrase: str) -> None:
+    assert during(label) == phrase  # never "in since Monday"

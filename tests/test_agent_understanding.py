@@ -100,6 +100,22 @@ def test_a_grouping_the_history_lacks_is_said_on_line_one(agent_history: AgentHi
     assert vague.default_window and "names no definite window" in vague.ignored[0]
 
 
+def test_three_sides_are_compared_in_the_order_named(agent_history: AgentHistory) -> None:
+    plan = read("compare training, inference and workspace failures this month")
+    assert plan.intent == "compare" and plan.compare_dimension == "workload_type"
+    assert plan.filters["workload_type"] == ("training", "inference", "workspace")
+    answer = answer_deterministic("team-a vs team-b vs research this week", agent_history.ctx)
+    assert "### team-a vs team-b vs research" in answer.markdown
+    assert "Most failures: **team-a**" in answer.markdown
+
+
+def test_a_short_name_made_of_question_words_is_still_a_name() -> None:
+    plan = read("is the failure rate of team-a going up")  # "team" and "a" are plain words
+    assert plan.intent == "unknown"
+    assert [(u.dimension, u.value) for u in plan.unknown] == [("project", "team-a")]
+    assert read("out-of-memory errors this week").unknown == ()
+
+
 def test_off_topic_requests_are_not_answered_with_figures() -> None:
     assert read("write me a haiku about gpus").intent == "help"
     assert read("what's the weather on node dgx-a100-02").intent != "help"  # a name: on topic

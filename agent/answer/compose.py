@@ -6,6 +6,7 @@ estimated. Stored text (evidence, summaries, log lines, names) is quoted with re
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -205,6 +206,16 @@ _COMPARED = (
 )
 
 
+def during(label: str) -> str:
+    """A window's label as a phrase after a count: "in November 2026", "on 2026-11-25",
+    "since Monday", "last 7 days" (a label that is already a phrase takes no preposition)."""
+    if re.match(r"(?:since|from|last|this|today|yesterday|overnight|the|all)\b", label):
+        return label
+    if re.match(r"\d{4}-\d{2}-\d{2}$|(?:mon|tues|wednes|thurs|fri|satur|sun)day\b", label, re.I):
+        return f"on {label}"
+    return f"in {label}"
+
+
 def comparison_lines(results: list[tuple[str, ToolResult]]) -> str:
     """One line per side with its own numbers, then which side had more."""
     lines = []
@@ -234,6 +245,12 @@ def comparison_lines(results: list[tuple[str, ToolResult]]) -> str:
             else f"{plain(a)} and {plain(b)} had the same number of failures ({count(x)})"
         )
         lines.append(f"\n{verdict}.")
+    elif len(results) > 2 and all(r.data for _, r in results):
+        # The most failures first; a tie goes to the side named first (a stable rule).
+        ranked = sorted(results, key=lambda side: -side[1].data["total_failures"])
+        top = ranked[0][1].data["total_failures"]
+        leaders = [plain(label) for label, r in ranked if r.data["total_failures"] == top]
+        lines.append(f"\nMost failures: **{' and '.join(leaders)}** ({count(top)}).")
     return "\n".join(lines)
 
 
@@ -272,11 +289,12 @@ def trend_sentence(data: AnalysisData, subject: str = "The failure rate") -> str
             f"{pct(now['failure_rate'])} now ({points(trend['failure_rate_change'])}); "
             f"failures {count(before['failures'])} → {count(now['failures'])}."
         )
-    why = (
-        "no finished runs recorded to compute a rate"
-        if not (now["finished_runs"] and before["finished_runs"])
-        else "degraded and pending episodes have no failure rate"
-    )
+    if not (now["finished_runs"] and before["finished_runs"]):
+        why = "no finished runs recorded to compute a rate"
+    elif trend.get("reason"):
+        why = f"not by the failure rate: {plain(trend['reason'])}"
+    else:
+        why = "degraded and pending episodes have no failure rate"
     return (
         f"Failures {verb}: {count(before['failures'])} in the previous window → "
         f"{count(now['failures'])} now ({why})."

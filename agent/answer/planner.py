@@ -152,7 +152,7 @@ def _statistics(turn: _Turn, plan: Plan) -> Answer:
         return _answer(
             turn,
             [
-                f"**No failures{_scope_words(plan)}** in {plan.window.label}"
+                f"**No failures{_scope_words(plan)}** {compose.during(plan.window.label)}"
                 f" ({finished} recorded).",
                 compose.window_line(result.data),
             ],
@@ -195,7 +195,7 @@ def _analysis(turn: _Turn, plan: Plan, parts_wanted: tuple[str, ...] = ()) -> An
     data: AnalysisData = result.data
     head = (
         f"### Failure analysis{_scope_words(plan)}\n\n"
-        f"{compose.kinds_headline(data['current'])} in {plan.window.label}. "
+        f"{compose.kinds_headline(data['current'])} {compose.during(plan.window.label)}. "
         + compose.trend_sentence(data)
     )
     parts = [head, compose.window_line(data), compose.analysis_section(result, parts_wanted)]
@@ -210,7 +210,7 @@ def _fix_first(turn: _Turn, plan: Plan) -> Answer:
     data: AnalysisData = result.data
     parts = [
         f"### What to fix first{_scope_words(plan)}\n\n"
-        f"{compose.kinds_headline(data['current'])} in {plan.window.label}.",
+        f"{compose.kinds_headline(data['current'])} {compose.during(plan.window.label)}.",
         compose.analysis_section(result, ("actions",)),
         compose.analysis_section(result, ("causes", "nodes", "repeats")),
         compose.window_line(data),
@@ -221,7 +221,7 @@ def _fix_first(turn: _Turn, plan: Plan) -> Answer:
 def _nothing_found(data: AnalysisData, plan: Plan) -> str:
     now, before = data["current"], data["previous"]
     return (
-        f"**No failures{_scope_words(plan)}** in {plan.window.label} "
+        f"**No failures{_scope_words(plan)}** {compose.during(plan.window.label)} "
         f"({compose.plural(now['finished_runs'], 'finished run')} recorded); the previous "
         f"window had {compose.plural(before['failures'], 'failure')}.\n\n"
         + compose.window_line(data)

@@ -80,7 +80,10 @@ def _dollar(where: str, first: int) -> str:
     return "".join(f"{p}${first + i}" for i, p in enumerate(parts[:-1])) + parts[-1]
 
 
-def _trend(totals: dict[str, Any]) -> Trend:
+def _trend(totals: dict[str, Any], window: Window, runs_start: Any) -> Trend:
+    """Up, down or flat: by the failure rate where the runs history reaches into the previous
+    window, else by the failure count. Runs recorded only from inside the current window leave
+    the previous one with failed runs alone (1 failed of 1 finished is no 100 % rate)."""
     now, before = totals["current"], totals["previous"]
     change = now["failures"] - before["failures"]
     rate_now, rate_before = now["failure_rate"], before["failure_rate"]
@@ -89,18 +92,27 @@ def _trend(totals: dict[str, Any]) -> Trend:
         if rate_now is not None and rate_before is not None
         else None
     )
-    # Judge by rate when both windows had runs; by counts otherwise.
-    basis = rate_change if rate_change is not None else change
-    direction = "up" if basis > 0 else "down" if basis < 0 else "flat"
-    return {
+    # Judge by rate when both windows had runs (and the runs history reaches into the
+    # previous one); by counts otherwise.
+    runs_cover = runs_start is not None and runs_start < window.start
+    by_rate = rate_change is not None and runs_cover
+    basis = rate_change if by_rate and rate_change is not None else change
+    trend: Trend = {
         "failures_change": change,
         "failures_change_pct": (
             round(100 * change / before["failures"], 1) if before["failures"] else None
         ),
         "failure_rate_change": rate_change,
-        "direction": direction,
-        "judged_by": "failure rate" if rate_change is not None else "failure count",
+        "direction": "up" if basis > 0 else "down" if basis < 0 else "flat",
+        "judged_by": "failure rate" if by_rate else "failure count",
     }
+    if rate_change is not None and not by_rate:
+        since = f"before {runs_start:%Y-%m-%d %H:%M} UTC" if runs_start is not None else "at all"
+        trend["reason"] = (
+            f"no completed run is recorded {since}, so the previous window's rate would count "
+            "failed runs only"
+        )
+    return trend
 
 
 def _causes(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -> list[Cause]:
@@ -318,6 +330,15 @@ def history_start(conn: duckdb.DuckDBPyConnection) -> Any:
     return row[0] if row else None
 
 
+def runs_start(conn: duckdb.DuckDBPyConnection) -> Any:
+    """The first completed run recorded, or None: from then on a failure rate has runs to
+    count that did not fail."""
+    row = conn.execute(
+        "SELECT min(finished_at) FROM workload_runs WHERE phase = 'Completed'"
+    ).fetchone()
+    return row[0] if row else None
+
+
 def _judge_trend(trend: Trend, window: Window, first: Any) -> Trend:
     """No rise or fall against a window the history does not cover. Entirely before the first
     record there is nothing to compare with; partly before it, counts are short by the missing
@@ -347,7 +368,9 @@ def analyze(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -
         "filters": filters.active(),
         "current": totals["current"],
         "previous": totals["previous"],
-        "trend": _judge_trend(_trend(totals), window, history_start(conn)),
+        "trend": _judge_trend(
+            _trend(totals, window, runs_start(conn)), window, history_start(conn)
+        ),
         "top_causes": causes,
         "hot_nodes": nodes,
         "repeating_workloads": workloads,

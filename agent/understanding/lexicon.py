@@ -160,7 +160,10 @@ TREND = (
     r"trend|going up|going down|increas|decreas|rising|growing|getting (?:worse|better)"
     r"|improv|worse|better|more often|less often"
 )
-COMPARE = r"\bvs\.?\b|\bversus\b|compared? (?:to|with)|comparison|\bagainst\b|difference between"
+COMPARE = (
+    r"\bvs\.?\b|\bversus\b|\bcompared?\b|\bcomparison|\bagainst\b|difference between"
+    r"|side by side"
+)
 FIX_FIRST = (
     r"fix first|what should (?:i|we) (?:fix|do|look at|tackle|prioriti[sz]e)|priorit"
     r"|most urgent|where (?:should|do) (?:i|we) start|biggest (?:problem|win|impact)"

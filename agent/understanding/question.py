@@ -37,6 +37,7 @@ MEASURE_NAMES = {
     "gpu_hours": "GPU-hours lost by failed runs",
 }
 DEFAULT_TOP = 20
+MAX_COMPARED = 6  # "recsys vs vision vs team-nlp": side by side up to this many
 # "why did X fail" names a workload even when X is not in the history: say so, don't guess.
 _ASKED_WORKLOAD = re.compile(
     r"(?:why did|why has|why does|what happened to|what went wrong with) (?:the )?"
@@ -256,8 +257,9 @@ def _find_names(question: str, vocab: Vocabulary) -> _Names:
         if exact is not None:
             names.add(exact[0], exact[1], span)
             continue
-        if all(part in lexicon.LEXICON_WORDS for part in re.split(r"[-_ ]+", lower) if part):
-            continue  # "GPU-hours", "out-of-memory": question words, not a name
+        parts = [part for part in re.split(r"[-_ ]+", lower) if part]
+        if all(part in lexicon.LEXICON_WORDS and len(part) > 1 for part in parts):
+            continue  # "GPU-hours", "out-of-memory": question words, not a name ("team-a" is)
         if lower in vocab.values("category") or lower in vocab.values("workload_type"):
             continue
         introduced = _dimension_before(question, span[0])
@@ -405,7 +407,9 @@ def understand(
     kinds = [kind for pattern, kind in lexicon.KIND_TERMS if _has(pattern, text)]
     if kinds:
         filters["kind"] = kinds
-    types = [t for pattern, t in lexicon.TYPE_TERMS if _has(pattern, text)]
+    # In the order the question names them: "training vs inference" keeps its sides.
+    named_types = [(m.start(), t) for p, t in lexicon.TYPE_TERMS if (m := re.search(p, text))]
+    types = [t for _, t in sorted(named_types)]
     if types:
         filters["workload_type"] = types
     group_by, top = _group_and_top(text)
@@ -422,7 +426,7 @@ def understand(
     elif compare_words or _has(r"\bwhich\b.*\bor\b|\bwho\b.*\bor\b", text):
         compare_dimension = next(
             (d for d in ("project", "workload_type", "node", "image", "category", "department",
-                         "kind") if len(filters.get(d, ())) == 2),
+                         "kind") if 2 <= len(filters.get(d, ())) <= MAX_COMPARED),
             None,
         )  # fmt: skip
     frozen = {k: tuple(v) for k, v in filters.items()}
