@@ -61,7 +61,8 @@ def _values(value: Any) -> FilterValue | None:
 @dataclass(frozen=True)
 class Filters:
     """Exact-match filters; None means "any", a tuple means any of those values ("X or Y").
-    Names are data, always bound as parameters. `xid` keeps only rows that carry an Xid."""
+    Names are data, always bound as parameters. `xid` keeps only rows that carry an Xid;
+    `xid_code` only those carrying one of these Xid numbers ("Xid 79")."""
 
     project: FilterValue | None = None
     workload_type: FilterValue | None = None
@@ -71,6 +72,7 @@ class Filters:
     kind: FilterValue | None = None
     workload_name: FilterValue | None = None
     department: FilterValue | None = None
+    xid_code: FilterValue | None = None
     xid: bool = False
 
     @classmethod
@@ -100,6 +102,11 @@ class Filters:
                 continue
             if name == "xid":
                 clauses.append(" AND json_extract(details, '$.xid') IS NOT NULL")
+            elif name == "xid_code":
+                codes = value if isinstance(value, tuple) else (value,)
+                marks = ", ".join("?" for _ in codes)
+                clauses.append(f" AND json_extract_string(details, '$.xid') IN ({marks})")
+                params.extend(codes)
             elif isinstance(value, tuple):
                 clauses.append(f" AND {name} IN ({', '.join('?' for _ in value)})")
                 params.extend(value)
@@ -109,7 +116,7 @@ class Filters:
         return "".join(clauses), params
 
     def applies_to_runs(self) -> bool:
-        return self.category is None and self.kind is None and not self.xid
+        return self.category is None and self.kind is None and not self.xid and not self.xid_code
 
     def has_rate(self) -> bool:
         """Degraded or pending episodes are not failed runs: no failure rate for them."""

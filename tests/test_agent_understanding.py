@@ -64,6 +64,8 @@ def test_time_expressions(text: str, start: str, end: str, label: str) -> None:
         ("this week compared to the week before", "this week", "the week before"),
         ("how did this week compare to last week for team-nlp", "this week", "last week"),
         ("last 7 days vs the 7 days before", "last 7 days", "the 7 days before"),
+        ("last 24h vs previous 24h", "last 24 hours", "the 24 hours before"),
+        ("past 7 days compared to the prior 7 days", "last 7 days", "the 7 days before"),
     ],
 )
 def test_the_second_window_may_be_said_relative_to_the_first(
@@ -114,6 +116,49 @@ def test_a_short_name_made_of_question_words_is_still_a_name() -> None:
     assert plan.intent == "unknown"
     assert [(u.dimension, u.value) for u in plan.unknown] == [("project", "team-a")]
     assert read("out-of-memory errors this week").unknown == ()
+
+
+def test_an_xid_number_filters_by_that_code(tmp_path: Path) -> None:
+    plan = read("any xid 13 or 43 this month")
+    assert plan.tool_filters() == {"xid_code": ["13", "43"]}
+    spec = {
+        "failures": [
+            {"workload_name": "a", "category": "gpu_hardware", "at": "-1d", "details": {"xid": 79}},
+            {"workload_name": "b", "category": "gpu_hardware", "at": "-1d", "details": {"xid": 79}},
+            {"workload_name": "c", "category": "cuda_error", "at": "-2d", "details": {"xid": 13}},
+        ]
+    }
+    h = make_agent_history(tmp_path, spec)
+    answer = answer_deterministic("how many xid 79 this week", h.ctx).markdown
+    assert "**2 failures** in all" in answer  # not the 3 rows carrying any Xid
+
+
+def test_a_breakdown_is_ordered_by_the_measure_asked(agent_history: AgentHistory) -> None:
+    plan = read("give me the worst 3 projects by gpu hours lost this month")
+    assert (plan.group_by, plan.top, plan.rank_by) == ("project", 3, "gpu_hours_lost")
+    assert read("which node has the highest failure rate").rank_by == "failure_rate"
+    assert read("which images had the most failures since monday, top 3").top == 3
+    answer = answer_deterministic("which project requested the most gpus", agent_history.ctx)
+    rows = [line for line in answer.markdown.splitlines() if line.startswith("| `")]
+    gpus = [float(row.split("|")[-2]) for row in rows[:4]]
+    assert gpus == sorted(gpus, reverse=True)
+
+
+def test_part_of_a_name_next_to_its_dimension_means_those_names() -> None:
+    plan = read("NCCL problems on h100 nodes")
+    assert plan.filters["node"] == ("dgx-h100-01",)
+    assert plan.mended == (("h100", "dgx-h100-01"),)
+    assert read("what should the nlp team fix first").filters["project"] == ("team-nlp",)
+    assert read("why did train fail").unknown  # a plain word alone is no part-name
+
+
+def test_days_and_hours_of_an_analysis_are_asked_for_by_themselves(
+    agent_history: AgentHistory,
+) -> None:
+    assert read("how many failures per day this week").analysis_parts == ("daily", "causes")
+    assert read("when do failures usually happen").analysis_parts == ("peaks", "causes")
+    answer = answer_deterministic("failures per day this week", agent_history.ctx).markdown
+    assert "**Failures per day (UTC)**" in answer and "| 2026-11-25 |" in answer
 
 
 def test_off_topic_requests_are_not_answered_with_figures() -> None:

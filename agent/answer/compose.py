@@ -302,7 +302,8 @@ def trend_sentence(data: AnalysisData, subject: str = "The failure rate") -> str
 
 
 def analysis_section(result: ToolResult, parts_wanted: tuple[str, ...] = ()) -> str:
-    """The whole analysis, or the named parts: trend, causes, nodes, repeats, peaks, actions."""
+    """The whole analysis, or the named parts: trend, causes, nodes, repeats, peaks, daily,
+    actions."""
     data: AnalysisData = result.data
     want = set(parts_wanted) or {"trend", "causes", "nodes", "repeats", "peaks", "actions"}
     now, before = data["current"], data["previous"]
@@ -384,6 +385,14 @@ def analysis_section(result: ToolResult, parts_wanted: tuple[str, ...] = ()) -> 
             f"{h['hour_utc']:02d}:00 ({count(h['failures'])})" for h in data["peak_hours_utc"]
         )
         out.append(f"**Peak hours (UTC):** {hours}")
+    if "daily" in want and data["daily"]:
+        per_day: dict[str, int] = {}
+        for row in data["daily"]:
+            per_day[row["day"]] = per_day.get(row["day"], 0) + row["failures"]
+        out.append(
+            "**Failures per day (UTC)**\n\n"
+            + table(["Day", "Failures"], [[d, count(n)] for d, n in sorted(per_day.items())], (1,))
+        )
     if "actions" in want and data["actions"]:
         items = [
             f"**{a['title']}** ({plural(a['failures'], 'failure')}, "

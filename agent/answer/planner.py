@@ -144,6 +144,8 @@ def _statistics(turn: _Turn, plan: Plan) -> Answer:
     args = {**base, "group_by": first}
     if plan.top:
         args["top"] = min(plan.top, 100)
+    if plan.rank_by != "failures":
+        args["rank_by"] = plan.rank_by
     result = turn.run("failure_statistics", args)
     if result.status != "ok":
         return _answer(turn, [status_note_with_window(result, plan)])
@@ -364,7 +366,7 @@ _HANDLERS: dict[str, Callable[[_Turn, Plan], Answer]] = {
     "compare": _compare,
     "trend": _trend,
     "list": _list,
-    "analysis": _analysis,
+    "analysis": lambda turn, plan: _analysis(turn, plan, plan.analysis_parts),
     "statistics": _statistics,
     "scope": _scope,
 }

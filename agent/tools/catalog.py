@@ -50,6 +50,7 @@ _FILTER_PROPS: dict[str, Any] = {
     "workload_name": _one_or_more("Run:ai workload name, exact"),
     "department": _one_or_more("Run:ai department name, exact"),
     "xid": {"type": "boolean", "description": "only failures whose evidence carries an Xid"},
+    "xid_code": _one_or_more("only failures carrying this Xid number, e.g. 79"),
 }
 
 
@@ -165,8 +166,12 @@ def _statistics(ctx: ToolContext, args: Mapping[str, Any]) -> ToolResult:
         group_by = str(args.get("group_by") or "category")
         top = int(args.get("top") or 20)
         measures = tuple(str(m) for m in args.get("measures") or ())
+        rank_by = str(args.get("rank_by") or "failures")
         return reading.run_query(
-            ctx, lambda conn: stats.statistics(conn, window, filters, group_by, top, measures)
+            ctx,
+            lambda conn: stats.statistics(
+                conn, window, filters, group_by, top, measures, rank_by=rank_by
+            ),
         )
 
     return _guarded(run)
@@ -254,6 +259,11 @@ TOOLS: tuple[ToolSpec, ...] = (
                     "description": "dimension to group by (default category)",
                 },
                 "top": {"type": "integer", "minimum": 1, "maximum": 100},
+                "rank_by": {
+                    "type": "string",
+                    "enum": list(stats.RANKINGS),
+                    "description": "what orders the groups, highest first (default failures)",
+                },
                 "measures": {
                     "type": "array",
                     "items": {"type": "string", "enum": list(stats.MEASURES)},

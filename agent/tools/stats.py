@@ -41,6 +41,15 @@ NO_DENOMINATOR: dict[str, str] = {
 
 
 MEASURES: tuple[str, ...] = ("workloads", "gpu_hours")
+# What may order the groups of a breakdown ("which project lost the most GPU-hours"), highest
+# first; ties by name, the "(none)" group last.
+RANKINGS: dict[str, str] = {
+    "failures": "failures",
+    "gpus_requested": "gpus_requested",
+    "gpu_hours_lost": "gpu_hours_lost",
+    "workloads": "workloads",
+    "failure_rate": "failure_rate",
+}
 
 
 def failure_counts(
@@ -144,9 +153,14 @@ def statistics(
     group_by: str = "category",
     top: int = 20,
     measures: tuple[str, ...] = (),
+    rank_by: str = "failures",
 ) -> ToolResult:
     """`measures` may add "workloads" (distinct workloads) and "gpu_hours" (GPU-hours of the
-    failed runs); failures, kinds, runs and GPUs requested are always there."""
+    failed runs); failures, kinds, runs and GPUs requested are always there. `rank_by` (a
+    RANKINGS key) orders the groups before the top ones are kept."""
+    if rank_by not in RANKINGS:
+        raise ValueError(f"rank_by must be one of {', '.join(RANKINGS)}, not {rank_by!r}")
+    measures = (*measures, *(m for m in _RANK_NEEDS.get(rank_by, ()) if m not in measures))
     groups = failure_counts(conn, window, filters, group_by, "workloads" in measures)
     runs = run_counts(conn, window, filters, group_by)
     total = sum(g["failures"] for g in groups)
@@ -184,6 +198,8 @@ def statistics(
         )
         if group["no_rate_reason"]:
             group["failure_rate"] = None
+    if rank_by != "failures":  # failure_counts already orders by failures
+        groups.sort(key=lambda g: (g["key"] == NONE_KEY, -(g.get(rank_by) or 0), str(g["key"])))
     shown, rest = groups[:top], groups[top:]
     data: StatisticsData = {
         "window": cast(WindowShape, window.to_dict()),
@@ -217,6 +233,9 @@ def statistics(
         return ToolResult("no_data", data, message)
     message = f"{total} failures and {finished} finished runs in {window.label}"
     return ToolResult("ok", data, message)
+
+
+_RANK_NEEDS = {"gpu_hours_lost": ("gpu_hours",), "workloads": ("workloads",)}
 
 
 def _distinct_workloads(conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters) -> int:

@@ -31,7 +31,8 @@ CATEGORY_TERMS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("nccl",),
     ),
     (
-        r"gpu[ _-]?hardware|hardware|\becc\b|fallen off the bus|faulty gpus?|bad gpus?|dead gpus?"
+        r"gpu[ _-]?hardware|hardware|\becc\b|(?:fallen|falling|fell|falls?) off the bus"
+        r"|faulty gpus?|bad gpus?|dead gpus?"
         r"|gpu[ _-]?hw\b|\bhw[ _-]?(?:faults?|errors?|failures?|issues?)",
         ("gpu_hardware",),
     ),
@@ -165,11 +166,24 @@ COMPARE = (
     r"|side by side"
 )
 FIX_FIRST = (
-    r"fix first|what should (?:i|we) (?:fix|do|look at|tackle|prioriti[sz]e)|priorit"
+    r"fix first|what should (?:i|we|\w+ team|the \w+ team) (?:fix|do|look at|tackle|prioriti[sz]e)"
+    r"|priorit|things to fix|to fix\b|should (?:i|we) (?:fix|address|tackle)"
     r"|most urgent|where (?:should|do) (?:i|we) start|biggest (?:problem|win|impact)"
     r"|what to fix|recommend"
 )
-ANALYSIS = r"analy[sz]|insight|overview|report|summar|what to do|hot nodes?|wrong with|health"
+ANALYSIS = (
+    r"analy[sz]|insight|overview|report|summar|what to do|hot nodes?|wrong with|health|status"
+    r"|how (?:are|is|did) (?:we|things|it|the cluster)|how bad|how's (?:it|the cluster)"
+)
+# Parts of an analysis a question asks for by itself: failures per day, the hours they peak.
+ANALYSIS_PARTS: tuple[tuple[str, str], ...] = (
+    (r"\b(?:per|by|each|a|every) day\b|\bdaily\b|\bday by day\b|\bper-day\b", "daily"),
+    (
+        r"\bwhen do\b|\bwhat time\b|\bwhich hours?\b|\bpeak(?: hours?)?\b|\btime of day\b"
+        r"|\bby hour\b|\bhourly\b",
+        "peaks",
+    ),
+)
 STATS = (
     r"statistic|\bstats\b|how many|count|number of|#\s*of\b|\bno\. of|breakdown|rate|most|top"
     r"|distribution|share|total|how much|how often|tally"

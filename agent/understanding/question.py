@@ -29,6 +29,7 @@ DIMENSION_NAMES = {
     "workload_type": "workload type",
     "category": "category",
     "kind": "kind",
+    "xid_code": "Xid",
 }
 MEASURE_NAMES = {
     "failures": "failure episodes",
@@ -36,6 +37,20 @@ MEASURE_NAMES = {
     "gpus": "GPUs requested by the failures",
     "gpu_hours": "GPU-hours lost by failed runs",
 }
+RANK_NAMES = {
+    "gpu_hours_lost": "GPU-hours lost",
+    "gpus_requested": "GPUs requested",
+    "workloads": "distinct workloads",
+    "failure_rate": "failure rate",
+}
+# The measure a question asks about orders its breakdown too ("most GPU-hours lost by project").
+_RANK_OF_MEASURE = {
+    "gpu_hours": "gpu_hours_lost", "gpus": "gpus_requested", "workloads": "workloads",
+}  # fmt: skip
+_BY_RATE = (
+    r"\b(?:highest|worst|biggest|top|most|max)\b[^.?!]{0,25}\b(?:failure )?rates?\b"
+    r"|\brates?\b[^.?!]{0,15}\b(?:highest|worst)\b"
+)
 DEFAULT_TOP = 20
 MAX_COMPARED = 6  # "recsys vs vision vs team-nlp": side by side up to this many
 # "why did X fail" names a workload even when X is not in the history: say so, don't guess.
@@ -104,6 +119,8 @@ class Understood:
     refusal: str | None = None
     default_window: bool = False
     ignored: tuple[str, ...] = ()  # parts of the question not understood, said on line one
+    rank_by: str = "failures"  # what orders a breakdown's groups (agent.tools.stats.RANKINGS)
+    analysis_parts: tuple[str, ...] = ()  # "per day", "when do they happen": those parts
 
     def tool_filters(self) -> dict[str, Any]:
         """The filters as tool arguments: one value as a string, several as a list."""
@@ -157,8 +174,14 @@ class Understood:
             if self.group_by:
                 top = f"top {self.top} " if self.top else ""
                 line += f", {top}by {DIMENSION_NAMES[self.group_by]}"
+                if self.rank_by != "failures":
+                    line += f", ranked by {RANK_NAMES[self.rank_by]}"
             if self.intent == "fix_first":
                 line += ", ranked by GPUs affected"
+            if "daily" in self.analysis_parts:
+                line += ", per day"
+            if "peaks" in self.analysis_parts:
+                line += ", by hour of the day"
         notes = [f"read {code(typed)} as {code(read)}" for typed, read in self.mended]
         text = f"_Understood: {line}" + (f" ({'; '.join(notes)})" if notes else "") + "._"
         if self.ignored:
@@ -275,6 +298,13 @@ def _find_names(question: str, vocab: Vocabulary) -> _Names:
             names.add(typo[0], typo[1], span)
             names.mended.append((token, typo[1]))
             continue
+        after = _dimension_after(question, span[1])
+        part_of = _part_of_names(token, introduced or after, vocab)
+        if part_of is not None:
+            for value in part_of[1]:
+                names.add(part_of[0], value, span)
+            names.mended.append((token, ", ".join(part_of[1])))
+            continue
         if _NAME_SHAPED.search(token) or (
             introduced in NAME_DIMENSIONS and _SINGULAR_LEAD.search(question[: span[0]])
         ):
@@ -285,6 +315,35 @@ def _find_names(question: str, vocab: Vocabulary) -> _Names:
             names.unknown.append(Unknown(dimension, token, examples))
             names.spans.append(span)
     return names
+
+
+def _dimension_after(text: str, end: int) -> str | None:
+    """The dimension a word is followed by ("h100 nodes", "the nlp team")."""
+    after = text[end:].lstrip().lower()
+    for pattern, dimension in lexicon.DIMENSION_WORDS:
+        if re.match(rf"(?:{pattern})\b", after):
+            return dimension
+    return None
+
+
+MAX_PART_MATCHES = 8  # "a100 nodes": more names than this and the word is too vague to filter
+
+
+def _part_of_names(
+    token: str, dimension: str | None, vocab: Vocabulary
+) -> tuple[str, tuple[str, ...]] | None:
+    """ "h100" -> the nodes whose names hold it as a part (dgx-h100-01, dgx-h100-02); "nlp
+    team" -> team-nlp. Only next to a dimension word or for a word with a digit in it: a plain
+    word alone ("train") is part of too many names to mean one set of them."""
+    if len(token) < 3 or not (dimension in NAME_DIMENSIONS or re.search(r"\d", token)):
+        return None
+    part = re.compile(rf"(?:^|[-_.:/]){re.escape(token.lower())}(?:$|[-_.:/])")
+    for candidate in (dimension,) if dimension in NAME_DIMENSIONS else NAME_DIMENSIONS:
+        assert candidate is not None
+        found = tuple(v for v in vocab.values(candidate) if part.search(v.lower()))
+        if 0 < len(found) <= MAX_PART_MATCHES:
+            return candidate, found
+    return None
 
 
 def _likely_dimension(token: str, vocab: Vocabulary) -> str:
@@ -319,6 +378,17 @@ def _categories(text: str) -> tuple[list[str], bool, str]:
     return found, xid, text
 
 
+def _xid_codes(text: str) -> list[str]:
+    """ "Xid 79", "xid 13 or 43", "Xids 31, 43": the numbers asked for (none: any Xid)."""
+    codes: list[str] = []
+    for found in re.finditer(
+        r"\bxids?\s*(?:#|codes?|errors?|no\.?)?\s*(\d{1,3}(?:\s*(?:,|and|or|/|&)\s*\d{1,3})*)\b",
+        text,
+    ):
+        codes += [c for c in re.findall(r"\d{1,3}", found.group(1)) if c not in codes]
+    return codes
+
+
 def _unheld_dimensions(text: str) -> tuple[list[str], str]:
     """ "by user", "which clusters": groupings the history cannot give, named and cut out."""
     notes: list[str] = []
@@ -341,12 +411,17 @@ def _unread_time(text: str) -> str | None:
 
 def _group_and_top(text: str) -> tuple[str | None, int | None]:
     top = None
-    found = re.search(r"\btop[ -]?(\d+|[a-z]+)\b|\b(\d+|[a-z]+) (?:worst|most|biggest)\b", text)
-    if found:
+    # "top 5", "top five", "worst 3", "the 3 worst": the first that says a number wins
+    for found in re.finditer(
+        r"\b(?:top|worst|biggest)[ -]?(\d+|[a-z]+)\b|\b(\d+|[a-z]+) (?=(?:worst|most|biggest)\b)",
+        text,
+    ):
         word = found.group(1) or found.group(2)
         top = int(word) if word.isdigit() else lexicon.NUMBER_WORDS.get(word)
-        if found.group(1) and top is None:
-            top = 5
+        if top is not None:
+            break
+    if top is None and _has(r"\btop\b", text):
+        top = 5
     for pattern, dimension in lexicon.DIMENSION_WORDS:
         leads = rf"\b(?:{lexicon.GROUP_LEADS})(?: (?:the|\d+|[a-z]+est))? (?:{pattern})\b"
         most = (
@@ -401,7 +476,11 @@ def understand(
     base["ignored"] = tuple(ignored)
 
     filters: dict[str, list[str]] = {k: list(v) for k, v in names.values.items()}
+    codes = _xid_codes(text)
+    if codes:
+        filters["xid_code"] = codes
     categories, xid, text = _categories(text)
+    xid = xid and not codes  # "Xid 79": the code filter says it all
     if categories:
         filters["category"] = sorted(categories)
     kinds = [kind for pattern, kind in lexicon.KIND_TERMS if _has(pattern, text)]
@@ -430,7 +509,9 @@ def understand(
             None,
         )  # fmt: skip
     frozen = {k: tuple(v) for k, v in filters.items()}
+    rank_by = "failure_rate" if _has(_BY_RATE, text) else _RANK_OF_MEASURE.get(measure, "failures")
     rest: dict[str, Any] = {
+        "rank_by": rank_by if group_by else "failures",
         **base,
         "filters": frozen,
         "xid": xid,
@@ -471,6 +552,9 @@ def understand(
         return Understood(intent="compare", **rest)
     if _has(lexicon.TREND, text):
         return Understood(intent="trend", **rest)
+    parts = tuple(part for pattern, part in lexicon.ANALYSIS_PARTS if _has(pattern, text))
+    if parts and group_by is None and measure == "failures":
+        return Understood(intent="analysis", analysis_parts=(*parts, "causes"), **rest)
     if _has(lexicon.LIST, text) and not _has(lexicon.STATS, text) and measure == "failures":
         return Understood(intent="list", **rest)
     if _has(lexicon.ANALYSIS, text) and group_by is None and measure == "failures":

@@ -50,6 +50,7 @@ _SPLIT = re.compile(
 _BEFORE_IT = re.compile(
     r"\b(?:the|a) (?:\w+ )?(?:days?|weeks?|months?|hours?|period|window) (?:before|prior)\b"
     r"|\bbefore (?:that|it)\b|\bthe previous (?:period|window)\b|\bthe (?:week|day) prior\b"
+    r"|\bthe (?:prior|preceding) (?:\w+ )?(?:days?|weeks?|months?|hours?|period)\b"
 )
 _MONTH_RE = (
     r"(?P<month>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?"
@@ -234,6 +235,8 @@ def read_time(text: str, now: datetime, known: frozenset[str] = frozenset()) -> 
             if first is not None and before_it
             else _one_window(sides[1], now)
         )
+        if first is not None and first == second and re.search(r"\b(?:previous|prior)\b", sides[1]):
+            second = first.previous()  # "last 24h vs the previous 24h": the 24 h before
         if first is not None and second is not None and first != second:
             return TimeReading(first, second, mended=tuple(mended), text=mended_text)
     window = _one_window(mended_text, now)
