@@ -31,6 +31,8 @@ BOUNDS: dict[str, Bound] = {
     "--poll-interval": Bound(0.1, 86_400, "seconds"),
     "--retention-days": Bound(1, 36_500, "days", whole=True),
     "--pending-threshold": Bound(0, 3650 * 86_400, "seconds"),
+    "--census-interval": Bound(0, 7 * 86_400, "seconds"),
+    "--listing-overlap": Bound(0, 86_400, "seconds"),
     # the agent's LLM (agent/llm/settings.py)
     "LLM_TIMEOUT_S": Bound(0.1, 3600, "seconds"),
     "LLM_MAX_STEPS": Bound(1, 50, "round trips", whole=True),

@@ -25,6 +25,7 @@ from common.redaction import MIN_SECRET_CHARS
 from common.version import product_version
 from exporter.config import Config, TlsSettings, load_config
 from exporter.kube.client import KubeAccess, KubeClient, discover, make_http
+from exporter.listing import ListingSettings
 from exporter.logging_setup import SCRUBBER, setup_logging
 from exporter.metrics import MetricsState
 from exporter.monitor import Monitor, Settings
@@ -151,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             poll_interval_s=config.poll_interval_s,
             pending_threshold_s=config.pending_threshold_s,
             retention_days=config.retention_days,
+            listing=ListingSettings(config.census_interval_s, config.listing_overlap_s),
         )
         monitor = Monitor(runai, kube, store, state, settings, sync_path=config.db_path)
         try:

@@ -24,6 +24,8 @@ DEFAULT_LISTEN = "0.0.0.0:10108"
 DEFAULT_POLL_INTERVAL_S = 60.0
 DEFAULT_RETENTION_DAYS = 90
 DEFAULT_PENDING_THRESHOLD_S = 30 * 60.0
+DEFAULT_CENSUS_INTERVAL_S = 30 * 60.0  # exporter.listing: a full listing at least this often
+DEFAULT_LISTING_OVERLAP_S = 5 * 60.0
 REQUIRED_ENV = ("RUNAI_BASE_URL", "RUNAI_CLIENT_ID", "RUNAI_CLIENT_SECRET")
 # Instead of the client pair: an application's ID and secret, sent as app_token (every
 # version 2.18-2.24 takes it; the only machine credential before 2.20).
@@ -47,6 +49,8 @@ class Config:
     log_format: str = "text"
     log_level: str = "info"
     pending_threshold_s: float = DEFAULT_PENDING_THRESHOLD_S
+    census_interval_s: float = DEFAULT_CENSUS_INTERVAL_S
+    listing_overlap_s: float = DEFAULT_LISTING_OVERLAP_S
     kubeconfig: str | None = None  # KUBECONFIG; None: in-cluster service account when present
     # The `cluster` label of every metric series; None: the Run:ai cluster id, else "default".
     cluster_name: str | None = None
@@ -136,6 +140,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--pending-threshold", default=None, metavar="SECONDS",
         help="a workload Pending longer than this is recorded as a pending episode "
         f"(default {DEFAULT_PENDING_THRESHOLD_S:g})",
+    )
+    parser.add_argument(
+        "--census-interval", default=None, metavar="SECONDS",
+        help="on Run:ai 2.22+, steady cycles list only the workloads that changed; a full "
+        "listing runs at least this often ($RUNAI_CENSUS_INTERVAL, default "
+        f"{DEFAULT_CENSUS_INTERVAL_S:g}; 0: every cycle lists every workload)",
+    )
+    parser.add_argument(
+        "--listing-overlap", default=None, metavar="SECONDS",
+        help="changes are listed from the newest phaseUpdatedAt seen less this, for a change "
+        f"the control plane shows late ($RUNAI_LISTING_OVERLAP, default "
+        f"{DEFAULT_LISTING_OVERLAP_S:g})",
     )
     parser.add_argument(
         "--cluster-name", default=None, metavar="NAME",
@@ -230,6 +246,10 @@ def load_config(argv: Sequence[str], env: Mapping[str, str]) -> Config:
     poll = _number("--poll-interval", args.poll_interval, DEFAULT_POLL_INTERVAL_S)
     retention = int(_number("--retention-days", args.retention_days, DEFAULT_RETENTION_DAYS))
     pending = _number("--pending-threshold", args.pending_threshold, DEFAULT_PENDING_THRESHOLD_S)
+    census = _number("--census-interval", args.census_interval
+                     or env.get("RUNAI_CENSUS_INTERVAL") or None, DEFAULT_CENSUS_INTERVAL_S)
+    overlap = _number("--listing-overlap", args.listing_overlap
+                      or env.get("RUNAI_LISTING_OVERLAP") or None, DEFAULT_LISTING_OVERLAP_S)
     db_path = args.db or env.get("RUNAI_FAILURE_DB_PATH") or DEFAULT_DB_PATH
     host, port = parse_listen(args.listen or DEFAULT_LISTEN)
     projects = tuple(dict.fromkeys(p.strip() for p in (args.project or []) if p.strip()))
@@ -253,6 +273,8 @@ def load_config(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         log_format=args.log_format or "text",
         log_level=args.log_level or "info",
         pending_threshold_s=pending,
+        census_interval_s=census,
+        listing_overlap_s=overlap,
         cluster_name=cluster_name,
     )
 

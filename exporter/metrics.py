@@ -120,6 +120,10 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(P + "recording_delay_seconds", "histogram",
                "Time from a live failure (its phase change) to its recording by this process."),
     MetricSpec(P + "polls_total", "counter", "Poll cycles by result.", ("result",)),
+    MetricSpec(P + "listings_total", "counter",
+               "Workload listings by mode: full (every workload) or changes (only those whose "
+               "phase changed since the last cycle, on control planes 2.22 and later).",
+               ("mode",)),
     MetricSpec(P + "api_requests_total", "counter",
                "HTTP requests to the Run:ai and Kubernetes APIs, every attempt, by endpoint "
                "template and status code (or timeout, error, invalid_json).",
@@ -235,6 +239,7 @@ class MetricsState:
         self.up = 0
         self.last_success = 0.0
         self.polls: Counter[str] = Counter({"success": 0, "failure": 0})
+        self.listings: Counter[str] = Counter({"full": 0, "changes": 0})
         self.api_requests: Counter[tuple[str, str]] = Counter()
         self.db_write_errors = 0
         self.pending_writes = 0
@@ -309,6 +314,10 @@ class MetricsState:
             self.duration.observe(duration_s)
             self._drop_vanished_projects()
 
+    def listed(self, mode: str) -> None:
+        with self._lock:
+            self.listings[mode] += 1
+
     def poll_failed(self, duration_s: float) -> None:
         with self._lock:
             self.up = 0
@@ -374,6 +383,7 @@ class MetricsState:
                 "up": self.up,
                 "last_success": self.last_success,
                 "polls": dict(self.polls),
+                "listings": dict(self.listings),
                 "api_requests": dict(self.api_requests),
                 "db_write_errors": self.db_write_errors,
                 "pending_writes": self.pending_writes,
@@ -429,6 +439,10 @@ class StateCollector(Collector):
         fam = _family(P + "polls_total")
         for result in sorted(s["polls"]):
             fam.add_metric([cluster, result], s["polls"][result])
+        yield fam
+        fam = _family(P + "listings_total")
+        for mode in sorted(s["listings"]):
+            fam.add_metric([cluster, mode], s["listings"][mode])
         yield fam
         fam = _family(P + "api_requests_total")
         for key in sorted(s["api_requests"]):

@@ -27,6 +27,7 @@ from exporter.detect.nodes import nodes_of
 from exporter.detect.timelines import Timelines, control_plane_now
 from exporter.evidence import Evidence, within_budget
 from exporter.kube.client import KubeClient
+from exporter.listing import Listing, ListingSettings
 from exporter.metrics import MetricsState
 from exporter.model import Classification, Workload
 from exporter.records import failure_record, run_record
@@ -71,6 +72,7 @@ class Settings:
     cycle_budget_s: float | None = None  # None: the larger of 60 s and the poll interval
     bulk_node_lookup_share: float = 0.04  # exporter.detect.nodes: when one paged pod listing pays
     history_per_cycle: int = 2000  # timelines read per cycle; a backlog continues next cycle
+    listing: ListingSettings = field(default_factory=ListingSettings)  # exporter.listing
 
 
 @dataclass
@@ -85,6 +87,7 @@ class CycleReport:
     error: str | None = None
     write_error: str | None = None
     interrupted: bool = False
+    listing: str | None = None  # exporter.listing: "full" or "changes"
     # The control plane's clock at this cycle (timelines.control_plane_now)
     now: datetime | None = None
 
@@ -153,13 +156,15 @@ class Monitor:
             runai, per_cycle=settings.history_per_cycle, workers=settings.evidence_workers,
             sync_path=sync_path,
         )
+        self.listing = Listing(runai, settings.listing)
 
     def load_known(self) -> None:
         """What the file already holds: those are never recorded or counted again; and which
         workloads' timelines it already reflects, when a sync state was saved beside it."""
         self.known_episodes = KnownEntries(self.store.known_episodes())
         self.known_runs = KnownEntries(self.store.known_runs())
-        self.timelines.load(len(self.known_episodes) + len(self.known_runs))
+        saved = self.timelines.load(len(self.known_episodes) + len(self.known_runs))
+        self.listing.resume(saved.census)
 
     # -- the cycle ------------------------------------------------------------------------
     def run_cycle(self, stop: threading.Event | None = None) -> CycleReport:
@@ -169,33 +174,38 @@ class Monitor:
         report = CycleReport(self.cycles, ok=False, started_at=started)
         log.info("Monitoring check #%d at %s", self.cycles, started.strftime("%H:%M:%S"))
         try:
-            live = self.runai.list_workloads(self.settings.projects)
             # Deleted workloads leave the listing; their runs and failures still count. Only
             # those deleted since the last look, or on a first start within the retention
             # window (a long-lived tenant has deleted many more that could not be recorded).
             retention = timedelta(days=self.settings.retention_days)
-            gone = self.runai.list_workloads(
-                self.settings.projects, deleted=True,
+            listed = self.listing.fetch(
+                self.settings.projects, started,
                 deleted_since=self.timelines.deleted_mark or _iso(started - retention),
             )
-            report.workloads = len(live)
-            log.info("Found %d workload(s)", len(live))
+            live, gone = listed.look, listed.gone
+            report.workloads, report.listing = listed.workloads, listed.mode
+            self.state.listed(listed.mode)
+            log.info("Found %d workload(s)", listed.workloads)
+            log.info("Listing: %s", f"full ({listed.why})" if listed.complete else
+                     f"changes only, {listed.listed} workload(s) changed")
             if log.isEnabledFor(logging.DEBUG):  # 50,000 workloads: no line built when off
                 for w in live:
                     log.debug("Checking: %s (project=%s, phase=%s)", w.name, w.project, w.phase)
-            live_ids = {w.id for w in live}
-            gone = [w for w in gone if w.id not in live_ids]
             report.now = control_plane_now(started, live)
             found = self.timelines.detect(
                 live, gone, now=report.now,
                 pending_threshold=timedelta(seconds=self.settings.pending_threshold_s),
                 retention=retention,
                 known_episodes=self.known_episodes, known_runs=self.known_runs, stop=stop,
+                complete=listed.complete,
             )
             report.failures = self._failures(found.episodes, t0, stop, report)
-            report.runs = self._runs(found, report.failures, len(live) + len(gone))
+            report.runs = self._runs(found, report.failures, listed.workloads + len(gone))
             pending = self._record(report)
-            self.timelines.commit(save=pending == 0 and not report.interrupted)
+            census = self.listing.settled(
+                all_read=self.timelines.all_read and not report.interrupted
+            )
+            self.timelines.commit(save=pending == 0 and not report.interrupted, census=census)
         except (UpstreamError, ConfigError) as exc:  # ConfigError: the cluster scope, settled
             return self._failed(report, t0, str(exc))  # late when Run:ai was down at start
         except Exception as exc:  # a bug or an answer nobody foresaw: fail this cycle, loudly,
@@ -206,12 +216,13 @@ class Monitor:
         self._previous_poll = report.now
         report.duration_s = time.monotonic() - t0
         self.state.poll_succeeded(
-            dict(found.phases), report.duration_s, started.timestamp(),
-            pending_oldest=pending_oldest_ages(live, report.now or started),
+            dict(listed.phases), report.duration_s, started.timestamp(),
+            pending_oldest=pending_oldest_ages(listed.pending, report.now or started),
         )
         return report
 
     def _failed(self, report: CycleReport, t0: float, error: str) -> CycleReport:
+        self.listing.failed()
         report.duration_s = time.monotonic() - t0
         report.error = error
         self.state.poll_failed(report.duration_s)

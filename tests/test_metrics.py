@@ -207,7 +207,7 @@ def test_every_own_series_carries_the_cluster_label() -> None:
 
 def test_no_unbounded_labels() -> None:
     allowed = {"project", "workload_type", "category", "kind", "phase", "result", "endpoint",
-               "code", "version", "python_version", "node", "xid"}
+               "code", "version", "python_version", "node", "xid", "mode"}
     assert {label for spec in METRICS for label in spec.labels} <= allowed
 
 

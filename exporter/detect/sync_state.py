@@ -4,6 +4,10 @@ Without it a restarted sidecar would read the timeline of every workload again (
 requests on a large cluster) to learn nothing new. The file is written only after a write
 left nothing queued, so what it calls synced is always in the history file; it is a cache:
 missing, unreadable or belonging to another history file, it is ignored and rebuilt.
+
+It also keeps the census that lets a steady cycle list only what changed (exporter.listing):
+every current workload's project and phase and the watermark to list changes from. Saved in
+the same file as the markers, so the two always describe the same moment.
 """
 
 from __future__ import annotations
@@ -20,10 +24,20 @@ log = logging.getLogger("exporter.detect.sync_state")
 VERSION = 1
 
 
+@dataclass(frozen=True)
+class Census:
+    """Every current workload as of `watermark`, after a cycle that left none unread."""
+
+    watermark: str  # control-plane instant (RFC 3339): the next cycle lists changes since it
+    taken_at: str  # when the last full listing ran (RFC 3339): the next one is due from it
+    workloads: dict[str, tuple[str, str]]  # workload id -> (project, phase)
+
+
 @dataclass
 class SyncState:
     markers: dict[str, str] = field(default_factory=dict)  # workload id -> "phase@phaseUpdatedAt"
     deleted_mark: str | None = None  # newest deletedAt seen
+    census: Census | None = None
 
 
 def path_for(db_path: str | os.PathLike[str]) -> Path:
@@ -52,13 +66,35 @@ def load(db_path: str | os.PathLike[str], history_rows: int) -> SyncState:
     return SyncState(
         {str(k): str(v) for k, v in markers.items()},
         mark if isinstance(mark, str) else None,
+        _census(data.get("census")),
     )
+
+
+def _census(data: object) -> Census | None:
+    """The saved census, or None when absent or not whole (then a full listing rebuilds it)."""
+    if not isinstance(data, dict):
+        return None
+    watermark, taken_at, workloads = (data.get(k) for k in ("watermark", "taken_at", "workloads"))
+    if not (isinstance(watermark, str) and isinstance(taken_at, str)
+            and isinstance(workloads, dict)):
+        return None
+    if not all(isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v)
+               for v in workloads.values()):
+        return None
+    return Census(watermark, taken_at, {str(k): (v[0], v[1]) for k, v in workloads.items()})
 
 
 def save(db_path: str | os.PathLike[str], state: SyncState) -> None:
     """Atomically replace the saved state; a failure is logged and costs only re-reading."""
     path = path_for(db_path)
-    payload = {"version": VERSION, "deleted_mark": state.deleted_mark, "markers": state.markers}
+    payload: dict[str, object] = {
+        "version": VERSION, "deleted_mark": state.deleted_mark, "markers": state.markers,
+    }
+    if state.census is not None:
+        payload["census"] = {
+            "watermark": state.census.watermark, "taken_at": state.census.taken_at,
+            "workloads": state.census.workloads,
+        }
     tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)

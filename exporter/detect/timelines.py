@@ -67,11 +67,24 @@ class Timelines:
         self.deleted_mark: str | None = None  # newest deletedAt seen: list deletions since
         self._next: dict[str, str] = {}
         self._next_mark: str | None = None
+        # Workloads this cycle looked at but left unread (beyond per_cycle, a failed read, or
+        # forgotten): only a full listing finds them again, so no cycle may list changes only.
+        self._unread: set[str] = set()
+        self._saved_census: sync_state.Census | None = None
 
-    def load(self, history_rows: int) -> None:
-        if self.sync_path is not None:
-            saved = sync_state.load(self.sync_path, history_rows)
-            self.synced, self.deleted_mark = saved.markers, saved.deleted_mark
+    def load(self, history_rows: int) -> sync_state.SyncState:
+        """The saved state (empty without a sync path): markers adopted, the census returned."""
+        if self.sync_path is None:
+            return sync_state.SyncState()
+        saved = sync_state.load(self.sync_path, history_rows)
+        self.synced, self.deleted_mark = saved.markers, saved.deleted_mark
+        self._saved_census = saved.census
+        return saved
+
+    @property
+    def all_read(self) -> bool:
+        """Every workload the cycle looked at is synced (its timeline is read or not needed)."""
+        return not self._unread
 
     def detect(
         self,
@@ -84,15 +97,18 @@ class Timelines:
         known_episodes: KnownEntries | Set[str],
         known_runs: KnownEntries | Set[str],
         stop: threading.Event | None = None,
+        complete: bool = True,
     ) -> Detection:
         """New episodes and runs: from each changed workload's present phase and timeline.
 
         A workload seen exactly so by the last committed cycle has nothing new to say, unless
         it is Pending and may now cross the threshold; skipping the rest keeps a steady cycle
-        over 10,000 workloads close to the bare fetch.
+        over 10,000 workloads close to the bare fetch. `complete`: `live` is every current
+        workload (a full listing); else only those that changed (and the Pending ones), and
+        the others keep their markers.
         """
         before = self.synced
-        synced: dict[str, str] = {}
+        synced: dict[str, str] = {} if complete else dict(before)
         changed: list[Workload] = []
         for workload in (*live, *gone):
             wid, mark = workload.id, marker(workload)
@@ -100,6 +116,8 @@ class Timelines:
                 synced[wid] = mark
                 if workload.phase != "Pending":
                     continue
+            else:
+                synced.pop(wid, None)
             changed.append(workload)
         known_e, known_r = KnownEntries.of(known_episodes), KnownEntries.of(known_runs)
         found = detect(changed, now=now, pending_threshold=pending_threshold,
@@ -138,6 +156,7 @@ class Timelines:
         found.episodes = [e for e in found.episodes if e.timestamp >= horizon]
         found.runs = [r for r in found.runs if r.finished_at >= horizon]
         self._next = synced
+        self._unread = {w.id for w in changed if w.id not in synced}
         marks = [str(w.raw["deletedAt"]) for w in gone if w.raw.get("deletedAt")]
         self._next_mark = (
             max([*marks, self.deleted_mark or ""], key=_instant) if marks else self.deleted_mark
@@ -148,14 +167,19 @@ class Timelines:
         """Look at these workloads afresh next cycle (their records were not all made)."""
         for wid in workload_ids:
             self._next.pop(wid, None)
+        self._unread.update(workload_ids)
 
-    def commit(self, *, save: bool) -> None:
+    def commit(self, *, save: bool, census: sync_state.Census | None = None) -> None:
         """The cycle's records are queued: adopt its markers; `save` once they are in the file
-        (only what the file holds may be called synced)."""
-        changed = (self._next, self._next_mark) != (self.synced, self.deleted_mark)
+        (only what the file holds may be called synced), with the census of this moment."""
+        changed = (self._next, self._next_mark, census) != (
+            self.synced, self.deleted_mark, self._saved_census)
         self.synced, self.deleted_mark = self._next, self._next_mark
         if save and changed and self.sync_path is not None:
-            sync_state.save(self.sync_path, sync_state.SyncState(self.synced, self.deleted_mark))
+            sync_state.save(
+                self.sync_path, sync_state.SyncState(self.synced, self.deleted_mark, census)
+            )
+            self._saved_census = census
 
     def _read(
         self, todo: list[Workload], stop: threading.Event | None

@@ -302,12 +302,15 @@ class RunaiClient:
         *,
         deleted: bool = False,
         deleted_since: str | None = None,
+        where: Sequence[str] = (),
     ) -> list[Workload]:
         """Every workload of this sidecar's cluster (of the given projects, or all); one entry
         per id however paged. With deleted=True, the deleted ones instead (since an ISO
-        instant, when given)."""
+        instant, when given). `where`: more filters (fields the caller checked with
+        `filters_by`), e.g. only those changed since an instant."""
         scope = self._scope_filters()
         extra_filters = [f"deletedAt>={deleted_since}"] if deleted and deleted_since else []
+        extra_filters += where
         params = [("deleted", "true")] if deleted else []
         queries = [
             self._query(v.WORKLOADS, params, [f"projectName=={p}", *scope, *extra_filters])
@@ -336,6 +339,24 @@ class RunaiClient:
                 _log_once(f"the listing spans {len(clusters)} clusters; set RUNAI_CLUSTER_ID "
                           "to the one this sidecar runs in")
         return list(seen.values())
+
+    def filters_by(self, field: str) -> bool:
+        """Whether every version the control plane may be takes this workload filter field."""
+        return field in self.control_plane.filter_fields(v.WORKLOADS)
+
+    def count_workloads(self, projects: Sequence[str] = ()) -> int:
+        """How many workloads of this sidecar's cluster (of the given projects, or all) exist
+        now: GET /api/v1/workloads/count, one request per project."""
+        scope = self._scope_filters()
+        total = 0
+        for filters in [[f"projectName=={p}", *scope] for p in projects] or [scope]:
+            reply = self._get(v.WORKLOADS_COUNT, v.WORKLOADS_COUNT,
+                              self._query(v.WORKLOADS_COUNT, filters=filters))
+            count = reply.data.get("count") if reply.status == 200 else None
+            if not isinstance(count, int) or isinstance(count, bool):
+                raise RunaiApiError(f"GET {v.WORKLOADS_COUNT}: answered without a count")
+            total += count
+        return total
 
     def history(self, workload_id: str) -> list[dict[str, Any]]:
         """The workload's timeline (phase updates and events), oldest first; [] if it is gone."""
