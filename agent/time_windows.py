@@ -384,7 +384,7 @@ def _calendar(text: str, now: datetime, today: datetime) -> Window | None:
                 f"{now.year - 1}",
             ),
         ),
-        (r"\ball[- ]time\b|\bever\b|\ball history\b", all_time(now)),
+        (r"\ball[- ]time\b|\bever\b|\ball (?:recorded )?history\b", all_time(now)),
     )
     for pattern, window in phrases:
         if re.search(pattern, text):

@@ -161,6 +161,22 @@ def test_days_and_hours_of_an_analysis_are_asked_for_by_themselves(
     assert "**Failures per day (UTC)**" in answer and "| 2026-11-25 |" in answer
 
 
+def test_a_sibling_name_is_not_a_typo(agent_history: AgentHistory) -> None:
+    # team-d differs from team-a by one letter, as dgx-a100-09 from dgx-a100-02 by one digit
+    answer = answer_deterministic("how is team-d doing", agent_history.ctx)
+    assert "no project `team-d` in the history" in answer.markdown
+    assert read("how is serch-ranking doing").filters["project"] == ("search-ranking",)
+
+
+def test_the_last_n_failures_is_a_list_of_n(agent_history: AgentHistory) -> None:
+    plan = read("show the 3 most recent failures")
+    assert (plan.intent, plan.top, plan.window.label) == ("list", 3, "all recorded history")
+    answer = answer_deterministic("last 5 failures", agent_history.ctx).markdown
+    assert "the newest 5:" in answer
+    assert read("how many jobs are waiting for gpus").filters == {"kind": ("pending",)}
+    assert read("how many jobs are waiting for gpus").measure == "workloads"
+
+
 def test_off_topic_requests_are_not_answered_with_figures() -> None:
     assert read("write me a haiku about gpus").intent == "help"
     assert read("what's the weather on node dgx-a100-02").intent != "help"  # a name: on topic

@@ -295,7 +295,7 @@ def _detail(turn: _Turn, plan: Plan) -> Answer:
 
 
 def _list(turn: _Turn, plan: Plan) -> Answer:
-    result = turn.run("list_failures", _args(turn, plan, limit=20))
+    result = turn.run("list_failures", _args(turn, plan, limit=min(plan.top or 20, 200)))
     if result.status != "ok":
         return _answer(turn, [status_note_with_window(result, plan)])
     head = f"### Recent failures{_scope_words(plan)}"

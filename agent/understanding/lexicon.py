@@ -115,7 +115,7 @@ KIND_TERMS: tuple[tuple[str, str], ...] = (
     (r"\bdegraded\b|\bunhealthy\b", "degraded"),
     (
         r"\b(?:stuck|long|still|hanging)[ -]pending\b|\bpending\b|\bstuck\b|\bqueued\b"
-        r"|never (?:started|scheduled)",
+        r"|never (?:started|scheduled)|\bwaiting (?:for|on) (?:gpus?|resources|capacity|a node)",
         "pending",
     ),
 )
@@ -130,7 +130,7 @@ MEASURE_TERMS: tuple[tuple[str, str], ...] = (
     (r"gpu[ -]?hours?|gpu[ -]?time", "gpu_hours"),
     (
         r"(?:how many|number of|count of|count the|total) gpus"
-        r"|gpus? (?:requested|asked|wasted|lost)|\bgpus\b",
+        r"|gpus? (?:requested|asked|wasted|lost)",
         "gpus",
     ),
     (
@@ -138,6 +138,13 @@ MEASURE_TERMS: tuple[tuple[str, str], ...] = (
         r"(?:workloads|jobs)|(?:distinct|different|unique|individual) (?:workloads|jobs)",
         "workloads",
     ),
+    (r"\bgpus\b", "gpus"),  # "GPUs" alone, after "how many jobs ... for GPUs" had its say
+)
+# "the last 5 failures", "3 most recent errors": a list of that many.
+LIST_N = (
+    r"\b(?:last|latest|most recent|recent|newest) (\d+|[a-z]+) (?:failures|errors|crashes"
+    r"|episodes|incidents|failed (?:jobs|workloads|runs))\b|\b(\d+|[a-z]+) (?:most recent|latest"
+    r"|newest) (?:failures|errors|crashes|episodes|incidents)\b"
 )
 
 NUMBER_WORDS = {

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from agent.answer.markdown import code
-from agent.time_windows import Window
+from agent.time_windows import Window, all_time
 from agent.understanding import lexicon
 from agent.understanding.vocabulary import NAME_DIMENSIONS, Vocabulary
 from agent.understanding.when import default_window, read_time
@@ -409,6 +409,10 @@ def _unread_time(text: str) -> str | None:
     return found.group(0) if found else None
 
 
+def _number(word: str) -> int | None:
+    return int(word) if word.isdigit() else lexicon.NUMBER_WORDS.get(word)
+
+
 def _group_and_top(text: str) -> tuple[str | None, int | None]:
     top = None
     # "top 5", "top five", "worst 3", "the 3 worst": the first that says a number wins
@@ -416,8 +420,7 @@ def _group_and_top(text: str) -> tuple[str | None, int | None]:
         r"\b(?:top|worst|biggest)[ -]?(\d+|[a-z]+)\b|\b(\d+|[a-z]+) (?=(?:worst|most|biggest)\b)",
         text,
     ):
-        word = found.group(1) or found.group(2)
-        top = int(word) if word.isdigit() else lexicon.NUMBER_WORDS.get(word)
+        top = _number(found.group(1) or found.group(2))
         if top is not None:
             break
     if top is None and _has(r"\btop\b", text):
@@ -552,6 +555,12 @@ def understand(
         return Understood(intent="compare", **rest)
     if _has(lexicon.TREND, text):
         return Understood(intent="trend", **rest)
+    listed = re.search(lexicon.LIST_N, text)
+    count = _number(listed.group(1) or listed.group(2)) if listed else None
+    if count and measure == "failures" and group_by is None:
+        if not time.window:  # "the last 5 failures": the newest five, however old
+            rest.update(window=all_time(now), default_window=False)
+        return Understood(intent="list", **{**rest, "top": count})
     parts = tuple(part for pattern, part in lexicon.ANALYSIS_PARTS if _has(pattern, text))
     if parts and group_by is None and measure == "failures":
         return Understood(intent="analysis", analysis_parts=(*parts, "causes"), **rest)

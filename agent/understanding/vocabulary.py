@@ -100,6 +100,8 @@ class Vocabulary:
             return None
         if _digits(hit[0]) != _digits(token):  # dgx-h200-99 is another node, not a typo
             return None
+        if _short_part_differs(hit[0], token.lower()):  # team-d is another team, not team-a
+            return None
         return choices[hit[0]]
 
     def examples(self, dimension: str, near: str = "", limit: int = 3) -> tuple[str, ...]:
@@ -110,6 +112,15 @@ class Vocabulary:
                                      limit=limit)  # fmt: skip
             return tuple(values[i] for _, _, i in ranked)
         return values[:limit]
+
+
+def _short_part_differs(known: str, typed: str) -> bool:
+    """Names made of the same parts where a short part (one or two characters: a suffix like
+    the "a" of team-a) differs: a sibling entity, as a different number is."""
+    ours, theirs = re.split(r"[-_.:/]", known), re.split(r"[-_.:/]", typed)
+    if len(ours) != len(theirs):
+        return False
+    return any(a != b and min(len(a), len(b)) <= 2 for a, b in zip(ours, theirs, strict=True))
 
 
 def _digits(text: str) -> str:
