@@ -38,6 +38,7 @@ BENCHMARKS = (
     "classifier",
     "store_write",
     "poll_cycle",
+    "steady_listing",
     "metrics_scrape",
     "agent_history",
     "agent_latency",

@@ -9,6 +9,7 @@ due census all list everything.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -240,3 +241,28 @@ def test_a_due_census_and_a_timeline_backlog_list_everything(make_simulator, car
     sim.advance(3600)  # two hours since the last full listing: the census is due
     assert c.cycle().listing == FULL
     assert c.cycle().listing == CHANGES
+
+
+def test_a_census_the_count_contradicts_twice_lists_everything(
+    make_simulator, car, tmp_path, caplog
+):
+    sim = make_simulator(scale=150)
+    first = car(sim, "a")
+    first.cycle()
+    path = sync_state.path_for(tmp_path / "a" / "history.db")
+    saved = json.loads(path.read_text())
+    lost = sorted(saved["census"]["workloads"])[:3]  # a census that missed three workloads
+    for wid in lost:
+        del saved["census"]["workloads"][wid]
+    path.write_text(json.dumps(saved))
+
+    restarted = car(sim, "a")
+    with caplog.at_level("WARNING", logger="exporter.listing"):
+        assert restarted.cycle().listing == CHANGES  # one disagreement may be a race
+        sim.advance(600)
+        assert restarted.cycle().listing == CHANGES
+    assert [m for m in caplog.messages if m.endswith("the next cycle lists them all")]
+    assert restarted.cycle().listing == FULL
+    census = saved_census(tmp_path, "a")
+    assert census is not None and set(lost) <= set(census.workloads)
+    assert restarted.cycle().listing == CHANGES
