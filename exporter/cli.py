@@ -153,6 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             pending_threshold_s=config.pending_threshold_s,
             retention_days=config.retention_days,
             listing=ListingSettings(config.census_interval_s, config.listing_overlap_s),
+            report_records=False,  # a first start holds one page's records, not the tenant's
         )
         monitor = Monitor(runai, kube, store, state, settings, sync_path=config.db_path)
         try:

@@ -106,6 +106,22 @@ class Listing:
             return self._full(projects, started, deleted_since, why)
         return self._changes(projects, deleted_since)
 
+    def stream_full(self, started: datetime) -> None:
+        """A full listing taken a page at a time by the caller (a first start streams:
+        exporter.monitor); each page goes to `add`, and `settled` adopts the census as a
+        full listing's."""
+        self._staged = _Staged({}, {}, None, started)
+        self._drift = 0
+
+    def add(self, live: list[Workload]) -> None:
+        """One page of a streamed full listing."""
+        staged = self._staged
+        assert staged is not None, "stream_full first"
+        staged.workloads.update((w.id, _entry(w)) for w in live)
+        staged.pending.update((w.id, w) for w in live if w.phase == "Pending")
+        staged.newest = max(filter(None, (staged.newest, _newest(live))), key=_instant,
+                            default=None)
+
     def settled(self, *, all_read: bool) -> Census | None:
         """The cycle succeeded: adopt what it listed. Returns the census to save beside the
         markers, or None when the next cycle lists everything anyway."""

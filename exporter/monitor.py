@@ -5,15 +5,24 @@ retries): a failed cycle records nothing, is counted and logged once, and the ne
 again, so an outage never reads as "no failures". Evidence for new episodes is gathered by a
 small thread pool within a per-failure and a per-cycle budget; a failure whose evidence is
 incomplete is still recorded, classified from what was gathered.
+
+A first start (until every listed workload's timeline was read once) streams instead: one page
+of the listing at a time is judged, its evidence gathered, its records written and the sync
+state saved, then the page is dropped. Memory holds one page, not the tenant, and a sidecar
+killed mid-way loses at most the page in hand: the restart skips what the sync state and the
+file already hold. Once the cycle's budget is spent, or a write failed, the remaining pages are
+only counted (the gauges stay whole) and wait for the next cycle. A streamed cycle that fails
+keeps the pages it wrote: they are true, and the next cycle goes on from them.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,11 +32,11 @@ from typing import Any, Protocol
 from common.errors import ConfigError, StoreError, UpstreamError
 from exporter.detect.episodes import Detection, Episode
 from exporter.detect.identity import KnownEntries
-from exporter.detect.nodes import nodes_of
-from exporter.detect.timelines import Timelines, control_plane_now
+from exporter.detect.nodes import CycleNodes, nodes_of
+from exporter.detect.timelines import Timelines, control_plane_now, phase_counts
 from exporter.evidence import Evidence, within_budget
 from exporter.kube.client import KubeClient
-from exporter.listing import Listing, ListingSettings
+from exporter.listing import FULL, Listing, ListingSettings
 from exporter.metrics import MetricsState
 from exporter.model import Classification, Workload
 from exporter.records import failure_record, run_record
@@ -73,6 +82,9 @@ class Settings:
     bulk_node_lookup_share: float = 0.04  # exporter.detect.nodes: when one paged pod listing pays
     history_per_cycle: int = 2000  # timelines read per cycle; a backlog continues next cycle
     listing: ListingSettings = field(default_factory=ListingSettings)  # exporter.listing
+    # Keep each cycle's records in its report (tests and tools read them); the sidecar does
+    # not, so a first start holds one page's records at a time, not the tenant's.
+    report_records: bool = True
 
 
 @dataclass
@@ -82,8 +94,10 @@ class CycleReport:
     started_at: datetime
     duration_s: float = 0.0
     workloads: int = 0
-    failures: list[FailureRecord] = field(default_factory=list)
-    runs: list[RunRecord] = field(default_factory=list)
+    failures: list[FailureRecord] = field(default_factory=list)  # when report_records
+    runs: list[RunRecord] = field(default_factory=list)  # when report_records
+    recorded: Counter[str] = field(default_factory=Counter)  # by episode kind, and "runs"
+    streamed: bool = False  # a first-start cycle, a page at a time
     error: str | None = None
     write_error: str | None = None
     interrupted: bool = False
@@ -107,9 +121,24 @@ def live_since(now: datetime, previous_poll: datetime | None) -> datetime:
     return now - min(max(now - previous_poll, timedelta(0)) + LIVE_SLACK, LIVE_MAX)
 
 
-def pending_oldest_ages(workloads: list[Workload], now: datetime) -> dict[str, float]:
-    """Per project, how long its longest-waiting Pending workload has waited (seconds)."""
-    oldest: dict[str, float] = {}
+@dataclass
+class Gauges:
+    """What a successful cycle sets the per-phase gauges to, page by page when streamed."""
+
+    phases: Counter[tuple[str, str]] = field(default_factory=Counter)
+    pending_oldest: dict[str, float] = field(default_factory=dict)
+
+    def add(self, workloads: list[Workload], now: datetime) -> None:
+        self.phases.update(phase_counts(workloads))
+        pending_oldest_ages(workloads, now, self.pending_oldest)
+
+
+def pending_oldest_ages(
+    workloads: list[Workload], now: datetime, oldest: dict[str, float] | None = None
+) -> dict[str, float]:
+    """Per project, how long its longest-waiting Pending workload has waited (seconds);
+    added to `oldest` when given."""
+    oldest = {} if oldest is None else oldest
     for w in workloads:
         if w.phase != "Pending":
             continue
@@ -174,38 +203,11 @@ class Monitor:
         report = CycleReport(self.cycles, ok=False, started_at=started)
         log.info("Monitoring check #%d at %s", self.cycles, started.strftime("%H:%M:%S"))
         try:
-            # Deleted workloads leave the listing; their runs and failures still count. Only
-            # those deleted since the last look, or on a first start within the retention
-            # window (a long-lived tenant has deleted many more that could not be recorded).
-            retention = timedelta(days=self.settings.retention_days)
-            listed = self.listing.fetch(
-                self.settings.projects, started,
-                deleted_since=self.timelines.deleted_mark or _iso(started - retention),
-            )
-            live, gone = listed.look, listed.gone
-            report.workloads, report.listing = listed.workloads, listed.mode
-            self.state.listed(listed.mode)
-            log.info("Found %d workload(s)", listed.workloads)
-            log.info("Listing: %s", f"full ({listed.why})" if listed.complete else
-                     f"changes only, {listed.listed} workload(s) changed")
-            if log.isEnabledFor(logging.DEBUG):  # 50,000 workloads: no line built when off
-                for w in live:
-                    log.debug("Checking: %s (project=%s, phase=%s)", w.name, w.project, w.phase)
-            report.now = control_plane_now(started, live)
-            found = self.timelines.detect(
-                live, gone, now=report.now,
-                pending_threshold=timedelta(seconds=self.settings.pending_threshold_s),
-                retention=retention,
-                known_episodes=self.known_episodes, known_runs=self.known_runs, stop=stop,
-                complete=listed.complete,
-            )
-            report.failures = self._failures(found.episodes, t0, stop, report)
-            report.runs = self._runs(found, report.failures, listed.workloads + len(gone))
-            pending = self._record(report)
-            census = self.listing.settled(
-                all_read=self.timelines.all_read and not report.interrupted
-            )
-            self.timelines.commit(save=pending == 0 and not report.interrupted, census=census)
+            if self.timelines.caught_up:
+                gauges = self._whole_cycle(report, t0, stop)
+            else:
+                gauges = self._streamed_cycle(report, t0, stop)
+            self._prune(report.started_at)
         except (UpstreamError, ConfigError) as exc:  # ConfigError: the cluster scope, settled
             return self._failed(report, t0, str(exc))  # late when Run:ai was down at start
         except Exception as exc:  # a bug or an answer nobody foresaw: fail this cycle, loudly,
@@ -216,10 +218,136 @@ class Monitor:
         self._previous_poll = report.now
         report.duration_s = time.monotonic() - t0
         self.state.poll_succeeded(
-            dict(listed.phases), report.duration_s, started.timestamp(),
-            pending_oldest=pending_oldest_ages(listed.pending, report.now or started),
+            dict(gauges.phases), report.duration_s, started.timestamp(),
+            pending_oldest=gauges.pending_oldest,
         )
         return report
+
+    def _whole_cycle(
+        self, report: CycleReport, t0: float, stop: threading.Event | None
+    ) -> Gauges:
+        """Every workload, or those changed since the last cycle (exporter.listing), listed
+        at once, then judged, recorded and written (steady cycles)."""
+        started = report.started_at
+        # Deleted workloads leave the listing; their runs and failures still count. Only
+        # those deleted since the last look, or on a first start within the retention
+        # window (a long-lived tenant has deleted many more that could not be recorded).
+        listed = self.listing.fetch(
+            self.settings.projects, started, deleted_since=self._deleted_since(started),
+        )
+        live, gone = listed.look, listed.gone
+        report.workloads, report.listing = listed.workloads, listed.mode
+        self.state.listed(listed.mode)
+        log.info("Found %d workload(s)", listed.workloads)
+        log.info("Listing: %s", f"full ({listed.why})" if listed.complete else
+                 f"changes only, {listed.listed} workload(s) changed")
+        _log_checking(live)
+        report.now = control_plane_now(started, live)
+        found = self._detect(live, gone, report.now, stop, complete=listed.complete)
+        deadline = t0 + self._cycle_budget()
+        pending = self._record_found(found, report, deadline, stop, listed.workloads + len(gone))
+        census = self.listing.settled(
+            all_read=self.timelines.all_read and not report.interrupted
+        )
+        self.timelines.commit(save=pending == 0 and not report.interrupted, census=census)
+        self._log_more(report)
+        return Gauges(listed.phases, pending_oldest_ages(listed.pending, report.now))
+
+    def _streamed_cycle(
+        self, report: CycleReport, t0: float, stop: threading.Event | None
+    ) -> Gauges:
+        """A first-start cycle: one page of the listing at a time, judged, recorded, written
+        and its progress saved before the next page is fetched (see the module's doc)."""
+        report.streamed, report.listing = True, FULL
+        self.state.listed(FULL)
+        started = report.started_at
+        deadline = t0 + self._cycle_budget()
+        gauges, listed, live_ids = Gauges(), set[str](), set[str]()
+        timelines_left, complete, written, judged = self.timelines.per_cycle, True, True, 0
+        nodes = CycleNodes()
+        report.now = started
+        log.info("First start: the listing is read and recorded a page at a time "
+                 "(%d workload timeline(s) known)", len(self.timelines.synced))
+        self.timelines.start_pass()
+        self.listing.stream_full(started)
+        for live, gone in self._pages(started, live_ids):
+            if stop is not None and stop.is_set():
+                report.interrupted = True
+                return gauges  # not a whole listing: the next start resumes from the file
+            listed.update(w.id for w in (*live, *gone))
+            _log_checking(live)
+            report.workloads += len(live)
+            report.now = control_plane_now(report.now, live)
+            gauges.add(live, report.now)
+            self.listing.add(live)
+            fresh = not self.timelines.all_synced([*live, *gone])
+            if fresh and (not written or (judged and time.monotonic() >= deadline)):
+                # Counted, not judged: the next cycle takes them (each judges one page at
+                # least). After a failed write the queue would only grow: memory stays bounded.
+                complete = False
+                continue
+            judged += fresh
+            found = self._detect(live, gone, report.now, stop, chunk=True,
+                                 limit=timelines_left)
+            timelines_left -= self.timelines.timelines_read
+            # The budget decides whether another page starts, never cuts a page's evidence.
+            pending = self._record_found(found, report, math.inf, stop,
+                                         len(live) + len(gone), nodes)
+            complete = complete and self.timelines.all_read  # after a refused record too
+            saved = pending == 0 and not report.interrupted
+            written = written and saved
+            self.timelines.commit(save=saved)
+        log.info("Found %d workload(s)", report.workloads)
+        self.timelines.finish_pass(listed, caught_up=complete and written)
+        census = self.listing.settled(all_read=complete and written)
+        self.timelines.commit(save=written, census=census)
+        if self.timelines.caught_up:
+            log.info("First start done: every workload's timeline is read and recorded")
+        self._log_more(report)
+        return gauges
+
+    def _pages(
+        self, started: datetime, live_ids: set[str]
+    ) -> Iterator[tuple[list[Workload], list[Workload]]]:
+        """(live, deleted) pages: every live page first, so that a deleted workload listed
+        live too (deleted meanwhile, or resubmitted under its id) is told apart."""
+        projects = self.settings.projects
+        for page in self.runai.workload_pages(projects):
+            live_ids.update(w.id for w in page)
+            yield page, []
+        for page in self.runai.workload_pages(
+            projects, deleted=True, deleted_since=self._deleted_since(started)
+        ):
+            yield [], [w for w in page if w.id not in live_ids]
+
+    def _deleted_since(self, started: datetime) -> str:
+        retention = timedelta(days=self.settings.retention_days)
+        return self.timelines.deleted_mark or _iso(started - retention)
+
+    def _cycle_budget(self) -> float:
+        return self.settings.cycle_budget_s or max(60.0, self.settings.poll_interval_s)
+
+    def _detect(
+        self, live: list[Workload], gone: list[Workload], now: datetime,
+        stop: threading.Event | None, **chunk: Any,
+    ) -> Detection:
+        return self.timelines.detect(
+            live, gone, now=now,
+            pending_threshold=timedelta(seconds=self.settings.pending_threshold_s),
+            retention=timedelta(days=self.settings.retention_days),
+            known_episodes=self.known_episodes, known_runs=self.known_runs, stop=stop,
+            **chunk,
+        )
+
+    def _record_found(
+        self, found: Detection, report: CycleReport, deadline: float,
+        stop: threading.Event | None, workloads: int, nodes: CycleNodes | None = None,
+    ) -> int:
+        """Evidence (within `deadline`, monotonic), records and the write of what `found`
+        holds; how many stay queued."""
+        failures = self._failures(found.episodes, deadline, stop, report)
+        runs = self._runs(found, failures, workloads, nodes)
+        return self._record(report, failures, runs)
 
     def _failed(self, report: CycleReport, t0: float, error: str) -> CycleReport:
         self.listing.failed()
@@ -235,20 +363,18 @@ class Monitor:
     def _failures(
         self,
         episodes: list[Episode],
-        t0: float,
+        cycle_deadline: float,
         stop: threading.Event | None,
         report: CycleReport,
     ) -> list[FailureRecord]:
         if not episodes:
             return []
-        budget = self.settings.cycle_budget_s or max(60.0, self.settings.poll_interval_s)
-        cycle_deadline = t0 + budget
 
         record = partial(self._failure_record, cycle_deadline=cycle_deadline, stop=stop)
         workers = max(1, min(self.settings.evidence_workers, len(episodes)))
         with ThreadPoolExecutor(workers, thread_name_prefix="evidence") as pool:
             results = list(pool.map(record, episodes))
-        report.interrupted = any(r is None for r in results)
+        report.interrupted = report.interrupted or any(r is None for r in results)
         recorded = [r for r in results if r is not None]
         incomplete = sum(1 for r in recorded if r.details.get("evidence_gaps"))
         if incomplete:
@@ -291,7 +417,8 @@ class Monitor:
             )
 
     def _runs(
-        self, found: Detection, failures: list[FailureRecord], workloads: int
+        self, found: Detection, failures: list[FailureRecord], workloads: int,
+        cycle_nodes: CycleNodes | None = None,
     ) -> list[RunRecord]:
         """New terminal runs with the node each ran on (hot-node rates need every run's node)."""
         nodes: dict[str, str | None] = {f.workload_id: f.node for f in failures}
@@ -302,7 +429,7 @@ class Monitor:
                 nodes.update(nodes_of(
                     self.runai, {r.workload.id for r in missing},
                     workloads=workloads, listing_share=self.settings.bulk_node_lookup_share,
-                    workers=self.settings.evidence_workers,
+                    workers=self.settings.evidence_workers, cycle=cycle_nodes,
                 ))
             except UpstreamError as exc:
                 # Record the failures now; runs without their node wait for the next cycle.
@@ -318,20 +445,28 @@ class Monitor:
             if r.run_id not in deferred
         ]
 
-    def _record(self, report: CycleReport) -> int:
-        """Queue, count and write this cycle's records; returns how many are still queued."""
-        report.failures, report.runs = self._enqueue(report.failures, report.runs)
+    def _record(
+        self, report: CycleReport, failures: list[FailureRecord], runs: list[RunRecord]
+    ) -> int:
+        """Queue, count and write these records; returns how many are still queued."""
+        failures, runs = self._enqueue(failures, runs)
         now = report.now or report.started_at
         news = live_since(now, self._previous_poll)
-        for f in report.failures:
+        for f in failures:
             self.known_episodes.add(f.episode_id, f.kind)
             self.state.record(f, recorded_at=now, live=f.timestamp >= news)
-        for r in report.runs:
+        for r in runs:
             self.known_runs.add(r.run_id, r.phase)
             self.state.record_finished(
                 r.project, label_workload_type(r.workload_type), live=r.finished_at >= news
             )
-        self._log_failures(report.failures)
+        self._log_failures(failures, already=sum(report.recorded.values())
+                           - report.recorded["runs"])
+        report.recorded.update(f.kind for f in failures)
+        report.recorded["runs"] += len(runs)
+        if self.settings.report_records:
+            report.failures.extend(failures)
+            report.runs.extend(runs)
         outcome = self.store.flush()
         report.write_error = outcome.error
         self.state.write_result(outcome.error is not None, outcome.pending)
@@ -340,11 +475,13 @@ class Monitor:
                 "Could not write the history file (%s); %d record(s) kept for the next try",
                 outcome.error, outcome.pending,
             )
+        return outcome.pending
+
+    def _prune(self, started: datetime) -> None:
         try:
-            self.store.prune_if_due(report.started_at, self.settings.retention_days)
+            self.store.prune_if_due(started, self.settings.retention_days)
         except StoreError as exc:
             log.warning("Retention pruning skipped this cycle: %s", exc)
-        return outcome.pending
 
     def _enqueue(
         self, failures: list[FailureRecord], runs: list[RunRecord]
@@ -376,16 +513,27 @@ class Monitor:
                       len(rejected), rejected[0])
         return kept_failures, kept_runs
 
-    def _log_failures(self, failures: list[FailureRecord]) -> None:
-        for f in failures[:_LOGGED_FAILURES]:
+    def _log_failures(self, failures: list[FailureRecord], *, already: int) -> None:
+        """The cycle's first few new episodes, one line each (`already`: logged or not, the
+        cycle's episodes recorded before these)."""
+        for f in failures[: max(0, _LOGGED_FAILURES - already)]:
             what = "New failure" if f.kind == "failed" else f"New {f.kind} episode"
             log.info(
                 "%s: %s/%s (%s) -> %s", what, f.project, f.workload_name, f.workload_type,
                 f.category,
                 extra={"project": f.project, "category": f.category, "kind": f.kind},
             )
-        if len(failures) > _LOGGED_FAILURES:
-            log.info("... and %d more new episode(s)", len(failures) - _LOGGED_FAILURES)
+
+    def _log_more(self, report: CycleReport) -> None:
+        episodes = sum(report.recorded.values()) - report.recorded["runs"]
+        if episodes > _LOGGED_FAILURES:
+            log.info("... and %d more new episode(s)", episodes - _LOGGED_FAILURES)
+
+
+def _log_checking(live: list[Workload]) -> None:
+    if log.isEnabledFor(logging.DEBUG):  # 50,000 workloads: no line built when off
+        for w in live:
+            log.debug("Checking: %s (project=%s, phase=%s)", w.name, w.project, w.phase)
 
 
 def _iso(when: datetime) -> str:

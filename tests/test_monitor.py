@@ -7,6 +7,7 @@ as a whole, and the metrics count what was recorded.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from exporter.http_retry import RetryPolicy
 from exporter.kube.client import KubeAccess, KubeClient
 from exporter.metrics import MetricsState, make_registry
 from exporter.monitor import LIVE_SLACK, Monitor, Settings, live_since
+from exporter.runai import client as client_module
 from exporter.runai.client import RunaiClient
 from history.connection import connect
 from history.identity import SAME_ENTRY_TOLERANCE
@@ -472,27 +474,28 @@ def test_a_first_start_reads_nothing_older_than_retention(
     car = sidecar(sim, retention_days=2)
     read: list[str] = []
     deleted_since: list[str | None] = []
-    history, listing = car.runai.history, car.runai.list_workloads
+    history, listing, pages = (car.runai.history, car.runai.list_workloads,
+                               car.runai.workload_pages)
 
     def reading(workload_id: str) -> list[dict[str, Any]]:
         read.append(workload_id)
         return history(workload_id)
 
-    def listing_since(*args: Any, **kwargs: Any) -> list[Any]:
+    def pages_since(*args: Any, **kwargs: Any) -> Any:  # a first start streams the listing
         if kwargs.get("deleted"):
             deleted_since.append(kwargs.get("deleted_since"))
-        return listing(*args, **kwargs)
+        return pages(*args, **kwargs)
 
     monkeypatch.setattr(car.runai, "history", reading)
-    monkeypatch.setattr(car.runai, "list_workloads", listing_since)
+    monkeypatch.setattr(car.runai, "workload_pages", pages_since)
     assert car.monitor.run_cycle().ok
+    [since] = deleted_since
     now = sim_now(sim)()
     horizon = now - timedelta(days=2)
     workloads = {w.id: w for w in listing(()) + listing((), deleted=True)}
     old = {wid for wid, w in workloads.items()
            if w.phase_updated_at is not None and w.phase_updated_at < horizon}
     assert old and read and not old & set(read)
-    [since] = deleted_since
     assert since is not None and abs(
         (parse_time(since) or now) - horizon) < timedelta(minutes=1)
     # and what is recorded is still everything within the window
@@ -533,12 +536,38 @@ def test_a_spent_cycle_budget_still_records_every_failure(
     make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path
 ) -> None:
     sim = make_simulator(scale=SCALE)
-    car = sidecar(sim, cycle_budget_s=1e-9)  # no time for any evidence beyond the listing
+    car = sidecar(sim)
+    assert car.monitor.run_cycle().ok and car.monitor.timelines.caught_up  # the first start
+    # no time for any evidence beyond the listing
+    car.monitor.settings = dataclasses.replace(car.monitor.settings, cycle_budget_s=1e-9)
+    sim.advance(8 * 3600)
     report = car.monitor.run_cycle()
-    assert report.ok and report.failures
+    assert report.ok and report.failures and not report.streamed
     assert all(f.details.get("evidence_gaps") == ["all evidence: cycle time budget spent"]
                for f in report.failures)
     assert all(f.category for f in report.failures)  # classified from the workload alone
+    assert ids_in_file(tmp_path / "history.db", sim.truth()) == truth_ids(sim.truth())
+
+
+def test_a_first_start_past_its_budget_defers_pages_and_never_cuts_evidence(
+    make_simulator: Callable[..., Any], sidecar: Callable[..., Sidecar], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Streamed, a spent budget stops judging pages (one a cycle at least), counts the rest
+    for the gauges, and leaves them to the next cycle with their whole evidence."""
+    monkeypatch.setattr(client_module, "PAGE_LIMIT", 40)  # several pages out of 150
+    sim = make_simulator(scale=SCALE)
+    car = sidecar(sim, cycle_budget_s=1e-9)
+    reports = []
+    while not car.monitor.timelines.caught_up:
+        reports.append(car.monitor.run_cycle())
+        assert reports[-1].ok and reports[-1].streamed and len(reports) < 20
+    assert len(reports) > 3  # a page a cycle
+    listed = len(car.runai.list_workloads())
+    assert all(r.workloads == listed for r in reports)  # the gauges saw every page
+    failures = [f for r in reports for f in r.failures]
+    assert failures and not any(
+        "cycle time budget spent" in str(f.details.get("evidence_gaps")) for f in failures)
     assert ids_in_file(tmp_path / "history.db", sim.truth()) == truth_ids(sim.truth())
 
 

@@ -35,3 +35,14 @@ def test_ignored_when_the_history_file_was_replaced(tmp_path: Path) -> None:
 def test_save_failure_is_not_fatal(tmp_path: Path) -> None:
     save(tmp_path / "missing-dir" / "h.db", SyncState({"w": "x"}))  # logs, does not raise
     assert not (tmp_path / "missing-dir").exists()
+
+
+def test_a_first_start_in_progress_is_told_from_one_done(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    save(db, SyncState({"w1": "Failed@x"}, caught_up=False))
+    assert load(db, history_rows=3).caught_up is False  # resumes streaming
+    save(db, SyncState({"w1": "Failed@x"}, caught_up=True))
+    assert load(db, history_rows=3).caught_up is True
+    # saved before the field existed: markers were saved only after a whole first cycle
+    path_for(db).write_text('{"version": 1, "deleted_mark": null, "markers": {"w": "x"}}')
+    assert load(db, history_rows=3).caught_up is True

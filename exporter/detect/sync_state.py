@@ -8,6 +8,10 @@ missing, unreadable or belonging to another history file, it is ignored and rebu
 It also keeps the census that lets a steady cycle list only what changed (exporter.listing):
 every current workload's project and phase and the watermark to list changes from. Saved in
 the same file as the markers, so the two always describe the same moment.
+
+During a first start it is also the progress: saved after each chunk whose records were
+written, with `caught_up` false until every listed workload's timeline was read, so a sidecar
+killed mid-way resumes streaming where it stopped (exporter.monitor).
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ class SyncState:
     markers: dict[str, str] = field(default_factory=dict)  # workload id -> "phase@phaseUpdatedAt"
     deleted_mark: str | None = None  # newest deletedAt seen
     census: Census | None = None
+    # Every listed workload's timeline was read once: the first start is over. A file saved
+    # before this field existed had markers only once its sidecar was past its first cycle.
+    caught_up: bool = False
 
 
 def path_for(db_path: str | os.PathLike[str]) -> Path:
@@ -63,10 +70,12 @@ def load(db_path: str | os.PathLike[str], history_rows: int) -> SyncState:
     if not isinstance(markers, dict) or (markers and history_rows == 0):
         return SyncState()
     mark = data.get("deleted_mark")
+    caught_up = data.get("caught_up", bool(markers))
     return SyncState(
         {str(k): str(v) for k, v in markers.items()},
         mark if isinstance(mark, str) else None,
-        _census(data.get("census")),
+        census=_census(data.get("census")),
+        caught_up=caught_up is True,
     )
 
 
@@ -88,7 +97,8 @@ def save(db_path: str | os.PathLike[str], state: SyncState) -> None:
     """Atomically replace the saved state; a failure is logged and costs only re-reading."""
     path = path_for(db_path)
     payload: dict[str, object] = {
-        "version": VERSION, "deleted_mark": state.deleted_mark, "markers": state.markers,
+        "version": VERSION, "deleted_mark": state.deleted_mark, "caught_up": state.caught_up,
+        "markers": state.markers,
     }
     if state.census is not None:
         payload["census"] = {

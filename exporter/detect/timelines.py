@@ -7,6 +7,10 @@ request per workload, so a marker per workload (phase and phaseUpdatedAt when it
 last read) says which changed: only those are read, at most `per_cycle` a cycle (a first start
 on a large cluster works through its backlog over a few cycles). The markers are saved beside
 the history file (exporter.detect.sync_state) so a restart reads nothing it already recorded.
+
+Until every listed workload's timeline was read once (`caught_up`), the monitor streams its
+cycles a page at a time (exporter.monitor): `detect(..., chunk=True)` then judges one page and
+adds its markers to those of the pages before, and `finish_pass` closes the cycle.
 """
 
 from __future__ import annotations
@@ -54,6 +58,11 @@ def control_plane_now(local: datetime, workloads: list[Workload]) -> datetime:
     return max(local, newest) if newest is not None else local
 
 
+def phase_counts(workloads: list[Workload]) -> Counter[tuple[str, str]]:
+    """(project, phase) -> how many: what the per-phase gauges show."""
+    return Counter((w.project, w.phase or "Unknown") for w in workloads)
+
+
 class Timelines:
     def __init__(
         self, runai: RunaiClient, *, per_cycle: int = 2000, workers: int = 8,
@@ -65,6 +74,10 @@ class Timelines:
         self.sync_path = sync_path
         self.synced: dict[str, str] = {}  # workload id -> marker its timeline was read at
         self.deleted_mark: str | None = None  # newest deletedAt seen: list deletions since
+        self.caught_up = False  # every listed workload's timeline read once: steady cycles
+        self._saved_caught_up = False
+        self._pass_mark: str | None = None
+        self.timelines_read = 0  # by the last detect
         self._next: dict[str, str] = {}
         self._next_mark: str | None = None
         # Workloads this cycle looked at but left unread (beyond per_cycle, a failed read, or
@@ -79,6 +92,7 @@ class Timelines:
         saved = sync_state.load(self.sync_path, history_rows)
         self.synced, self.deleted_mark = saved.markers, saved.deleted_mark
         self._saved_census = saved.census
+        self.caught_up = self._saved_caught_up = saved.caught_up
         return saved
 
     @property
@@ -98,6 +112,8 @@ class Timelines:
         known_runs: KnownEntries | Set[str],
         stop: threading.Event | None = None,
         complete: bool = True,
+        chunk: bool = False,
+        limit: int | None = None,
     ) -> Detection:
         """New episodes and runs: from each changed workload's present phase and timeline.
 
@@ -105,7 +121,9 @@ class Timelines:
         it is Pending and may now cross the threshold; skipping the rest keeps a steady cycle
         over 10,000 workloads close to the bare fetch. `complete`: `live` is every current
         workload (a full listing); else only those that changed (and the Pending ones), and
-        the others keep their markers.
+        the others keep their markers. At most `limit` timelines are read (default
+        per_cycle). `chunk`: these are one page of the listing; their markers are added to the
+        others', and the deleted mark waits for finish_pass.
         """
         before = self.synced
         synced: dict[str, str] = {} if complete else dict(before)
@@ -122,7 +140,7 @@ class Timelines:
         known_e, known_r = KnownEntries.of(known_episodes), KnownEntries.of(known_runs)
         found = detect(changed, now=now, pending_threshold=pending_threshold,
                        known_episodes=known_e, known_runs=known_r)
-        found.phases = Counter((w.project, w.phase or "Unknown") for w in live)
+        found.phases = phase_counts(live)
         stale = [w for w in changed if w.id not in synced]
         # A workload unchanged since before the retention window has nothing in its timeline
         # that may be recorded (it would be pruned): on a long-lived tenant's first start that
@@ -133,7 +151,7 @@ class Timelines:
                 synced[workload.id] = marker(workload)
         stale = [w for w in stale if w.id not in synced]
         stale.sort(key=lambda w: w.id not in before)  # changed ones first
-        todo = stale[: self.per_cycle]
+        todo = stale[: self.per_cycle if limit is None else max(0, limit)]
         listed_episodes = _by_workload(found.episodes, episode_key)
         listed_runs = _by_workload(found.runs, run_key)
         for workload, records in zip(todo, self._read(todo, stop), strict=True):
@@ -155,13 +173,34 @@ class Timelines:
         # restart it must not come back from a timeline.
         found.episodes = [e for e in found.episodes if e.timestamp >= horizon]
         found.runs = [r for r in found.runs if r.finished_at >= horizon]
-        self._next = synced
         self._unread = {w.id for w in changed if w.id not in synced}
+        self.timelines_read = len(todo)
         marks = [str(w.raw["deletedAt"]) for w in gone if w.raw.get("deletedAt")]
-        self._next_mark = (
-            max([*marks, self.deleted_mark or ""], key=_instant) if marks else self.deleted_mark
-        )
+        newest = max(marks, key=_instant) if marks else None
+        if chunk:
+            self._next = {**self.synced, **synced}
+            self._next_mark = self.deleted_mark
+            self._pass_mark = _newest(self._pass_mark, newest)
+        else:
+            self._next = synced
+            self._next_mark = _newest(self.deleted_mark, newest)
         return found
+
+    def all_synced(self, workloads: list[Workload]) -> bool:
+        """Each workload's timeline was read as it is listed now: a page with nothing to do."""
+        return all(self.synced.get(w.id) == marker(w) for w in workloads)
+
+    def start_pass(self) -> None:
+        """A streamed cycle begins: no deleted mark seen yet."""
+        self._pass_mark = None
+
+    def finish_pass(self, listed: Set[str], *, caught_up: bool) -> None:
+        """A streamed cycle went through every page: forget workloads no longer listed, adopt
+        the newest deletion seen, and say whether the first start is over (saved only when
+        every chunk's records were written: see commit)."""
+        self._next = {wid: mark for wid, mark in self.synced.items() if wid in listed}
+        self._next_mark = _newest(self.deleted_mark, self._pass_mark)
+        self.caught_up = caught_up
 
     def forget(self, workload_ids: Set[str]) -> None:
         """Look at these workloads afresh next cycle (their records were not all made)."""
@@ -172,14 +211,13 @@ class Timelines:
     def commit(self, *, save: bool, census: sync_state.Census | None = None) -> None:
         """The cycle's records are queued: adopt its markers; `save` once they are in the file
         (only what the file holds may be called synced), with the census of this moment."""
-        changed = (self._next, self._next_mark, census) != (
-            self.synced, self.deleted_mark, self._saved_census)
+        changed = (self._next, self._next_mark, census, self.caught_up) != (
+            self.synced, self.deleted_mark, self._saved_census, self._saved_caught_up)
         self.synced, self.deleted_mark = self._next, self._next_mark
         if save and changed and self.sync_path is not None:
-            sync_state.save(
-                self.sync_path, sync_state.SyncState(self.synced, self.deleted_mark, census)
-            )
-            self._saved_census = census
+            sync_state.save(self.sync_path, sync_state.SyncState(
+                self.synced, self.deleted_mark, census, caught_up=self.caught_up))
+            self._saved_census, self._saved_caught_up = census, self.caught_up
 
     def _read(
         self, todo: list[Workload], stop: threading.Event | None
@@ -237,6 +275,10 @@ def _merge_listed(
 
 def _with_timeline(listed: Episode, twin: Episode) -> Episode:
     return replace(listed, timeline=twin.timeline)
+
+
+def _newest(a: str | None, b: str | None) -> str | None:
+    return max((m for m in (a, b) if m), key=_instant, default=None)
 
 
 def _instant(text: str) -> datetime:

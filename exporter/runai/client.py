@@ -308,6 +308,29 @@ class RunaiClient:
         per id however paged. With deleted=True, the deleted ones instead (since an ISO
         instant, when given). `where`: more filters (fields the caller checked with
         `filters_by`), e.g. only those changed since an instant."""
+        listed: list[Workload] = []
+        with _gc_paused():
+            for page in self.workload_pages(projects, deleted=deleted,
+                                            deleted_since=deleted_since, where=where):
+                listed.extend(page)
+        if not self.cluster_id:
+            clusters = {w.cluster_id for w in listed} - {None}
+            if len(clusters) > 1:  # unscoped (the clusters could not be read) yet several
+                _log_once(f"the listing spans {len(clusters)} clusters; set RUNAI_CLUSTER_ID "
+                          "to the one this sidecar runs in")
+        return listed
+
+    def workload_pages(
+        self,
+        projects: Sequence[str] = (),
+        *,
+        deleted: bool = False,
+        deleted_since: str | None = None,
+        where: Sequence[str] = (),
+    ) -> Iterator[list[Workload]]:
+        """list_workloads one page at a time, for a caller that must not hold them all (a
+        first start on a large tenant): only the ids seen so far are kept, to skip a workload
+        a later page repeats."""
         scope = self._scope_filters()
         extra_filters = [f"deletedAt>={deleted_since}"] if deleted and deleted_since else []
         extra_filters += where
@@ -317,28 +340,24 @@ class RunaiClient:
             for p in projects
         ] or [self._query(v.WORKLOADS, params, [*scope, *extra_filters])]
         wanted = set(projects)
-        seen: dict[str, Workload] = {}
-        with _gc_paused():
-            for query in queries:
-                for page in self._pages(v.WORKLOADS, v.WORKLOADS, "workloads", query):
-                    for workload in page:
-                        wid = workload.get("id")
-                        if not isinstance(wid, str) or wid in seen:
+        seen: set[str] = set()
+        for query in queries:
+            for page in self._pages(v.WORKLOADS, v.WORKLOADS, "workloads", query):
+                kept: list[Workload] = []
+                for workload in page:
+                    wid = workload.get("id")
+                    if not isinstance(wid, str) or wid in seen:
+                        continue
+                    # Should a filter have been left out, what it meant still holds.
+                    if wanted and workload.get("projectName") not in wanted:
+                        continue
+                    if self.cluster_id:
+                        cluster = workload.setdefault("clusterId", self.cluster_id)
+                        if cluster != self.cluster_id:
                             continue
-                        # Should a filter have been left out, what it meant still holds.
-                        if wanted and workload.get("projectName") not in wanted:
-                            continue
-                        if self.cluster_id:
-                            cluster = workload.setdefault("clusterId", self.cluster_id)
-                            if cluster != self.cluster_id:
-                                continue
-                        seen[wid] = Workload.from_api(workload)
-        if not self.cluster_id:
-            clusters = {w.cluster_id for w in seen.values()} - {None}
-            if len(clusters) > 1:  # unscoped (the clusters could not be read) yet several
-                _log_once(f"the listing spans {len(clusters)} clusters; set RUNAI_CLUSTER_ID "
-                          "to the one this sidecar runs in")
-        return list(seen.values())
+                    seen.add(wid)
+                    kept.append(Workload.from_api(workload))
+                yield kept
 
     def filters_by(self, field: str) -> bool:
         """Whether every version the control plane may be takes this workload filter field."""
