@@ -149,7 +149,11 @@ def test_part_of_a_name_next_to_its_dimension_means_those_names() -> None:
     assert plan.filters["node"] == ("dgx-h100-01",)
     assert plan.mended == (("h100", "dgx-h100-01"),)
     assert read("what should the nlp team fix first").filters["project"] == ("team-nlp",)
-    assert read("why did train fail").unknown  # a plain word alone is no part-name
+    assert read("failures on train").unknown == ()  # a plain word alone is no part-name
+    assert "node" not in read("failures on train").filters
+    # asked about by itself, a part that names one workload only is that workload
+    assert read("what went wrong with the pretrain job").workload == "vit-pretrain-00531"
+    assert read("why did llama fail").unknown
 
 
 def test_days_and_hours_of_an_analysis_are_asked_for_by_themselves(
@@ -175,6 +179,28 @@ def test_the_last_n_failures_is_a_list_of_n(agent_history: AgentHistory) -> None
     assert "the newest 5:" in answer
     assert read("how many jobs are waiting for gpus").filters == {"kind": ("pending",)}
     assert read("how many jobs are waiting for gpus").measure == "workloads"
+
+
+def test_excluding_keeps_every_other_known_value(agent_history: AgentHistory) -> None:
+    plan = read("failed runs this week excluding search-ranking")
+    assert plan.filters["project"] == ("recsys", "team-nlp", "vision")
+    assert "project other than `search-ranking`" in plan.interpretation()
+    not_hw = read("failures not caused by hardware this week").filters["category"]
+    assert "gpu_hardware" not in not_hw and "gpu_oom" in not_hw
+    assert read("failures except on dgx-a100-02").filters["node"] == ("dgx-a100-03", "dgx-h100-01")
+    answer = answer_deterministic("failures this week excluding team-a", agent_history.ctx)
+    assert "(**5 failures** in all)" in answer.markdown  # 11 this week, 6 of them team-a's
+    assert "| `team-a` |" not in answer.markdown
+
+
+def test_which_of_two_and_sets_of_causes_are_compared() -> None:
+    assert read("did recsys or vision fail more this week").intent == "compare"
+    assert read("failures in recsys or vision since monday").intent != "compare"
+    plan = read("ooms vs evictions in nov")
+    assert plan.intent == "compare"
+    assert plan.sides() == (("gpu_oom", "oom_killed"), ("evicted",))
+    assert read("per-project breakdown for november").group_by == "project"
+    assert read("nodes ranked by failures").group_by == "node"
 
 
 def test_off_topic_requests_are_not_answered_with_figures() -> None:

@@ -258,8 +258,10 @@ def _compare(turn: _Turn, plan: Plan) -> Answer:
             sides.append((window.label, {**base, **_window_args(plan, turn.ctx.now, window)}))
     else:
         dimension = plan.compare_dimension or ""
-        for value in plan.filters.get(dimension, ()):
-            sides.append((value, {**base, **_window_args(plan, turn.ctx.now), dimension: value}))
+        for side in plan.sides():
+            value: str | list[str] = side[0] if len(side) == 1 else list(side)
+            label = " + ".join(side)
+            sides.append((label, {**base, **_window_args(plan, turn.ctx.now), dimension: value}))
     results = [(label, turn.run("failure_statistics", {**args, "measures": measures}))
                for label, args in sides]  # fmt: skip
     failed = [r for _, r in results if r.status == "error"]

@@ -111,6 +111,17 @@ TIME_HINTS = (
 # Vague amounts of time: read as the default window, and said so.
 VAGUE_TIME = r"\b(?:last|past|previous|recent|the) (?:few|several|some|many) (?:hours|days|weeks)\b"
 
+# "did recsys or vision fail more": two values set against each other, not an "or" filter.
+MORE_OR_LESS = r"\b(?:more|most|fewer|less|worse|better|higher|lower)\b"
+
+# Words that put what follows them out of the answer: "excluding search-ranking", "not caused by
+# hardware". What follows is then every other known value of its dimension.
+NEGATION = (
+    r"\b(?:excluding|exclude|except|other than|apart from|besides|without|ignoring|but not|not)"
+    r"(?: (?:in|on|from|for|caused by|due to|related to|counting|including))?"
+    r"(?: the)?(?: (?:project|team|node|machine|host|server|image|workload|job)s?)?\s*$"
+)
+
 KIND_TERMS: tuple[tuple[str, str], ...] = (
     (r"\bdegraded\b|\bunhealthy\b", "degraded"),
     (

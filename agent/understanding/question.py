@@ -121,6 +121,14 @@ class Understood:
     ignored: tuple[str, ...] = ()  # parts of the question not understood, said on line one
     rank_by: str = "failures"  # what orders a breakdown's groups (agent.tools.stats.RANKINGS)
     analysis_parts: tuple[str, ...] = ()  # "per day", "when do they happen": those parts
+    excluded: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # "all but X"
+    compare_sides: tuple[tuple[str, ...], ...] = ()  # sides that are sets ("OOM vs evicted")
+
+    def sides(self) -> tuple[tuple[str, ...], ...]:
+        """What a comparison sets side by side: one value each, or a set each."""
+        if self.compare_sides:
+            return self.compare_sides
+        return tuple((v,) for v in self.filters.get(self.compare_dimension or "", ()))
 
     def tool_filters(self) -> dict[str, Any]:
         """The filters as tool arguments: one value as a string, several as a list."""
@@ -134,7 +142,12 @@ class Understood:
     def scope_words(self, skip: str | None = None) -> str:
         """ "project `a` or `b`, cause `gpu_oom`" (empty when unfiltered)."""
         words = [
-            f"{DIMENSION_NAMES.get(k, k)} " + " or ".join(code(v) for v in values)
+            f"{DIMENSION_NAMES.get(k, k)} "
+            + (
+                "other than " + " or ".join(code(v) for v in self.excluded[k])
+                if k in self.excluded
+                else " or ".join(code(v) for v in values)
+            )
             for k, values in self.filters.items()
             if k != skip
         ]
@@ -161,10 +174,11 @@ class Understood:
             if scope:
                 line += f" for {scope}"
             if self.compare_dimension and self.compare_dimension != "window":
-                values = self.filters.get(self.compare_dimension, ())
                 what = DIMENSION_NAMES.get(self.compare_dimension, self.compare_dimension)
                 line += f" {'and' if scope else 'for'} {what} "
-                line += " vs ".join(code(v) for v in values)
+                line += " vs ".join(
+                    " + ".join(code(v) for v in side) for side in self.sides()
+                )
             if self.compare_window is not None:
                 line += f", {self.window.describe()} vs {self.compare_window.describe()}"
             else:
@@ -220,12 +234,44 @@ class _Names:
     mended: list[tuple[str, str]] = field(default_factory=list)
     workload_project: str | None = None
     spans: list[tuple[int, int]] = field(default_factory=list)
+    negated: set[tuple[str, str]] = field(default_factory=set)  # "excluding X": (dimension, X)
+    text: str = ""
 
     def add(self, dimension: str, value: str, span: tuple[int, int]) -> None:
         found = self.values.setdefault(dimension, [])
         if value not in found:
             found.append(value)
         self.spans.append(span)
+        if _negated(self.text, span[0]):
+            self.negated.add((dimension, value))
+
+
+def _negated(text: str, start: int) -> bool:
+    """Whether the words just before `start` put it out ("excluding", "not caused by")."""
+    return re.search(lexicon.NEGATION, text[max(0, start - 40) : start].lower()) is not None
+
+
+def _without(
+    filters: dict[str, list[str]], negated: set[tuple[str, str]], vocab: Vocabulary
+) -> tuple[dict[str, tuple[str, ...]], list[str]]:
+    """Turn "all but X" into the other known values of X's dimension (the tools filter by
+    inclusion); returns what was excluded per dimension, and notes for what could not be."""
+    excluded: dict[str, tuple[str, ...]] = {}
+    notes: list[str] = []
+    for dimension, values in list(filters.items()):
+        out = tuple(v for v in values if (dimension, v) in negated)
+        if not out:
+            continue
+        kept = [v for v in values if (dimension, v) not in negated]
+        if not kept:
+            kept = [v for v in vocab.values(dimension) if v not in out]
+        if kept:
+            filters[dimension] = kept
+            excluded[dimension] = out
+        else:
+            del filters[dimension]
+            notes.append(f"excluding {', '.join(code(v) for v in out)}: nothing else is known")
+    return excluded, notes
 
 
 def _dimension_before(text: str, start: int) -> str | None:
@@ -252,7 +298,7 @@ def _candidates(question: str) -> list[tuple[str, tuple[int, int]]]:
 
 
 def _find_names(question: str, vocab: Vocabulary) -> _Names:
-    names = _Names()
+    names = _Names(text=question)
     asks_image = _has(r"\b(?:image|docker|container)", question.lower())
     for token, span in _candidates(question):
         lower = token.lower()
@@ -364,18 +410,35 @@ def _blank(text: str, spans: list[tuple[int, int]]) -> str:
     return "".join(chars)
 
 
-def _categories(text: str) -> tuple[list[str], bool, str]:
-    found: list[str] = []
-    xid = False
+@dataclass
+class _Causes:
+    """The causes a question names: all of them, each phrase's set in the order said ("OOM vs
+    evictions" is two sides, gpu_oom + oom_killed and evicted), and the excluded ones."""
+
+    found: list[str] = field(default_factory=list)
+    groups: list[tuple[int, tuple[str, ...]]] = field(default_factory=list)
+    negated: set[tuple[str, str]] = field(default_factory=set)
+    xid: bool = False
+
+
+def _categories(text: str) -> tuple[_Causes, str]:
+    causes = _Causes()
+    found, negated = causes.found, causes.negated
     for pattern, categories in lexicon.CATEGORY_TERMS:
         for match in list(re.finditer(rf"(?<![a-z0-9]){pattern}", text)):
+            named = tuple(c for c in categories if c != lexicon.XID)
+            if named and all(named != group for _, group in causes.groups):
+                causes.groups.append((match.start(), named))
             for category in categories:
                 if category == lexicon.XID:
-                    xid = True
+                    causes.xid = True
                 elif category not in found:
                     found.append(category)
+                if _negated(text, match.start()):
+                    negated.add(("category", category))
             text = text[: match.start()] + " " * (match.end() - match.start()) + text[match.end() :]
-    return found, xid, text
+    causes.groups.sort()
+    return causes, text
 
 
 def _xid_codes(text: str) -> list[str]:
@@ -432,7 +495,11 @@ def _group_and_top(text: str) -> tuple[str | None, int | None]:
             r"(?:most|more|highest)"
         )
         most_failing = rf"\bmost (?:often )?fail(?:ing|ed|s)? (?:{pattern})\b"
-        if _has(leads, text) or _has(most, text) or _has(most_failing, text):
+        ranked = (
+            rf"\b(?:{pattern}) (?:ranked|sorted|ordered)\b"
+            rf"|\b(?:rank|sort|order)(?:ed)? (?:the |all )?(?:{pattern})\b"
+        )
+        if _has(leads, text) or _has(most, text) or _has(most_failing, text) or _has(ranked, text):
             return dimension, top
     return None, top
 
@@ -444,6 +511,7 @@ def understand(
     original = " ".join(question.split())
     names = _find_names(original, vocab)
     lowered = " ".join(_blank(original, names.spans).lower().replace("’", "'").split())
+    lowered = re.sub(r"\b(per|by|each)-", r"\1 ", lowered)  # "per-project breakdown"
     time = read_time(lowered, now, vocab.all_lower)  # names are never mended into time words
     text = time.text
     window = time.window or default_window(now)
@@ -482,10 +550,13 @@ def understand(
     codes = _xid_codes(text)
     if codes:
         filters["xid_code"] = codes
-    categories, xid, text = _categories(text)
-    xid = xid and not codes  # "Xid 79": the code filter says it all
-    if categories:
-        filters["category"] = sorted(categories)
+    causes, text = _categories(text)
+    xid = causes.xid and not codes  # "Xid 79": the code filter says it all
+    if causes.found:
+        filters["category"] = sorted(causes.found)
+    excluded, notes = _without(filters, names.negated | causes.negated, vocab)
+    if notes:
+        base["ignored"] = tuple(ignored + notes)
     kinds = [kind for pattern, kind in lexicon.KIND_TERMS if _has(pattern, text)]
     if kinds:
         filters["kind"] = kinds
@@ -505,7 +576,11 @@ def understand(
     compare_dimension = None
     if time.compare_with is not None:
         compare_dimension = "window"
-    elif compare_words or _has(r"\bwhich\b.*\bor\b|\bwho\b.*\bor\b", text):
+    elif (
+        compare_words
+        or _has(r"\bwhich\b.*\bor\b|\bwho\b.*\bor\b", text)
+        or (_has(r"\bor\b", text) and _has(lexicon.MORE_OR_LESS, text))
+    ):
         compare_dimension = next(
             (d for d in ("project", "workload_type", "node", "image", "category", "department",
                          "kind") if 2 <= len(filters.get(d, ())) <= MAX_COMPARED),
@@ -514,6 +589,7 @@ def understand(
     frozen = {k: tuple(v) for k, v in filters.items()}
     rank_by = "failure_rate" if _has(_BY_RATE, text) else _RANK_OF_MEASURE.get(measure, "failures")
     rest: dict[str, Any] = {
+        "excluded": excluded,
         "rank_by": rank_by if group_by else "failures",
         **base,
         "filters": frozen,
@@ -523,13 +599,22 @@ def understand(
         "measure": measure,
         "unknown": tuple(names.unknown),
         "compare_dimension": compare_dimension,
+        "compare_sides": (
+            tuple(group for _, group in causes.groups)
+            if compare_dimension == "category" and 2 <= len(causes.groups) <= MAX_COMPARED
+            else ()
+        ),
         "compare_window": time.compare_with,
         "workload_project": names.workload_project,
     }
     asked = _ASKED_WORKLOAD.search(original)
     if asked and not workload and not names.unknown:
         name = asked.group(1)
-        if name.lower() not in _PRONOUNS and not any(
+        part = _part_of_names(name, "workload_name", vocab)
+        if part is not None and len(part[1]) == 1:  # "the nightly job": recsys-train-nightly
+            workload = part[1][0]
+            rest["mended"] = (*rest["mended"], (name, workload))
+        elif name.lower() not in _PRONOUNS and not any(
             name.lower() == v.lower() for values in filters.values() for v in values
         ):
             names.unknown.append(
