@@ -122,16 +122,20 @@ def test_a_simulated_day_writes_the_same_history_both_ways(make_simulator, car, 
     full, steady = car(sim, "full", NEVER), car(sim, "steady")
     deleted_before = deleted_count(sim)
     modes: list[str] = []
+    kinds: set[str] = set()  # of the episodes the changes listing found
     for step in range(DAY_STEPS + 1):
         if step:
             sim.advance(3600)  # failures, resubmissions, completions, deletions
         a, b = full.cycle(), steady.cycle()
         modes.append(b.listing)
+        kinds |= {f.kind for f in b.failures} if step else set()
         assert a.listing == FULL
         assert gauges(steady.state) == gauges(full.state), f"cycle {step}"
         assert {f.episode_id for f in b.failures} == {f.episode_id for f in a.failures}
         assert {r.run_id for r in b.runs} == {r.run_id for r in a.runs}
     assert modes[0] == FULL and modes[1:] == [CHANGES] * DAY_STEPS
+    # Changes cycles found failures and stuck-Pending episodes (kept Pending workloads too).
+    assert {"failed", "pending"} <= kinds
     assert deleted_count(sim) > deleted_before  # the day deleted workloads
     history = rows(tmp_path / "full" / "history.db")
     assert history["failure_events"] and history["workload_runs"]
