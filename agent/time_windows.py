@@ -161,6 +161,11 @@ def _between(text: str, now: datetime, today: datetime) -> Window | None:
     last = _parse_date(found.group(3) or found.group(4), now)
     if first is None or last is None:
         return None
+    return _day_range(first, last)
+
+
+def _day_range(first: date, last: date) -> Window:
+    """Whole days from `first` to `last`, both included; refused when it ends before it starts."""
     if last < first:
         raise WindowError(f"the range ends before it starts ({last} is before {first})")
     return Window(_midnight(first), _midnight(last) + timedelta(days=1), f"from {first} to {last}")
@@ -238,6 +243,22 @@ def _weekend(text: str, now: datetime, today: datetime) -> Window | None:
     return Window(
         saturday, min(saturday + timedelta(days=2), now), f"the weekend of {saturday:%Y-%m-%d}"
     )
+
+
+def _days_of_month(text: str, now: datetime, today: datetime) -> Window | None:
+    """ "from the 20th to the 24th": days of this month (of the one before if still ahead)."""
+    found = re.search(
+        r"\b(?:from|between) the (\d{1,2})(?:st|nd|rd|th)? (?:-|to|and|until|through) "
+        r"(?:the )?(\d{1,2})(?:st|nd|rd|th)\b",
+        text,
+    )
+    if not found:
+        return None
+    first = _day_of_month(f"the {found.group(1)}th", now, today)
+    last = _day_of_month(f"the {found.group(2)}th", now, today)
+    if first is None or last is None:
+        return None
+    return _day_range(first.start.date(), last.start.date())
 
 
 def _day_of_month(text: str, now: datetime, today: datetime) -> Window | None:
@@ -322,9 +343,7 @@ def _month_day_range(text: str, now: datetime, today: datetime) -> Window | None
     last = _parse_date(f"{month} {last_day}", now)
     if first is None or last is None:
         return None
-    if last < first:
-        raise WindowError(f"the range ends before it starts ({last} is before {first})")
-    return Window(_midnight(first), _midnight(last) + timedelta(days=1), f"from {first} to {last}")
+    return _day_range(first, last)
 
 
 def _relative(text: str, now: datetime, today: datetime) -> Window | None:
@@ -404,6 +423,6 @@ def _on_date(text: str, now: datetime, today: datetime) -> Window | None:
 
 # Most specific first: a range beats "since <date>", which beats a bare date.
 _MATCHERS = (
-    _between, _month_day_range, _weekday_range, _since_date, _since_weekday, _numeric_date,
-    _day_of_month, _ago, _calendar, _weekend, _weekday, _relative, _on_date,
+    _between, _month_day_range, _days_of_month, _weekday_range, _since_date, _since_weekday,
+    _numeric_date, _day_of_month, _ago, _calendar, _weekend, _weekday, _relative, _on_date,
 )  # fmt: skip

@@ -203,6 +203,23 @@ def test_which_of_two_and_sets_of_causes_are_compared() -> None:
     assert read("nodes ranked by failures").group_by == "node"
 
 
+def test_more_shapes_operators_type() -> None:
+    # "which team wastes ...": a question about teams, not about a team named "wastes"
+    wastes = read("which team wastes the most gpu hours")
+    assert (wastes.unknown, wastes.group_by, wastes.rank_by) == ((), "project", "gpu_hours_lost")
+    days = read("failures from the 20th to the 24th").window
+    assert (days.start.day, days.end.day) == (20, 25)
+    for question in ("has search-ranking improved since last week",
+                     "compare this week to last week for search-ranking"):  # fmt: skip
+        plan = read(question)
+        assert plan.intent == "compare" and plan.compare_window is not None
+        assert (plan.window.label, plan.compare_window.label) == ("this week", "last week")
+    assert read("failures of jobs using pytorch this week").filters["image"] == (
+        "nvcr.io/nvidia/pytorch:24.05-py3",
+    )
+    assert read("repeat offenders this month").analysis_parts == ("repeats", "causes")
+
+
 def test_off_topic_requests_are_not_answered_with_figures() -> None:
     assert read("write me a haiku about gpus").intent == "help"
     assert read("what's the weather on node dgx-a100-02").intent != "help"  # a name: on topic

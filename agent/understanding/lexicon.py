@@ -201,6 +201,11 @@ ANALYSIS_PARTS: tuple[tuple[str, str], ...] = (
         r"|\bby hour\b|\bhourly\b",
         "peaks",
     ),
+    (
+        r"\brepeat(?:ed|ing)? offenders?\b|\b(?:failing|failed|fails) (?:over and over|again and "
+        r"again|repeatedly)\b|\brepeatedly\b",
+        "repeats",
+    ),
 )
 STATS = (
     r"statistic|\bstats\b|how many|count|number of|#\s*of\b|\bno\. of|breakdown|rate|most|top"

@@ -74,8 +74,10 @@ _TIME_TOKEN = re.compile(
 _NAME_SHAPED = re.compile(r"[0-9_.:/-]")
 # A plain word right after one of these ("project vision", "on node gpu") is meant as a name.
 _SINGULAR_LEAD = re.compile(
-    r"\b(?:node|machine|host|server|project|team|image|workload|job|department)\s*$", re.I
-)
+    r"(?<!which )(?<!what )(?<!each )(?<!every )(?<!whose )(?<!per )"
+    r"\b(?:node|machine|host|server|project|team|image|workload|job|department)\s*$",
+    re.I,
+)  # "which team wastes the most": a question about teams, "wastes" is no team's name
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,8 @@ class Understood:
                 line += ", per day"
             if "peaks" in self.analysis_parts:
                 line += ", by hour of the day"
+            if "repeats" in self.analysis_parts:
+                line += ", workloads and images failing repeatedly"
         notes = [f"read {code(typed)} as {code(read)}" for typed, read in self.mended]
         text = f"_Understood: {line}" + (f" ({'; '.join(notes)})" if notes else "") + "._"
         if self.ignored:
@@ -211,7 +215,11 @@ class Understood:
             "compare_window": self.compare_window.to_dict() if self.compare_window else None,
             "filters": self.tool_filters(),
             "compare_dimension": self.compare_dimension,
+            "compare_sides": [list(side) for side in self.sides()],
+            "excluded": {k: list(v) for k, v in self.excluded.items()},
             "group_by": self.group_by,
+            "rank_by": self.rank_by,
+            "analysis_parts": list(self.analysis_parts),
             "top": self.top,
             "measure": self.measure,
             "workload": self.workload,
@@ -299,7 +307,7 @@ def _candidates(question: str) -> list[tuple[str, tuple[int, int]]]:
 
 def _find_names(question: str, vocab: Vocabulary) -> _Names:
     names = _Names(text=question)
-    asks_image = _has(r"\b(?:image|docker|container)", question.lower())
+    asks_image = _has(r"\b(?:image|docker|container|using|built (?:on|from))", question.lower())
     for token, span in _candidates(question):
         lower = token.lower()
         if "/" in token and not vocab.exact("image", token):

@@ -46,6 +46,7 @@ _SHORT_FORMS = {
 _SPLIT = re.compile(
     r"\s+(?:vs\.?|versus|compared? (?:to|with)|compares (?:to|with)|against|than|over)\s+"
 )
+_COMPARE_LEAD = re.compile(r"\bcompare (.+?) (?:to|with|against|and) (.+)$")
 # The second side of a comparison said relative to the first: "yesterday vs the day before".
 _BEFORE_IT = re.compile(
     r"\b(?:the|a) (?:\w+ )?(?:days?|weeks?|months?|hours?|period|window) (?:before|prior)\b"
@@ -226,7 +227,11 @@ def read_time(text: str, now: datetime, known: frozenset[str] = frozenset()) -> 
     refusal = inverted_range(mended_text, now)
     if refusal:
         return TimeReading(refusal=refusal, mended=tuple(mended), text=mended_text)
-    sides = _SPLIT.split(mended_text, maxsplit=1)
+    compared = _COMPARE_LEAD.search(mended_text)  # "compare this week to last week"
+    sides = list(compared.groups()) if compared else _SPLIT.split(mended_text, maxsplit=1)
+    since_last = re.search(r"\bsince last (week|month)\b", mended_text)
+    if since_last and len(sides) == 1:  # "has it improved since last week": this vs last
+        sides = [f"this {since_last.group(1)}", f"last {since_last.group(1)}"]
     if len(sides) == 2:
         first = _one_window(sides[0], now)
         before_it = _BEFORE_IT.search(sides[1])
