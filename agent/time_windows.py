@@ -379,6 +379,10 @@ def _calendar(text: str, now: datetime, today: datetime) -> Window | None:
     monday = today - timedelta(days=now.weekday())
     month = _month_start(now.year, now.month)
     phrases: tuple[tuple[str, Window], ...] = (
+        (
+            r"\bday before yesterday\b",
+            Window(today - timedelta(days=2), today - timedelta(days=1), "the day before"),
+        ),
         (r"\byesterday\b", Window(today - timedelta(days=1), today, "yesterday")),
         (r"\btoday\b|\bso far today\b", Window(today, now, "today")),
         (r"\bthis week\b|\bweek to date\b", Window(monday, now, "this week")),

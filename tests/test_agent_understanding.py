@@ -220,6 +220,23 @@ def test_more_shapes_operators_type() -> None:
     assert read("repeat offenders this month").analysis_parts == ("repeats", "causes")
 
 
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("top-3 projects by failures in November", {"group_by": "project", "top": 3}),
+        ("breakdown by kind this week", {"group_by": "kind"}),
+        ("how many failed vs degraded this week", {"intent": "compare"}),
+        ("what's the total gpu count requested by pending jobs", {"measure": "gpus"}),
+        ("driver issues this month", {"filters": {"category": ("cuda_driver",)}}),
+        ("unknown failures this month", {"filters": {"category": ("unknown",)}}),
+    ],
+)
+def test_words_for_dimensions_kinds_and_causes(question: str, expected: dict[str, object]) -> None:
+    plan = read(question)
+    assert {key: getattr(plan, key) for key in expected} == expected
+    assert read("failures the day before yesterday").window.label == "the day before"
+
+
 def test_off_topic_requests_are_not_answered_with_figures() -> None:
     assert read("write me a haiku about gpus").intent == "help"
     assert read("what's the weather on node dgx-a100-02").intent != "help"  # a name: on topic

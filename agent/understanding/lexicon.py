@@ -36,7 +36,7 @@ CATEGORY_TERMS: tuple[tuple[str, tuple[str, ...]], ...] = (
         r"|gpu[ _-]?hw\b|\bhw[ _-]?(?:faults?|errors?|failures?|issues?)",
         ("gpu_hardware",),
     ),
-    (r"cuda[ _-]?driver|driver mismatch|driver version", ("cuda_driver",)),
+    (r"cuda[ _-]?driver|driver mismatch|driver version|\bdrivers?\b", ("cuda_driver",)),
     (r"cuda[ _-]?errors?|illegal memory access|device-side assert", ("cuda_error",)),
     (
         r"image[ _-]?pull|imagepullbackoff|errimagepull|pull errors?|pull failures?|can'?t pull",
@@ -56,7 +56,11 @@ CATEGORY_TERMS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (r"node[ _-]?failures?|node down|notready|node lost|nodes? died", ("node_failure",)),
     (r"time ?outs?|timed out|deadline|time limit", ("timeout",)),
     (r"app(?:lication)?[ _-]?errors?|traceback|code bugs?|user code|exceptions?", ("app_error",)),
-    (r"\bunknown causes?|unclassified", ("unknown",)),
+    (
+        r"\bunknown (?:causes?|failures?|errors?|reasons?)|unclassified|unexplained"
+        r"|\bno (?:known )?cause\b",
+        ("unknown",),
+    ),
 )
 
 # Words for a failure in general: not a filter, but they make a question about failures.
@@ -74,6 +78,7 @@ DIMENSION_WORDS: tuple[tuple[str, str], ...] = (
     (r"workload types?|types?(?: of workloads?)?|kinds of workloads?", "workload_type"),
     (r"workloads?|jobs?|runs?", "workload_name"),
     (r"root causes?|causes?|categor(?:y|ies)|reasons?", "category"),
+    (r"kinds?|failure kinds?", "kind"),  # failed, degraded, stuck pending
 )
 # "by node", "which machines", "top 5 hosts", "worst servers", "the project with the most".
 GROUP_LEADS = (
@@ -123,6 +128,12 @@ NEGATION = (
 )
 
 KIND_TERMS: tuple[tuple[str, str], ...] = (
+    # "failed" is in nearly every question; a kind only when set against another kind
+    (
+        r"\bfailed (?:vs\.?|versus|or|and|compared to) (?:degraded|pending|stuck)\b"
+        r"|\b(?:degraded|pending) (?:vs\.?|versus|or|and|compared to) failed\b",
+        "failed",
+    ),
     (r"\bdegraded\b|\bunhealthy\b", "degraded"),
     (
         r"\b(?:stuck|long|still|hanging)[ -]pending\b|\bpending\b|\bstuck\b|\bqueued\b"
@@ -141,7 +152,7 @@ MEASURE_TERMS: tuple[tuple[str, str], ...] = (
     (r"gpu[ -]?hours?|gpu[ -]?time", "gpu_hours"),
     (
         r"(?:how many|number of|count of|count the|total) gpus"
-        r"|gpus? (?:requested|asked|wasted|lost)",
+        r"|gpus? (?:requested|asked|wasted|lost)|gpu count|total (?:number of )?gpus",
         "gpus",
     ),
     (

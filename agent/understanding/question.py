@@ -69,6 +69,7 @@ _TIME_TOKEN = re.compile(
     r"|\d{1,2}/\d{1,2}(?:/\d{2,4})?",
     re.IGNORECASE,
 )
+_RANK_TOKEN = re.compile(r"(?:top|worst|last|first|best)-?\d+", re.IGNORECASE)  # "top-3"
 # A word shaped like a name (a digit, a dash, a dot, a colon or a slash in it): when nothing in
 # the history matches it, the question named something that is not there.
 _NAME_SHAPED = re.compile(r"[0-9_.:/-]")
@@ -301,6 +302,8 @@ def _candidates(question: str) -> list[tuple[str, tuple[int, int]]]:
         token = token.rstrip(".:")
         if len(token) < 2 or token.isdigit() or _TIME_TOKEN.fullmatch(token):
             continue
+        if _RANK_TOKEN.fullmatch(token):
+            continue
         out.append((token, (match.start(), match.start() + len(token))))
     return out[:64]
 
@@ -519,7 +522,7 @@ def understand(
     original = " ".join(question.split())
     names = _find_names(original, vocab)
     lowered = " ".join(_blank(original, names.spans).lower().replace("’", "'").split())
-    lowered = re.sub(r"\b(per|by|each)-", r"\1 ", lowered)  # "per-project breakdown"
+    lowered = re.sub(r"\b(per|by|each|top|worst)-", r"\1 ", lowered)  # "per-project", "top-3"
     time = read_time(lowered, now, vocab.all_lower)  # names are never mended into time words
     text = time.text
     window = time.window or default_window(now)
