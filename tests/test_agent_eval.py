@@ -276,6 +276,7 @@ def test_regex_checks(tmp_path: Path) -> None:
         ("dgx-a100-02 at 04:00", False),  # part of a time
         ("dgx-a100-02 failed 4.5% of runs", False),  # a percentage, not a count
         ("dgx-a100-02 over the last 4 days", False),  # a window, not a count
+        ("dgx-a100-02: Tried to allocate 4.00 GiB", False),  # a size in evidence, not a count
         ("4 failures\ndgx-a100-02", False),  # a different line
         ("4 failures " + "x" * 80 + " dgx-a100-02", False),  # too far away
     ],

@@ -72,13 +72,17 @@ class StatedNumber:
 
     def pattern(self) -> re.Pattern[str]:
         # A whole number: not a piece of a date, a time, a node name, a longer number, a window
-        # ("last 7 days", "top 3") or (unless the number itself is one) a percentage;
-        # "7" also matches "7.0", "50%" also "50.0 %".
+        # ("last 7 days", "top 3"), a size in quoted evidence ("Tried to allocate 6.00 GiB") or
+        # (unless the number itself is one) a percentage; "7" also matches "7.0", "50%" also
+        # "50.0 %".
         before = r"(?<![\w.,:/-])(?<!top )"
         if self.number.endswith("%"):
             core = re.escape(self.number[:-1].strip())
             return re.compile(rf"{before}{core}(?:\.0+)?\s*%", re.IGNORECASE)
-        after = r"(?![\w:/]|[.,]\d|\s*%|\s*(?:days?|hours?|weeks?|months?|minutes?|hrs?|pp)\b)"
+        after = (
+            r"(?![\w:/]|[.,]\d|\s*%"
+            r"|\s*(?:days?|hours?|weeks?|months?|minutes?|hrs?|pp|[kmgt]i?b|bytes?)\b)"
+        )
         return re.compile(rf"{before}{re.escape(self.number)}(?:\.0+)?{after}", re.IGNORECASE)
 
     def found_in(self, text: str) -> bool:
