@@ -237,6 +237,17 @@ def test_words_for_dimensions_kinds_and_causes(question: str, expected: dict[str
     assert read("failures the day before yesterday").window.label == "the day before"
 
 
+def test_a_name_written_with_a_space_or_named_by_the_word_after_it() -> None:
+    spaced = read("how is search ranking doing")
+    assert spaced.filters["project"] == ("search-ranking",)
+    assert spaced.mended == (("search ranking", "search-ranking"),)
+    foo = read("failures for the foo image")
+    assert foo.intent == "unknown" and [(u.dimension, u.value) for u in foo.unknown] == [
+        ("image", "foo")
+    ]
+    assert read("whihc nodes failed the most").unknown == ()  # a typo of a question word
+
+
 def test_off_topic_requests_are_not_answered_with_figures() -> None:
     assert read("write me a haiku about gpus").intent == "help"
     assert read("what's the weather on node dgx-a100-02").intent != "help"  # a name: on topic

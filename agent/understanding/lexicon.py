@@ -237,7 +237,8 @@ _STOPWORD_TEXT = """
     trend up us versus vs was we week weeks were what when where which who whose why will with
     within workload workloads worse wrong year yesterday you your had having see seen look
     looks like ran lately recently status state health healthy anyone someone whole entire
-    across overall far currently now right ok okay hey hi
+    across overall far currently now right ok okay hey hi same other another new old bad
+    broken single specific particular busiest main usual whole
 """
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 

@@ -8,6 +8,7 @@ to the whole cluster without a word. Stored text (logs, evidence) is never read 
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -68,6 +69,11 @@ _TIME_TOKEN = re.compile(
     r"\d+(?:[hdwm]|hrs?|mins?|days?|st|nd|rd|th)?|\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2}|q[1-4]"
     r"|\d{1,2}/\d{1,2}(?:/\d{2,4})?",
     re.IGNORECASE,
+)
+# "for the foo image", "in the ml-platform department": a word between these is meant as a name
+_NAME_BEFORE = re.compile(r"\b(?:the|for|in|on|of|from|with|about|at|our|my)\s+$", re.I)
+_SINGULAR_FOLLOW = re.compile(
+    r"\s*(?:node|machine|host|server|project|team|image|workload|job|department)\b(?!s)", re.I
 )
 _RANK_TOKEN = re.compile(r"(?:top|worst|last|first|best)-?\d+", re.IGNORECASE)  # "top-3"
 # A word shaped like a name (a digit, a dash, a dot, a colon or a slash in it): when nothing in
@@ -308,10 +314,38 @@ def _candidates(question: str) -> list[tuple[str, tuple[int, int]]]:
     return out[:64]
 
 
+def _spaced_names(
+    candidates: list[tuple[str, tuple[int, int]]], vocab: Vocabulary
+) -> list[tuple[str, str, str, tuple[int, int]]]:
+    """Two neighbouring words that are one name written with a space ("search ranking" for
+    search-ranking): (dimension, name, as typed, span of both)."""
+    found = []
+    for (first, (start, _)), (second, (_, end)) in itertools.pairwise(candidates):
+        for joined in (f"{first}-{second}", f"{first}_{second}", f"{first}{second}"):
+            hit = next(
+                ((d, v) for d in NAME_DIMENSIONS if (v := vocab.exact(d, joined)) is not None),
+                None,
+            )
+            if hit is not None:
+                found.append((hit[0], hit[1], f"{first} {second}", (start, end)))
+                break
+    return found
+
+
 def _find_names(question: str, vocab: Vocabulary) -> _Names:
     names = _Names(text=question)
     asks_image = _has(r"\b(?:image|docker|container|using|built (?:on|from))", question.lower())
-    for token, span in _candidates(question):
+    candidates = _candidates(question)
+    taken: list[tuple[int, int]] = []
+    for dimension, value, typed, span in _spaced_names(candidates, vocab):
+        if any(a < span[1] and span[0] < b for a, b in taken):
+            continue
+        names.add(dimension, value, span)
+        names.mended.append((typed, value))
+        taken.append(span)
+    for token, span in candidates:
+        if any(a <= span[0] < b for a, b in taken):
+            continue
         lower = token.lower()
         if "/" in token and not vocab.exact("image", token):
             project, _, name = token.partition("/")
@@ -362,12 +396,19 @@ def _find_names(question: str, vocab: Vocabulary) -> _Names:
                 names.add(part_of[0], value, span)
             names.mended.append((token, ", ".join(part_of[1])))
             continue
-        if _NAME_SHAPED.search(token) or (
-            introduced in NAME_DIMENSIONS and _SINGULAR_LEAD.search(question[: span[0]])
-        ):
-            dimension = (
-                introduced if introduced in NAME_DIMENSIONS else _likely_dimension(token, vocab)
+        named_by = (introduced, after)  # "project X" / "the X project": X is meant as a name
+        if (
+            _NAME_SHAPED.search(token)
+            or (introduced in NAME_DIMENSIONS and _SINGULAR_LEAD.search(question[: span[0]]))
+            or (
+                after in NAME_DIMENSIONS
+                and _NAME_BEFORE.search(question[: span[0]])
+                and _SINGULAR_FOLLOW.match(question[span[1] :])
             )
+        ):
+            dimension = next(
+                (d for d in named_by if d in NAME_DIMENSIONS), None
+            ) or _likely_dimension(token, vocab)
             examples = vocab.examples(dimension, token) if dimension != "name" else ()
             names.unknown.append(Unknown(dimension, token, examples))
             names.spans.append(span)
