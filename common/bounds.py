@@ -33,6 +33,8 @@ BOUNDS: dict[str, Bound] = {
     "--pending-threshold": Bound(0, 3650 * 86_400, "seconds"),
     "--census-interval": Bound(0, 7 * 86_400, "seconds"),
     "--listing-overlap": Bound(0, 86_400, "seconds"),
+    "--runai-max-in-flight": Bound(1, 256, "requests", whole=True),
+    "--kube-max-in-flight": Bound(1, 256, "requests", whole=True),
     # the agent's LLM (agent/llm/settings.py)
     "LLM_TIMEOUT_S": Bound(0.1, 3600, "seconds"),
     "LLM_MAX_STEPS": Bound(1, 50, "round trips", whole=True),

@@ -24,6 +24,7 @@ from common.errors import AuthError, ConfigError, StoreError, UpstreamError
 from common.redaction import MIN_SECRET_CHARS
 from common.version import product_version
 from exporter.config import Config, TlsSettings, load_config
+from exporter.gate import Gate
 from exporter.kube.client import KubeAccess, KubeClient, discover, make_http
 from exporter.listing import ListingSettings
 from exporter.logging_setup import SCRUBBER, setup_logging
@@ -94,7 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # runs a kubeconfig's exec plugin once, here: a failing one is a start-up error
         kube_access = with_tls(discover(os.environ), config.kube_tls)
         runai_verify = config.runai_tls.verify()
-        kube_http = make_http(kube_access) if kube_access is not None else None
+        kube_http = (make_http(kube_access, config.kube_max_in_flight)
+                     if kube_access is not None else None)
     except (StoreError, ConfigError) as exc:
         return _fail(str(exc))
     if kube_access is not None:
@@ -103,16 +105,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.warning(warning)
 
     state = MetricsState(config.projects, cluster=config.cluster_name or "default")
-    runai_http = httpx.Client(limits=httpx.Limits(max_connections=16), verify=runai_verify)
+    runai_http = httpx.Client(limits=httpx.Limits(max_connections=config.runai_max_in_flight),
+                              verify=runai_verify)
     runai = RunaiClient(
         config.base_url, config.client_id, config.client_secret,
         http=runai_http, observe=state.observe_request, on_token=SCRUBBER.add_token,
         api_version=config.api_version, cluster_id=config.cluster_id,
-        application=config.application,
+        application=config.application, gate=Gate(config.runai_max_in_flight),
     )
     kube = (
         KubeClient(kube_access, http=kube_http, observe=state.observe_request,
-                   on_token=SCRUBBER.add_token)
+                   on_token=SCRUBBER.add_token, gate=Gate(config.kube_max_in_flight))
         if kube_access is not None and kube_http is not None
         else None
     )
@@ -153,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             pending_threshold_s=config.pending_threshold_s,
             retention_days=config.retention_days,
             listing=ListingSettings(config.census_interval_s, config.listing_overlap_s),
+            # Enough threads to keep both gates full: each failure's evidence asks both APIs.
+            evidence_workers=config.runai_max_in_flight + config.kube_max_in_flight,
             report_records=False,  # a first start holds one page's records, not the tenant's
         )
         monitor = Monitor(runai, kube, store, state, settings, sync_path=config.db_path)

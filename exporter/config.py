@@ -24,6 +24,10 @@ DEFAULT_LISTEN = "0.0.0.0:10108"
 DEFAULT_POLL_INTERVAL_S = 60.0
 DEFAULT_RETENTION_DAYS = 90
 DEFAULT_PENDING_THRESHOLD_S = 30 * 60.0
+# Requests in flight at once, per API (exporter.gate; the reasoning: docs/sizing.md): Run:ai is
+# a shared control plane, the Kubernetes API server is the cluster's own.
+DEFAULT_RUNAI_MAX_IN_FLIGHT = 8
+DEFAULT_KUBE_MAX_IN_FLIGHT = 16
 DEFAULT_CENSUS_INTERVAL_S = 30 * 60.0  # exporter.listing: a full listing at least this often
 DEFAULT_LISTING_OVERLAP_S = 5 * 60.0
 REQUIRED_ENV = ("RUNAI_BASE_URL", "RUNAI_CLIENT_ID", "RUNAI_CLIENT_SECRET")
@@ -50,6 +54,8 @@ class Config:
     log_level: str = "info"
     pending_threshold_s: float = DEFAULT_PENDING_THRESHOLD_S
     census_interval_s: float = DEFAULT_CENSUS_INTERVAL_S
+    runai_max_in_flight: int = DEFAULT_RUNAI_MAX_IN_FLIGHT
+    kube_max_in_flight: int = DEFAULT_KUBE_MAX_IN_FLIGHT
     listing_overlap_s: float = DEFAULT_LISTING_OVERLAP_S
     kubeconfig: str | None = None  # KUBECONFIG; None: in-cluster service account when present
     # The `cluster` label of every metric series; None: the Run:ai cluster id, else "default".
@@ -146,6 +152,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="on Run:ai 2.22+, steady cycles list only the workloads that changed; a full "
         "listing runs at least this often ($RUNAI_CENSUS_INTERVAL, default "
         f"{DEFAULT_CENSUS_INTERVAL_S:g}; 0: every cycle lists every workload)",
+    )
+    parser.add_argument(
+        "--runai-max-in-flight", default=None, metavar="N",
+        help="requests to Run:ai in flight at once, at most; halved while it answers 429/503 "
+        f"($RUNAI_MAX_IN_FLIGHT, default {DEFAULT_RUNAI_MAX_IN_FLIGHT})",
+    )
+    parser.add_argument(
+        "--kube-max-in-flight", default=None, metavar="N",
+        help="requests to the Kubernetes API in flight at once, at most ($KUBE_MAX_IN_FLIGHT, "
+        f"default {DEFAULT_KUBE_MAX_IN_FLIGHT})",
     )
     parser.add_argument(
         "--listing-overlap", default=None, metavar="SECONDS",
@@ -250,6 +266,12 @@ def load_config(argv: Sequence[str], env: Mapping[str, str]) -> Config:
                      or env.get("RUNAI_CENSUS_INTERVAL") or None, DEFAULT_CENSUS_INTERVAL_S)
     overlap = _number("--listing-overlap", args.listing_overlap
                       or env.get("RUNAI_LISTING_OVERLAP") or None, DEFAULT_LISTING_OVERLAP_S)
+    runai_in_flight = int(_number("--runai-max-in-flight", args.runai_max_in_flight
+                                  or env.get("RUNAI_MAX_IN_FLIGHT") or None,
+                                  DEFAULT_RUNAI_MAX_IN_FLIGHT))
+    kube_in_flight = int(_number("--kube-max-in-flight", args.kube_max_in_flight
+                                 or env.get("KUBE_MAX_IN_FLIGHT") or None,
+                                 DEFAULT_KUBE_MAX_IN_FLIGHT))
     db_path = args.db or env.get("RUNAI_FAILURE_DB_PATH") or DEFAULT_DB_PATH
     host, port = parse_listen(args.listen or DEFAULT_LISTEN)
     projects = tuple(dict.fromkeys(p.strip() for p in (args.project or []) if p.strip()))
@@ -274,6 +296,8 @@ def load_config(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         log_level=args.log_level or "info",
         pending_threshold_s=pending,
         census_interval_s=census,
+        runai_max_in_flight=runai_in_flight,
+        kube_max_in_flight=kube_in_flight,
         listing_overlap_s=overlap,
         cluster_name=cluster_name,
     )

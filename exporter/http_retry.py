@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from common.errors import UpstreamError
+from exporter.gate import Gate
 
 Observer = Callable[[str, str], None]  # (endpoint template, code) per attempt
 
@@ -86,6 +87,7 @@ def send(
     expect_json: bool = True,
     deadline: float | None = None,  # time.monotonic() after which no new attempt starts
     sleep: Callable[[float], None] = time.sleep,
+    gate: Gate | None = None,  # the API's cap on requests in flight (exporter.gate)
     **kwargs: Any,
 ) -> Reply:
     """Send with retries; raise `error` (one line, naming the endpoint) once they run out."""
@@ -93,7 +95,7 @@ def send(
     for attempt in range(policy.attempts):
         delay: float | None = None
         try:
-            response = client.request(method, url, timeout=policy.timeout_s, **kwargs)
+            response = _request(client, method, url, policy, gate, kwargs)
         except httpx.TimeoutException:
             observe(endpoint, "timeout")
             last = f"timed out after {policy.timeout_s:g}s"
@@ -131,6 +133,23 @@ def send(
             break
         sleep(wait_s)
     raise error(f"{method} {endpoint}: {last} after {attempt + 1} attempt(s)")
+
+
+def _request(
+    client: httpx.Client, method: str, url: str, policy: RetryPolicy, gate: Gate | None,
+    kwargs: dict[str, Any],
+) -> httpx.Response:
+    """One attempt, through the gate when there is one (the retry's wait is outside it)."""
+    if gate is None:
+        return client.request(method, url, timeout=policy.timeout_s, **kwargs)
+    with gate.slot():
+        try:
+            response = client.request(method, url, timeout=policy.timeout_s, **kwargs)
+        except httpx.TransportError:
+            gate.answered(None)
+            raise
+    gate.answered(response.status_code)
+    return response
 
 
 def _transport_failure(exc: httpx.TransportError) -> str:

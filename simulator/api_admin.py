@@ -97,11 +97,13 @@ async def get_truth(request: Request) -> Response:
 
 
 async def get_requests(request: Request) -> Response:
-    """How the API answered so far: {"statuses": {"200": n, ...}, "refused": ["GET /path"...]}
-    (the first 100 answered 400)."""
+    """How the API answered so far: {"statuses": {"200": n, ...}, "refused": ["GET /path"...]
+    (the first 100 answered 400), "max_in_flight": {"runai": n, "k8s": n} (the most requests
+    answered at once)}."""
     sim = _sim(request)
     return json_response({"statuses": {str(k): v for k, v in sorted(sim.statuses.items())},
-                          "refused": list(sim.refused)})
+                          "refused": list(sim.refused),
+                          "max_in_flight": dict(sim.max_in_flight)})
 
 
 ROUTES = [

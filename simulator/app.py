@@ -23,7 +23,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 class _CountAnswers:
-    """Counts the status of every API answer in `sim` (GET /admin/requests shows them)."""
+    """Counts the status of every API answer in `sim`, and the requests in flight per API
+    (GET /admin/requests shows them)."""
 
     def __init__(self, app: ASGIApp, sim: Sim) -> None:
         self.app, self.sim = app, sim
@@ -39,7 +40,12 @@ class _CountAnswers:
                 self.sim.answered(scope["method"], path, int(message["status"]))
             await send(message)
 
-        await self.app(scope, receive, counted)
+        api = "k8s" if path.startswith("/api/v1/namespaces/") else "runai"
+        self.sim.arrived(api)
+        try:
+            await self.app(scope, receive, counted)
+        finally:
+            self.sim.left(api)
 
 
 def create_app(config: SimulatorConfig) -> Starlette:

@@ -23,11 +23,22 @@ class Sim:
     # test can say "no request was refused" of any client, ours or not.
     statuses: Counter[int] = field(default_factory=Counter)
     refused: list[str] = field(default_factory=list)
+    # Requests being answered right now and the most at once, per API ("runai", "k8s"): a
+    # client's cap on requests in flight, measured where it matters.
+    in_flight: Counter[str] = field(default_factory=Counter)
+    max_in_flight: Counter[str] = field(default_factory=Counter)
 
     def answered(self, method: str, path: str, status: int) -> None:
         self.statuses[status] += 1
         if status == 400 and len(self.refused) < 100:
             self.refused.append(f"{method} {path}")
+
+    def arrived(self, api: str) -> None:
+        self.in_flight[api] += 1
+        self.max_in_flight[api] = max(self.max_in_flight[api], self.in_flight[api])
+
+    def left(self, api: str) -> None:
+        self.in_flight[api] -= 1
 
     @classmethod
     def build(cls, config: SimulatorConfig) -> Sim:

@@ -30,6 +30,8 @@ import httpx
 import yaml
 
 from common.errors import ConfigError, KubernetesError
+from exporter.config import DEFAULT_KUBE_MAX_IN_FLIGHT
+from exporter.gate import Gate
 from exporter.http_retry import Observer, Reply, RetryPolicy, ignore, send
 from exporter.kube.exec_credentials import ExecPlugin
 
@@ -217,7 +219,9 @@ class KubeClient:
         policy: RetryPolicy | None = None,
         observe: Observer = ignore,
         on_token: Callable[[str], None] = lambda token: None,
+        gate: Gate | None = None,  # the cap on requests in flight (exporter.gate)
     ) -> None:
+        self.gate = gate or Gate(DEFAULT_KUBE_MAX_IN_FLIGHT)
         self._access = access
         self._on_token = on_token  # lets the log scrubber learn a token read from a file
         self._http = http
@@ -300,6 +304,7 @@ class KubeClient:
             self._http, "GET", f"{self._access.server}{path}", endpoint=endpoint,
             error=KubernetesError, policy=self._policy, observe=self._observe,
             params=params, headers=headers, deadline=deadline, expect_json=expect_json,
+            gate=self.gate,
         )
 
     def pod(

@@ -23,6 +23,8 @@ from typing import Any
 import httpx
 
 from common.errors import AuthError, ConfigError, RunaiApiError
+from exporter.config import DEFAULT_RUNAI_MAX_IN_FLIGHT
+from exporter.gate import Gate
 from exporter.http_retry import Observer, Reply, RetryPolicy, ignore, send
 from exporter.model import Workload
 from exporter.runai import versions as v
@@ -53,7 +55,9 @@ class RunaiClient:
         api_version: str | None = None,  # RUNAI_API_VERSION: wins over what is detected
         cluster_id: str | None = None,  # RUNAI_CLUSTER_ID; None: discovered when unambiguous
         application: bool = False,  # RUNAI_APP_ID/RUNAI_APP_SECRET: an application's
+        gate: Gate | None = None,  # the cap on requests in flight (exporter.gate)
     ) -> None:
+        self.gate = gate or Gate(DEFAULT_RUNAI_MAX_IN_FLIGHT)
         self._base = base_url.rstrip("/")
         self._client_id = client_id
         self._client_secret = client_secret
@@ -150,7 +154,8 @@ class RunaiClient:
         payload: dict[str, Any] = {"data": body} if form.form_encoded else {"json": body}
         return send(
             self._http, "POST", f"{self._base}{form.path}", endpoint=form.path,
-            error=RunaiApiError, policy=self._policy, observe=self._observe, **payload,
+            error=RunaiApiError, policy=self._policy, observe=self._observe, gate=self.gate,
+            **payload,
         )
 
     def _accept_token(self, form: TokenForm, reply: Reply) -> None:
@@ -184,6 +189,7 @@ class RunaiClient:
                 self._http, "GET", f"{self._base}{path}", endpoint=endpoint,
                 error=RunaiApiError, policy=self._policy, observe=self._observe,
                 params=params, headers={"Authorization": f"Bearer {token}"}, deadline=deadline,
+                gate=self.gate,
             )
             if reply.status != 401:
                 break
