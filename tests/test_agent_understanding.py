@@ -248,6 +248,15 @@ def test_a_name_written_with_a_space_or_named_by_the_word_after_it() -> None:
     assert read("whihc nodes failed the most").unknown == ()  # a typo of a question word
 
 
+def test_a_filter_on_something_the_history_does_not_record_is_refused(
+    agent_history: AgentHistory,
+) -> None:
+    answer = answer_deterministic("failures for user alice this week", agent_history.ctx)
+    assert "the history records no user, so `alice` cannot be looked up" in answer.markdown
+    assert not answer.answered
+    assert read("app errors from user code").intent != "refuse"  # words, not a user's name
+
+
 def test_off_topic_requests_are_not_answered_with_figures() -> None:
     assert read("write me a haiku about gpus").intent == "help"
     assert read("what's the weather on node dgx-a100-02").intent != "help"  # a name: on topic

@@ -97,6 +97,13 @@ UNHELD_DIMENSIONS: tuple[tuple[str, str], ...] = (
     (r"queues?", "queue"),
 )
 
+# A value of a dimension the history does not record, asked as a filter ("for user alice",
+# "in cluster eu-west-1"): no answer can honour it, so none is given with it dropped.
+UNHELD_FILTER = (
+    r"\b(user|owner|submitter|cluster|namespace|region|zone|queue|node ?pool)s?[ :=]+"
+    r"([a-z0-9][a-z0-9._-]*)"
+)
+
 # Requests that are not questions about failures, even when they mention GPUs or jobs.
 OFFTOPIC = (
     r"\b(?:poem|haiku|limerick|sonnet|song|lyrics|joke|recipe|weather|stock price|horoscope"

@@ -167,7 +167,10 @@ class Understood:
     def interpretation(self) -> str:
         """One line: what the answer is about (window, filters, measure, grouping)."""
         if self.intent == "refuse":
-            return f"_Understood: {MEASURE_NAMES[self.measure]}, but no window that can be used._"
+            return (
+                f"_Understood: a question about {MEASURE_NAMES[self.measure]} that cannot be "
+                "answered as asked (why below)._"
+            )
         if self.intent == "detail" and self.workload:
             who = (
                 f"{self.workload_project}/{self.workload}"
@@ -518,6 +521,20 @@ def _unheld_dimensions(text: str) -> tuple[list[str], str]:
     return notes, text
 
 
+def _unheld_filter(text: str) -> str | None:
+    """Why "for user alice" cannot be answered (the history records no user), or None."""
+    for found in re.finditer(lexicon.UNHELD_FILTER, text):
+        value = found.group(2)
+        if value in lexicon.LEXICON_WORDS:  # "user code", "cluster health": words, not names
+            continue
+        what = found.group(1).replace("nodepool", "node pool")
+        return (
+            f"the history records no {what}, so {code(value)} cannot be looked up; nothing is "
+            "answered for the whole cluster in its place"
+        )
+    return None
+
+
 def _unread_time(text: str) -> str | None:
     """A time phrase the window reader could not read, or None."""
     found = re.search(lexicon.TIME_HINTS, text)
@@ -594,6 +611,10 @@ def understand(
                 '"last 7 days", "since Monday", "on Tuesday", "2026-11-20" or "in November"'
             )
             return Understood(intent="refuse", refusal=refusal, **base)  # type: ignore[arg-type]
+    unheld_filter = _unheld_filter(text)
+    if unheld_filter is not None:
+        base["ignored"] = tuple(ignored)
+        return Understood(intent="refuse", refusal=unheld_filter, **base)  # type: ignore[arg-type]
     unheld, text = _unheld_dimensions(text)
     ignored += unheld
     base["ignored"] = tuple(ignored)
