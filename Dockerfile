@@ -55,6 +55,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     HOME=/tmp \
     RUNAI_FAILURE_DB_PATH=/data/runai_failure_history.db \
     HEALTHCHECK_URL=http://127.0.0.1:10108/healthz
+# glibc gives threads allocation arenas of their own, up to 8 a core: the sidecar's evidence
+# threads kept ~20 MiB more of them at a 50,000-workload first start (docs/sizing.md).
+ENV MALLOC_ARENA_MAX=2
 WORKDIR /data
 VOLUME ["/data"]
 # 10108 exporter metrics and health, 8000 agent API, 3000 chat UI, 8090 simulator

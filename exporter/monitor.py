@@ -463,7 +463,7 @@ class Monitor:
         self._log_failures(failures, already=sum(report.recorded.values())
                            - report.recorded["runs"])
         report.recorded.update(f.kind for f in failures)
-        report.recorded["runs"] += len(runs)
+        report.recorded.update({"runs": len(runs)} if runs else {})
         if self.settings.report_records:
             report.failures.extend(failures)
             report.runs.extend(runs)
