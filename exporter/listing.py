@@ -233,5 +233,6 @@ def _instant(text: str) -> datetime:
 
 
 def _iso(when: datetime) -> str:
-    """An instant as the API writes them (RFC 3339, UTC, Z), to the millisecond."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """An instant as the spec's filter example writes it (RFC 3339, UTC, whole seconds, Z):
+    floored, so a filter from it takes in the rest of that second too."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
