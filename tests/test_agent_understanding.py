@@ -257,6 +257,16 @@ def test_a_filter_on_something_the_history_does_not_record_is_refused(
     assert read("app errors from user code").intent != "refuse"  # words, not a user's name
 
 
+def test_hours_of_one_day_and_the_latest_failure() -> None:
+    hours = read("show me failures between 9am and noon today").window
+    assert (hours.start.hour, hours.end.hour, hours.start.day) == (9, 12, 26)
+    evening = read("failures from 2pm to 6pm yesterday").window
+    assert (evening.start.hour, evening.end.hour, evening.start.day) == (14, 18, 25)
+    assert read("failures at 9am").intent == "refuse"  # a time of no day range: said so
+    latest = read("most recent failure")
+    assert (latest.intent, latest.top, latest.window.label) == ("list", 1, "all recorded history")
+
+
 def test_off_topic_requests_are_not_answered_with_figures() -> None:
     assert read("write me a haiku about gpus").intent == "help"
     assert read("what's the weather on node dgx-a100-02").intent != "help"  # a name: on topic

@@ -117,7 +117,7 @@ TIME_HINTS = (
     r"|april|june|july|august|september|october|november|december)\b"
     r"|\b(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)day\b|\bweekend\b|\bfortnight\b|\bago\b"
     r"|\bq[1-4]\b|\bquarter\b|\b\d{1,2}(?:st|nd|rd|th)\b|\b\d{1,2}/\d{1,2}(?:/\d{2,4})?\b"
-    r"|\b(?:this|last|yesterday) (?:morning|afternoon|evening)\b"
+    r"|\b(?:this|last|yesterday) (?:morning|afternoon|evening)\b|\b\d{1,2} ?(?:am|pm)\b"
     r"|\b(?:last|past|previous) (?:\w+ )?(?:hours?|days?|weeks?|months?|years?)\b"
 )
 # Vague amounts of time: read as the default window, and said so.
@@ -169,7 +169,8 @@ MEASURE_TERMS: tuple[tuple[str, str], ...] = (
     ),
     (r"\bgpus\b", "gpus"),  # "GPUs" alone, after "how many jobs ... for GPUs" had its say
 )
-# "the last 5 failures", "3 most recent errors": a list of that many.
+# "the last 5 failures", "3 most recent errors": a list of that many ("the latest failure": one).
+LIST_ONE = r"\b(?:the )?(?:most recent|latest|last|newest) (?:failure|error|crash|incident)\b(?!s)"
 LIST_N = (
     r"\b(?:last|latest|most recent|recent|newest) (\d+|[a-z]+) (?:failures|errors|crashes"
     r"|episodes|incidents|failed (?:jobs|workloads|runs))\b|\b(\d+|[a-z]+) (?:most recent|latest"

@@ -67,7 +67,7 @@ _PRONOUNS = frozenset(
 _NAME_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]*[A-Za-z0-9]|[A-Za-z0-9]")
 _TIME_TOKEN = re.compile(
     r"\d+(?:[hdwm]|hrs?|mins?|days?|st|nd|rd|th)?|\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2}|q[1-4]"
-    r"|\d{1,2}/\d{1,2}(?:/\d{2,4})?",
+    r"|\d{1,2}/\d{1,2}(?:/\d{2,4})?|\d{1,2}(?::\d{2})?(?:am|pm)",
     re.IGNORECASE,
 )
 # "for the foo image", "in the ml-platform department": a word between these is meant as a name
@@ -715,6 +715,8 @@ def understand(
         return Understood(intent="trend", **rest)
     listed = re.search(lexicon.LIST_N, text)
     count = _number(listed.group(1) or listed.group(2)) if listed else None
+    if count is None and _has(lexicon.LIST_ONE, text):
+        count = 1
     if count and measure == "failures" and group_by is None:
         if not time.window:  # "the last 5 failures": the newest five, however old
             rest.update(window=all_time(now), default_window=False)

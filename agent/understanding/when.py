@@ -245,7 +245,44 @@ def read_time(text: str, now: datetime, known: frozenset[str] = frozenset()) -> 
         if first is not None and second is not None and first != second:
             return TimeReading(first, second, mended=tuple(mended), text=mended_text)
     window = _one_window(mended_text, now)
-    return TimeReading(window, mended=tuple(mended), text=mended_text)
+    hours = _clock_range(mended_text, window, now)
+    return TimeReading(hours or window, mended=tuple(mended), text=mended_text)
+
+
+_CLOCK = r"(\d{1,2}(?::\d{2})? ?(?:am|pm)?|noon|midnight)"
+_CLOCK_RANGE = re.compile(rf"\b(?:between|from) {_CLOCK} (?:and|to|until|till|-) {_CLOCK}\b")
+
+
+def _clock_hour(text: str) -> float | None:
+    """ "9am" -> 9, "5:30 pm" -> 17.5, "noon" -> 12, "14:00" -> 14; None when not a time."""
+    if text in ("noon", "midnight"):
+        return 12.0 if text == "noon" else 0.0
+    found = re.fullmatch(r"(\d{1,2})(?::(\d{2}))? ?(am|pm)?", text)
+    if not found or (found.group(2) is None and found.group(3) is None):
+        return None  # "between 2 and 5": days or hours? not guessed
+    hour = int(found.group(1)) % 12 if found.group(3) else int(found.group(1))
+    if found.group(3) == "pm":
+        hour += 12
+    return hour + int(found.group(2) or 0) / 60 if hour < 24 else None
+
+
+def _clock_range(text: str, day: Window | None, now: datetime) -> Window | None:
+    """ "between 9am and noon (today|yesterday)": those hours of that one day (today when no
+    day is named)."""
+    found = _CLOCK_RANGE.search(text)
+    if not found:
+        return None
+    first, last = _clock_hour(found.group(1)), _clock_hour(found.group(2))
+    if first is None or last is None or last <= first:
+        return None
+    if day is not None and day.duration > timedelta(days=1):
+        return None
+    midnight = (day.start if day is not None else now).replace(hour=0, minute=0, second=0)
+    start, end = midnight + timedelta(hours=first), midnight + timedelta(hours=last)
+    if start >= now:
+        return None
+    label = f"{start:%Y-%m-%d} {start:%H:%M} to {min(end, now):%H:%M}"
+    return Window(start, min(end, now), label)
 
 
 def default_window(now: datetime, days: int = 7) -> Window:
