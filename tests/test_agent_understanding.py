@@ -267,6 +267,17 @@ def test_hours_of_one_day_and_the_latest_failure() -> None:
     assert (latest.intent, latest.top, latest.window.label) == ("list", 1, "all recorded history")
 
 
+def test_runs_and_live_gpu_state_are_not_answered_with_failures(
+    agent_history: AgentHistory,
+) -> None:
+    assert read("how many workloads ran this week").measure == "runs"
+    assert read("success rate of recsys this week").measure == "runs"
+    answer = answer_deterministic("how many runs completed this week", agent_history.ctx)
+    assert "runs finished**: " in answer.markdown and "completed," in answer.markdown
+    idle = read("how many gpus are idle")
+    assert idle.intent == "refuse" and "Prometheus" in (idle.refusal or "")
+
+
 def test_off_topic_requests_are_not_answered_with_figures() -> None:
     assert read("write me a haiku about gpus").intent == "help"
     assert read("what's the weather on node dgx-a100-02").intent != "help"  # a name: on topic

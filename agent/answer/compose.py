@@ -124,6 +124,21 @@ def measure_sentence(data: StatisticsData, measure: str) -> str:
             f"**{count(data['gpu_hours_lost'])} GPU-hours** were lost by failed runs "
             "(GPUs requested x the run's length, created to finished)."
         )
+    if measure == "runs":
+        if set(data["filters"]) & {"category", "kind", "xid", "xid_code"}:
+            return (
+                "_Finished runs carry no cause or kind: how many ran or completed is not "
+                "available with this filter._"
+            )
+        finished, failed = data["finished_runs"], data["failed_runs"]
+        completed = finished - failed
+        rate = f" (success rate {pct(completed / finished)})" if finished else ""
+        if data.get("no_rate_reason"):
+            rate = f"; no success rate: {plain(data['no_rate_reason'] or '')}"
+        return (
+            f"**{plural(finished, 'run')} finished**: {count(completed)} completed, "
+            f"{count(failed)} failed{rate}."
+        )
     return ""
 
 

@@ -158,6 +158,12 @@ TYPE_TERMS: tuple[tuple[str, str], ...] = (
 MEASURE_TERMS: tuple[tuple[str, str], ...] = (
     (r"gpu[ -]?hours?|gpu[ -]?time", "gpu_hours"),
     (
+        r"\bsuccess(?:ful)? rate\b|\bsucce(?:eded|ss)\b"
+        r"|\b(?:jobs|workloads|runs) (?:ran|run|completed|succeeded|finished)\b"
+        r"|\b(?:ran|completed|succeeded|finished) (?:runs|jobs|workloads)\b",
+        "runs",
+    ),
+    (
         r"(?:how many|number of|count of|count the|total) gpus"
         r"|gpus? (?:requested|asked|wasted|lost)|gpu count|total (?:number of )?gpus",
         "gpus",
@@ -168,6 +174,11 @@ MEASURE_TERMS: tuple[tuple[str, str], ...] = (
         "workloads",
     ),
     (r"\bgpus\b", "gpus"),  # "GPUs" alone, after "how many jobs ... for GPUs" had its say
+)
+# What the history does not hold at all (live GPU state): said, never answered with failures.
+UNHELD_MEASURES = (
+    r"\bidle\b|\bfree gpus?\b|\butili[sz]ation\b|\btemperatures?\b|\bpower (?:draw|usage)\b"
+    r"|\bmemory usage\b|\bhow many gpus (?:are there|do we have)\b"
 )
 # "the last 5 failures", "3 most recent errors": a list of that many ("the latest failure": one).
 LIST_ONE = r"\b(?:the )?(?:most recent|latest|last|newest) (?:failure|error|crash|incident)\b(?!s)"

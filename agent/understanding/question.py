@@ -37,6 +37,7 @@ MEASURE_NAMES = {
     "workloads": "distinct workloads that failed",
     "gpus": "GPUs requested by the failures",
     "gpu_hours": "GPU-hours lost by failed runs",
+    "runs": "finished runs (completed and failed)",
 }
 RANK_NAMES = {
     "gpu_hours_lost": "GPU-hours lost",
@@ -611,6 +612,13 @@ def understand(
                 '"last 7 days", "since Monday", "on Tuesday", "2026-11-20" or "in November"'
             )
             return Understood(intent="refuse", refusal=refusal, **base)  # type: ignore[arg-type]
+    live = re.search(lexicon.UNHELD_MEASURES, text)
+    if live:
+        refusal = (
+            f"the history records failures and finished runs, not {code(live.group(0))}; live "
+            'GPU state is in Prometheus (ask "GPU utilization from Prometheus")'
+        )
+        return Understood(intent="refuse", refusal=refusal, **base)  # type: ignore[arg-type]
     unheld_filter = _unheld_filter(text)
     if unheld_filter is not None:
         base["ignored"] = tuple(ignored)
