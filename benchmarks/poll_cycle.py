@@ -294,8 +294,7 @@ def measure(
                passed=steady["peak_rss_bytes"] <= 200 * MIB if size == 10_000 else None),
         # The whole first start, every cycle of it: one page of the listing in memory at a
         # time, so its peak must not grow with the tenant.
-        Figure(f"first start peak memory (RSS), {first['first_start_cycles']} cycles",
-               first["peak_rss_bytes"], "bytes", label,
+        Figure("first start peak memory (RSS)", first["peak_rss_bytes"], "bytes", label,
                bar=f"<= {FIRST_START_BAR_MIB} MiB" if size >= 50_000 else None,
                passed=first["peak_rss_bytes"] <= FIRST_START_BAR_MIB * MIB
                if size >= 50_000 else None),
@@ -304,6 +303,8 @@ def measure(
         return figures
     return [
         *figures,
+        Figure("first start cycles (at most 2,000 timelines each)",
+               first["first_start_cycles"], "1", label),
         Figure(f"first cycle, {first['failed_kind']} failed + "
                f"{first['failures'] - first['failed_kind']} other episodes, no latency",
                first["wall_s"], "s", label),

@@ -34,11 +34,10 @@ PRUNE_INTERVAL = timedelta(days=1)
 # Readers share the file and DuckDB's lock is not fair: a writer that retries seldom can miss
 # every gap between busy readers. A failed lock attempt is cheap, so the writer retries often.
 WRITER_MAX_BACKOFF_S = 0.05
-# The writer shares the sidecar's memory limit with a first start's evidence: one DuckDB thread
-# and a cap on its buffers (it spills beyond). Measured at 50,000 workloads, a first start's
-# per-page writes peaked the process at 367 MiB with DuckDB's defaults (two threads, 80 % of
-# RAM) and 275 MiB with these (benchmarks/poll_cycle.py).
-WRITER_SETTINGS = "SET threads = 1; SET memory_limit = '96MB'"
+# The writer shares the sidecar's memory with a first start's evidence: one DuckDB thread (its
+# per-thread buffers). No memory_limit: DuckDB cannot spill an INSERT ... ON CONFLICT, so a cap
+# of 96 MB failed a 200,000-run flush with "Out of Memory" (records queued for ever).
+WRITER_SETTINGS = "SET threads = 1"
 
 
 @dataclass(frozen=True)

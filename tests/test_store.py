@@ -352,3 +352,16 @@ def test_open_folds_the_doubled_rows_an_older_writer_left_keeping_the_better_one
     assert sorted(rows(history_path, "SELECT finished_at, node FROM workload_runs")) == [
         (logged, "dgx-07"), (later, runs[2].node),
     ]
+
+
+def test_one_large_write_is_not_refused_for_memory(tmp_path: Path) -> None:
+    """A mass failure's cycle writes at once whatever it found: the writer's DuckDB settings
+    must not refuse it (a 96 MB memory_limit answered 'Out of Memory' to this write)."""
+    store = HistoryStore(tmp_path / "big.db")
+    store.open()
+    at = [BASE_TIME + timedelta(seconds=i) for i in range(100_000)]
+    store.enqueue([make_failure(f"f{i}", at[i], bundle={"logs": "x" * 3000})
+                   for i in range(5_000)],
+                  [make_run(f"r{i}", at[i]) for i in range(100_000)])
+    result = store.flush()
+    assert result.error is None and result.runs_written == 100_000
