@@ -278,6 +278,15 @@ def test_runs_and_live_gpu_state_are_not_answered_with_failures(
     assert idle.intent == "refuse" and "Prometheus" in (idle.refusal or "")
 
 
+def test_a_share_is_of_all_failures_in_the_same_scope(agent_history: AgentHistory) -> None:
+    assert read("what fraction of failures are OOMs this month").measure == "share"
+    answer = answer_deterministic(
+        "what percentage of team-a failures were gpu oom this week", agent_history.ctx
+    ).markdown
+    assert "**3 of 6 failures** (50.0%) were category `gpu_oom`." in answer
+    assert read("any problems with the h100s").filters["node"] == ("dgx-h100-01",)
+
+
 def test_off_topic_requests_are_not_answered_with_figures() -> None:
     assert read("write me a haiku about gpus").intent == "help"
     assert read("what's the weather on node dgx-a100-02").intent != "help"  # a name: on topic

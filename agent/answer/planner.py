@@ -163,7 +163,9 @@ def _statistics(turn: _Turn, plan: Plan) -> Answer:
     parts = [
         head,
         compose.window_line(result.data),
-        compose.measure_sentence(result.data, plan.measure),
+        _share_sentence(turn, plan, result.data["total_failures"])
+        if plan.measure == "share"
+        else compose.measure_sentence(result.data, plan.measure),
         compose.statistics_section(result, top=plan.top),
     ]
     if plan.group_by is None and not plan.top:
@@ -174,6 +176,27 @@ def _statistics(turn: _Turn, plan: Plan) -> Answer:
         if more.status == "ok":
             parts.append(compose.statistics_section(more, headline=False))
     return _answer(turn, parts)
+
+
+# What a share is a share of: the failures of the same project, department, type or workload,
+# whatever the cause, kind, node or image ("what fraction of team-nlp's failures are OOMs").
+_SHARE_OF = ("project", "department", "workload_type", "workload_name")
+
+
+def _share_sentence(turn: _Turn, plan: Plan, part: int) -> str:
+    whole_args = {
+        **_window_args(plan, turn.ctx.now),
+        **{k: v for k, v in plan.tool_filters().items() if k in _SHARE_OF},
+    }
+    whole = turn.run("failure_statistics", {**whole_args, "top": 1})
+    if whole.status != "ok" or not whole.data["total_failures"]:
+        return ""
+    total = whole.data["total_failures"]
+    subject = plan.scope_words(skip=_SHARE_OF) or "these"
+    return (
+        f"**{part} of {compose.plural(total, 'failure')}** ({compose.pct(part / total)}) were "
+        f"{subject}."
+    )
 
 
 def status_note_with_window(result: ToolResult, plan: Plan) -> str:

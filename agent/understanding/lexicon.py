@@ -173,6 +173,11 @@ MEASURE_TERMS: tuple[tuple[str, str], ...] = (
         r"(?:workloads|jobs)|(?:distinct|different|unique|individual) (?:workloads|jobs)",
         "workloads",
     ),
+    (
+        r"\b(?:fraction|percentage|percent|share|proportion|part|%) of (?:all |the |our )?"
+        r"(?:failures|errors|crashes|incidents)\b|\bhow much of (?:the )?failures\b",
+        "share",
+    ),
     (r"\bgpus\b", "gpus"),  # "GPUs" alone, after "how many jobs ... for GPUs" had its say
 )
 # What the history does not hold at all (live GPU state): said, never answered with failures.

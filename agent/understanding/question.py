@@ -38,6 +38,7 @@ MEASURE_NAMES = {
     "gpus": "GPUs requested by the failures",
     "gpu_hours": "GPU-hours lost by failed runs",
     "runs": "finished runs (completed and failed)",
+    "share": "the share of all failures",
 }
 RANK_NAMES = {
     "gpu_hours_lost": "GPU-hours lost",
@@ -149,7 +150,7 @@ class Understood:
             out["xid"] = True
         return out
 
-    def scope_words(self, skip: str | None = None) -> str:
+    def scope_words(self, skip: str | tuple[str, ...] | None = None) -> str:
         """ "project `a` or `b`, cause `gpu_oom`" (empty when unfiltered)."""
         words = [
             f"{DIMENSION_NAMES.get(k, k)} "
@@ -159,7 +160,7 @@ class Understood:
                 else " or ".join(code(v) for v in values)
             )
             for k, values in self.filters.items()
-            if k != skip
+            if k != skip and not (isinstance(skip, tuple) and k in skip)
         ]
         if self.xid:
             words.append("evidence carrying an Xid")
@@ -439,7 +440,8 @@ def _part_of_names(
     word alone ("train") is part of too many names to mean one set of them."""
     if len(token) < 3 or not (dimension in NAME_DIMENSIONS or re.search(r"\d", token)):
         return None
-    part = re.compile(rf"(?:^|[-_.:/]){re.escape(token.lower())}(?:$|[-_.:/])")
+    word = re.sub(r"(?<=\d)s$", "", token.lower())  # "the h100s": the h100 nodes
+    part = re.compile(rf"(?:^|[-_.:/]){re.escape(word)}(?:$|[-_.:/])")
     for candidate in (dimension,) if dimension in NAME_DIMENSIONS else NAME_DIMENSIONS:
         assert candidate is not None
         found = tuple(v for v in vocab.values(candidate) if part.search(v.lower()))
