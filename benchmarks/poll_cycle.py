@@ -304,7 +304,7 @@ def measure(
     return [
         *figures,
         Figure("first start cycles (at most 2,000 timelines each)",
-               first["first_start_cycles"], "1", label),
+               first["first_start_cycles"], "cycles", label),
         Figure(f"first cycle, {first['failed_kind']} failed + "
                f"{first['failures'] - first['failed_kind']} other episodes, no latency",
                first["wall_s"], "s", label),
@@ -340,9 +340,9 @@ def measure_latency(size: int, latency_ms: float = LATENCY_MS) -> list[Figure]:
         cap = first["caps"][api]
         figures += [
             Figure(f"{name} requests per new episode, first cycle",
-                   first["requests"][api] / max(1, first["failures"]), "1", label),
+                   first["requests"][api] / max(1, first["failures"]), "requests", label),
             Figure(f"{name} requests in flight at most (simulator), cap {cap}",
-                   answered.get(api, 0), "1", label, bar=f"<= {cap}",
+                   answered.get(api, 0), "requests", label, bar=f"<= {cap}",
                    passed=answered.get(api, 0) <= cap),
         ]
     return figures
