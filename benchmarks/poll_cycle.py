@@ -198,10 +198,12 @@ def run_latency(url: str, db: str) -> dict[str, Any]:
     reads = _count_timeline_reads(runai)
     result = _first_cycle(monitor, reads)
     requests = {"runai": 0, "k8s": 0}
+    by_endpoint: dict[str, int] = {}
     for (endpoint, _code), n in monitor.state.api_requests.items():
         requests["k8s" if endpoint.startswith("k8s:") else "runai"] += n
+        by_endpoint[endpoint] = by_endpoint.get(endpoint, 0) + n
     kube = monitor.kube
-    result.update(requests=requests, caps={"runai": runai.gate.cap,
+    result.update(requests=requests, by_endpoint=by_endpoint, caps={"runai": runai.gate.cap,
                                            "k8s": kube.gate.cap if kube else 0},
                   gate_max={"runai": runai.gate.max_in_flight,
                             "k8s": kube.gate.max_in_flight if kube else 0},

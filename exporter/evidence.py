@@ -99,8 +99,9 @@ def gather(
 
     GET /workloads/{id} is read only for a current pending episode: the listing already carries
     every Workload field, and the detail adds only pendingSchedulingMessages (what a pending
-    episode needs); a past episode never reads it (it describes the present). Run:ai's pod list
-    is read only when Kubernetes gave no pods: Kubernetes names pods and nodes too.
+    episode needs); a past episode never reads it (it describes the present). Run:ai's events
+    come from the timeline, /events only when it holds none. Run:ai's pod list is read only
+    when Kubernetes gave no pods: Kubernetes names pods and nodes too.
     """
     workload, current = episode.workload, episode.current
     wid = workload.id
@@ -119,9 +120,15 @@ def gather(
         else None
     )
     workload = workload.with_detail(fetched)
-    runai_events = _fetch("events", lambda: runai.events(wid, deadline), none, deadline, gaps)
+    # The timeline holds the workload's events ("history details, including events", every
+    # spec 2.18-2.24), all of them where /events pages only the newest: reading that too
+    # would fetch them twice. Asked only when the timeline gave none (unread, or a control
+    # plane that keeps only phase updates there).
+    runai_events = history_events or _fetch(
+        "events", lambda: runai.events(wid, deadline), none, deadline, gaps
+    )
     own_events = [
-        e for e in (*history_events, *runai_events)
+        e for e in runai_events
         if window is None or window.holds(parse_time(e.get("createdAt")))
     ]
     events = [_runai_event(e) for e in own_events]

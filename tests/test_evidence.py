@@ -144,6 +144,8 @@ def test_gather_full_bundle(scripted: ScriptedServer, clients) -> None:
     assert (evidence.pod, evidence.node, evidence.exit_code) == (
         "train-1-0", "node-train-1-0", 1)
     assert not scripted.requests_to("/api/v1/workloads/w1/pods")  # not needed: Kubernetes had it
+    # its timeline holds phase updates only: Run:ai's events come from /events
+    assert len(scripted.requests_to("/api/v1/workloads/w1/events")) == 1
     previous = [s for s in scripted.requests_to(
         "/api/v1/namespaces/runai-team-a/pods/train-1-0/log") if "previous=true" in s.query]
     assert len(previous) == 1
@@ -275,6 +277,16 @@ SCHEDULED = [  # in the timeline only: Run:ai keeps them longer than its events 
 ]
 
 
+def _event_record(event: dict[str, Any]) -> dict[str, Any]:
+    return {"meta": {"creationTimestamp": event["createdAt"], "type": "Event"},
+            "spec": {"event": event}}
+
+
+# The timeline holds every event ("history details, including events"); /events pages the
+# newest of the same events.
+EVENT_RECORDS = tuple(_event_record(e) for e in EVENTS)
+
+
 def _pod(name: str, created: int, cs: dict[str, Any], phase: str = "Running") -> dict[str, Any]:
     return {"metadata": {"name": name, "creationTimestamp": _at(created)},
             "spec": {"nodeName": f"node-{name}", "containers": [{"name": "main"}]},
@@ -288,7 +300,7 @@ def _terminated(code: int, finished: int) -> dict[str, Any]:
 def script_attempts(scripted: ScriptedServer, pods: list[dict[str, Any]]) -> None:
     scripted.script("/api/v1/workloads/w1/events", Answer(200, json.dumps({"events": EVENTS})))
     scripted.script("/api/v1/workloads/w1/history", Answer(200, json.dumps(
-        {"records": [*TIMELINE, *SCHEDULED]})))
+        {"records": [*TIMELINE, *SCHEDULED, *EVENT_RECORDS]})))
     scripted.script("/api/v1/workloads/w1/pods", Answer(200, json.dumps({"pods": [
         {"name": "train-1-0", "nodeName": "gpu-9", "createdAt": _at(40),
          "containers": [{"name": "main", "image": "img:3"}]}]})))
@@ -305,7 +317,10 @@ def episode(minute: int, kind: str, *, current: bool, timeline: bool = True,
     """One of TIMELINE's episodes, as if only its first `attempts` attempts had happened."""
     at = parse_time(_at(minute))
     assert at is not None
-    records = (*TIMELINE[: {1: 3, 2: 8, 3: len(TIMELINE)}[attempts]], *SCHEDULED[:attempts])
+    phases = TIMELINE[: {1: 3, 2: 8, 3: len(TIMELINE)}[attempts]]
+    last = phases[-1]["meta"]["creationTimestamp"]
+    records = (*phases, *SCHEDULED[:attempts],
+               *(r for r in EVENT_RECORDS if r["meta"]["creationTimestamp"] <= last))
     return Episode(f"w1@{at.isoformat()}", kind, at, Workload.from_api(WORKLOAD), current,
                    records if timeline else None)
 
@@ -330,6 +345,36 @@ def test_a_live_failure_keeps_only_its_attempts_events_and_pods(
     assert "ValueError" in evidence.bundle["logs"] and evidence.logs_available
     assert scripted.requests_to("/api/v1/workloads/w1/history")  # no timeline given: read it
     assert not evidence.gaps
+
+
+@pytest.mark.parametrize("timeline", [True, False])
+def test_the_timeline_s_events_are_not_read_again_from_events(
+    scripted: ScriptedServer, clients, timeline: bool
+) -> None:
+    """Given with the episode or read for it, the timeline holds the workload's events: the
+    same bundle as with /events (whose page repeats them), one request fewer."""
+    runai, kube = clients
+    script_attempts(scripted, [_pod("train-1-0", 6, status(state=_terminated(1, 20)),
+                                    phase="Failed")])
+    evidence = gather(episode(20, "failed", current=True, timeline=timeline), runai, kube,
+                      deadline=time.monotonic() + 10)
+    assert reasons(evidence) == ["Scheduled: Successfully assigned runai-team-a/train-1-0 to "
+                                 "gpu-2", "BackOff: attempt 2"]
+    assert not scripted.requests_to("/api/v1/workloads/w1/events")
+    assert not evidence.gaps
+
+
+def test_events_are_asked_when_the_timeline_cannot_be_read(
+    scripted: ScriptedServer, clients
+) -> None:
+    runai, kube = clients
+    script_attempts(scripted, [])
+    scripted.answers["/api/v1/workloads/w1/history"] = [Answer(503)] * 3
+    evidence = gather(episode(20, "failed", current=True, timeline=False), runai, kube,
+                      deadline=time.monotonic() + 10)
+    assert len(scripted.requests_to("/api/v1/workloads/w1/events")) == 1
+    assert {"BackOff: attempt 2", "OOMKilling: attempt 1"} <= set(reasons(evidence))
+    assert any(g.startswith("history: ") for g in evidence.gaps)
 
 
 def test_a_past_failure_is_not_judged_by_a_later_attempt(scripted: ScriptedServer, clients):
