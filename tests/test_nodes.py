@@ -51,3 +51,28 @@ def test_runs_the_pod_listing_misses_are_looked_up_one_by_one(scripted) -> None:
     listings = scripted.requests_to("/api/v1/workloads/pods")
     assert len(listings) == 1 and "deleted" not in listings[0].query
     assert not scripted.requests_to("/api/v1/workloads/w0/pods")  # placed by the listing
+    # The listing showed no current pod of the others: one read each, of the deleted ones.
+    for i in range(3, MIN_FOR_LISTING):
+        [read] = scripted.requests_to(f"/api/v1/workloads/w{i}/pods")
+        assert "deleted=true" in read.query
+
+
+def test_a_workload_the_listing_missed_keeps_its_current_pods(scripted) -> None:
+    """Created after the listing of every pod was read: no deleted pod, its current one asked
+    next."""
+    import json
+
+    import httpx
+
+    from exporter.runai.client import RunaiClient
+    from tests.fixtures_exporter import Answer
+
+    scripted.script("/api/v2/token", Answer(200, json.dumps(
+        {"access_token": "t", "token_type": "Bearer", "expires_in": 3600})))
+    scripted.script("/api/v1/workloads/w1/pods", Answer(200, json.dumps({"pods": []})),
+                    Answer(200, json.dumps({"pods": [{"name": "p", "nodeName": "n"}]})))
+    with httpx.Client() as http:
+        runai = RunaiClient(scripted.url, "c", "s", http=http)
+        assert node_of(runai.pods("w1", deleted_first=True)) == "n"
+    reads = scripted.requests_to("/api/v1/workloads/w1/pods")
+    assert ["deleted=true" in r.query for r in reads] == [True, False]

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from exporter.detect.episodes import parse_time
@@ -74,13 +75,15 @@ def nodes_of(
     every pod and each workload's own. UpstreamError propagates: the caller decides what
     waits for the next cycle."""
     listed: dict[str, str] = {}
-    if len(workload_ids) >= max(MIN_FOR_LISTING, listing_share * workloads):
+    listed_all = len(workload_ids) >= max(MIN_FOR_LISTING, listing_share * workloads)
+    if listed_all:
         listed = cycle.of(runai) if cycle is not None else listed_nodes(runai, workload_ids)
     nodes: dict[str, str | None] = {wid: listed.get(wid) for wid in workload_ids}
-    # Each workload's own pods, deleted ones included (RunaiClient.pods asks for both).
+    # Each workload's own pods, deleted ones included (RunaiClient.pods asks for both); those
+    # the listing of every current pod did not place have none current: deleted ones first.
     unplaced = [wid for wid, node in nodes.items() if node is None]
     if unplaced:
+        read = partial(runai.pods, deleted_first=listed_all)
         with ThreadPoolExecutor(workers, thread_name_prefix="nodes") as pool:
-            nodes.update(zip(unplaced, map(node_of, pool.map(runai.pods, unplaced)),
-                             strict=True))
+            nodes.update(zip(unplaced, map(node_of, pool.map(read, unplaced)), strict=True))
     return nodes

@@ -414,10 +414,16 @@ class RunaiClient:
         items = reply.data.get("events")
         return [e for e in items if isinstance(e, dict)] if isinstance(items, list) else []
 
-    def pods(self, workload_id: str, deadline: float | None = None) -> list[dict[str, Any]]:
+    def pods(
+        self, workload_id: str, deadline: float | None = None, *, deleted_first: bool = False
+    ) -> list[dict[str, Any]]:
         """The workload's pods: node and pod names live only here. When none is current, the
-        deleted ones (`deleted=true` returns only those) still name the node it ran on."""
-        for extra in ([], [("deleted", "true")]):
+        deleted ones (`deleted=true` returns only those) still name the node it ran on.
+        `deleted_first`: ask for the deleted ones first, for a workload that a listing of
+        every current pod just showed without any (one request where two would be)."""
+        current: list[tuple[str, str]] = []
+        deleted = [("deleted", "true")]
+        for extra in (deleted, current) if deleted_first else (current, deleted):
             reply = self._get(
                 f"/api/v1/workloads/{workload_id}/pods", _label(v.PODS),
                 self._query(v.PODS, [("limit", str(PAGE_LIMIT)), *extra]), deadline,
