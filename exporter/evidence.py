@@ -17,7 +17,7 @@ from common.errors import UpstreamError
 from exporter.detect.attempts import AttemptWindow, phase_updates, timeline_events, window_of
 from exporter.detect.episodes import Episode, parse_time
 from exporter.detect.placement import assignment
-from exporter.kube.client import KubeClient
+from exporter.kube.batch import KubeReads
 from exporter.model import Workload
 from exporter.runai.client import RunaiClient
 
@@ -70,7 +70,7 @@ def from_listing(workload: Workload, reason: str) -> Evidence:
 def within_budget(
     episode: Episode,
     runai: RunaiClient,
-    kube: KubeClient | None,
+    kube: KubeReads | None,
     *,
     cycle_deadline: float,
     per_failure_s: float,
@@ -85,7 +85,7 @@ def within_budget(
 def gather(
     episode: Episode,
     runai: RunaiClient,
-    kube: KubeClient | None,
+    kube: KubeReads | None,
     *,
     deadline: float,
     tail_lines: int = LOG_TAIL_LINES,
@@ -192,7 +192,7 @@ class _Found:
 
 
 def _from_kubernetes(
-    kube: KubeClient,
+    kube: KubeReads,
     runai: RunaiClient,
     workload: Workload,
     window: AttemptWindow | None,
@@ -238,7 +238,7 @@ def _from_kubernetes(
 
 
 def _pods_by_runai_name(
-    kube: KubeClient,
+    kube: KubeReads,
     runai: RunaiClient,
     workload: Workload,
     ns: str,
@@ -459,7 +459,7 @@ def _int(value: Any) -> int | None:
 
 
 def _read_logs(
-    kube: KubeClient,
+    kube: KubeReads,
     ns: str,
     targets: list[_Target],
     workload: Workload,

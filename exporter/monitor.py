@@ -34,7 +34,8 @@ from exporter.detect.episodes import Detection, Episode
 from exporter.detect.identity import KnownEntries
 from exporter.detect.nodes import CycleNodes, nodes_of
 from exporter.detect.timelines import Timelines, control_plane_now, phase_counts
-from exporter.evidence import Evidence, within_budget
+from exporter.evidence import Evidence, namespace_of, within_budget
+from exporter.kube.batch import KubeBatch, KubeReads
 from exporter.kube.client import KubeClient
 from exporter.listing import FULL, Listing, ListingSettings
 from exporter.metrics import MetricsState
@@ -370,7 +371,12 @@ class Monitor:
         if not episodes:
             return []
 
-        record = partial(self._failure_record, cycle_deadline=cycle_deadline, stop=stop)
+        # One pod and one event listing per namespace for the batch (exporter.kube.batch)
+        kube = self.kube and KubeBatch(self.kube, [
+            (namespace_of(e.workload), e.workload.name) for e in episodes
+            if self._kube_for(e.workload) is not None])
+        record = partial(self._failure_record, kube=kube, cycle_deadline=cycle_deadline,
+                         stop=stop)
         workers = max(1, min(self.settings.evidence_workers, len(episodes)))
         with ThreadPoolExecutor(workers, thread_name_prefix="evidence") as pool:
             results = list(pool.map(record, episodes))
@@ -384,14 +390,15 @@ class Monitor:
         return recorded
 
     def _failure_record(
-        self, episode: Episode, *, cycle_deadline: float, stop: threading.Event | None
+        self, episode: Episode, *, kube: KubeReads | None, cycle_deadline: float,
+        stop: threading.Event | None,
     ) -> FailureRecord | None:
         """One episode's record (run on an evidence worker); None when stopping: not recorded,
         found again after the restart."""
         if stop is not None and stop.is_set():
             return None
         evidence = within_budget(
-            episode, self.runai, self._kube_for(episode.workload),
+            episode, self.runai, kube if self._kube_for(episode.workload) else None,
             cycle_deadline=cycle_deadline, per_failure_s=self.settings.per_failure_budget_s,
         )
         return failure_record(episode, evidence, self._classify_safely(evidence))

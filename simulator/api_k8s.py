@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -34,12 +35,43 @@ def _selector(raw: str | None, name: str) -> dict[str, str]:
     return out
 
 
-def _pods_in(world: World, namespace: str, labels: dict[str, str]) -> list[tuple[int, int]]:
+# A label selector's set-based requirement, as the API server takes it: `key in (a,b)`.
+_SET_BASED = re.compile(r"\s*([\w./-]+)\s+(in|notin)\s+\(([^()]*)\)\s*")
+
+
+def _label_selector(raw: str | None) -> list[tuple[str, str, frozenset[str]]]:
+    """A label selector -> (key, "in" or "notin", values) requirements, ANDed: equality
+    (`a=b`, `a==b`, `a!=b`) and set-based (`a in (b,c)`, `a notin (b,c)`) ones."""
+    out: list[tuple[str, str, frozenset[str]]] = []
+    rest = raw or ""
+    while rest.strip():
+        found = _SET_BASED.match(rest)
+        if found:
+            key, op, values = found.groups()
+            out.append((key, op, frozenset(v.strip() for v in values.split(","))))
+            rest = rest[found.end():]
+        else:
+            part, _, rest = rest.partition(",")
+            negated = "!=" in part
+            key, sep, value = part.partition("!=" if negated else "==" if "==" in part else "=")
+            if not sep or not key.strip():
+                raise BadRequest(f"unable to parse requirement: invalid label selector: "
+                                 f"{part!r}")
+            out.append((key.strip(), "notin" if negated else "in", frozenset([value.strip()])))
+            continue
+        if rest.strip() and not rest.startswith(","):
+            raise BadRequest(f"unable to parse requirement: invalid label selector: {raw!r}")
+        rest = rest[1:]
+    return out
+
+
+def _pods_in(world: World, namespace: str,
+             labels: list[tuple[str, str, frozenset[str]]]) -> list[tuple[int, int]]:
     """(workload index, replica) of the existing pods in the namespace matching the labels."""
-    wanted_name = labels.get("workloadName")
-    if wanted_name is not None:
-        index = world.by_name.get(wanted_name)
-        candidates = [] if index is None else [index]
+    named = [values for key, op, values in labels if key == "workloadName" and op == "in"]
+    if named:
+        indexes = (world.by_name.get(n) for n in frozenset.intersection(*named))
+        candidates = sorted(i for i in indexes if i is not None)
     else:
         candidates = world.visible()
     out: list[tuple[int, int]] = []
@@ -49,7 +81,7 @@ def _pods_in(world: World, namespace: str, labels: dict[str, str]) -> list[tuple
             continue
         pod_labels = {"workloadName": spec.name, "project": spec.project.name,
                       "runai/queue": spec.project.name, "release": spec.name}
-        if any(pod_labels.get(k) != v for k, v in labels.items()):
+        if any((pod_labels.get(k) in values) != (op == "in") for k, op, values in labels):
             continue
         if world.pod_states(world.at(index)) is None:
             continue
@@ -69,7 +101,7 @@ def _pod_or_404(world: World, namespace: str, pod: str) -> tuple[int, int]:
 async def list_pods(request: Request, sim: Sim) -> Response:
     world = sim.world
     ns = request.path_params["namespace"]
-    labels = _selector(request.query_params.get("labelSelector"), "label selector")
+    labels = _label_selector(request.query_params.get("labelSelector"))
     items = []
     for index, replica in _pods_in(world, ns, labels):
         cur = world.at(index)

@@ -201,6 +201,29 @@ def test_label_selector_is_parsed_strictly(kube):
     assert all(p["metadata"]["namespace"] == "runai-team-nlp" for p in r.json()["items"])
 
 
+def test_a_set_based_label_selector_lists_several_workloads_pods(simulator, kube):
+    """`workloadName in (a,b)` as the API server takes it: one listing, both workloads."""
+    r = kube.get("/api/v1/namespaces/runai-team-nlp/pods")
+    by_name: dict[str, list[str]] = {}
+    for pod in r.json()["items"]:
+        by_name.setdefault(pod["metadata"]["labels"]["workloadName"], []).append(
+            pod["metadata"]["name"])
+    assert len(by_name) >= 3
+    a, b, c = sorted(by_name)[:3]
+    r = kube.get("/api/v1/namespaces/runai-team-nlp/pods",
+                 params={"labelSelector": f"workloadName in ({a}, {b})"})
+    assert r.status_code == 200
+    assert sorted(p["metadata"]["name"] for p in r.json()["items"]) == sorted(
+        by_name[a] + by_name[b])
+    r = kube.get("/api/v1/namespaces/runai-team-nlp/pods",
+                 params={"labelSelector": f"workloadName notin ({a}),project=team-nlp"})
+    names = {p["metadata"]["labels"]["workloadName"] for p in r.json()["items"]}
+    assert a not in names and {b, c} <= names
+    for bad in (f"workloadName in ({a}", f"workloadName in ({a}) {b}"):
+        r = kube.get("/api/v1/namespaces/runai-team-nlp/pods", params={"labelSelector": bad})
+        assert r.status_code == 400 and r.json()["kind"] == "Status"
+
+
 def test_kubeconfig_points_at_the_simulator(simulator, tmp_path):
     path = write_kubeconfig(tmp_path / "kube" / "config", simulator.url, simulator.k8s_token)
     assert path.stat().st_mode & 0o077 == 0

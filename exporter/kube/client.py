@@ -19,7 +19,7 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -330,6 +330,13 @@ class KubeClient:
             namespace, "pods", {"labelSelector": f"workloadName={workload_name}"}, deadline
         )
 
+    def pods_of(
+        self, namespace: str, workload_names: Sequence[str], deadline: float | None = None
+    ) -> list[dict[str, Any]]:
+        """The pods of several workloads of one namespace, with one set-based selector."""
+        return self._list(namespace, "pods", {
+            "labelSelector": f"workloadName in ({','.join(workload_names)})"}, deadline)
+
     def log(
         self,
         namespace: str,
@@ -361,6 +368,11 @@ class KubeClient:
         return self._list(
             namespace, "events", {"fieldSelector": f"involvedObject.name={involved_name}"}, deadline
         )
+
+    def pod_events(self, namespace: str, deadline: float | None = None) -> list[dict[str, Any]]:
+        """Events about every pod of one namespace, as Kubernetes still holds them."""
+        return self._list(namespace, "events", {"fieldSelector": "involvedObject.kind=Pod"},
+                          deadline)
 
     def _list(
         self, namespace: str, resource: str, params: dict[str, str], deadline: float | None
