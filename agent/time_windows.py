@@ -385,18 +385,25 @@ def _calendar(text: str, now: datetime, today: datetime) -> Window | None:
         ),
         (r"\byesterday\b", Window(today - timedelta(days=1), today, "yesterday")),
         (r"\btoday\b|\bso far today\b", Window(today, now, "today")),
-        (r"\bthis week\b|\bweek to date\b", Window(monday, now, "this week")),
+        (
+            r"\bthis week\b|\bweek to date\b|\b(?:start|beginning) of (?:the |this )?week\b",
+            Window(monday, now, "this week"),
+        ),
         (
             r"\blast week\b|\bprevious week\b",
             Window(monday - timedelta(days=7), monday, "last week"),
         ),
-        (r"\bthis month\b|\bmonth to date\b", Window(month, now, "this month")),
+        (
+            r"\bthis month\b|\bmonth to date\b|\b(?:start|beginning) of (?:the |this )?month\b",
+            Window(month, now, "this month"),
+        ),
         (
             r"\blast month\b|\bprevious month\b",
             Window(_month_start(now.year, now.month - 1), month, "last month"),
         ),
         (
-            r"\bthis year\b|\byear to date\b|\bytd\b",
+            r"\bthis year\b|\byear to date\b|\bytd\b"
+            r"|\b(?:start|beginning) of (?:the |this )?year\b",
             Window(datetime(now.year, 1, 1, tzinfo=UTC), now, "this year"),
         ),
         (

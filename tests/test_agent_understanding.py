@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from agent.answer.planner import answer_deterministic, make_plan
+from agent.time_windows import WindowError
 from agent.understanding.question import understand
 from agent.understanding.vocabulary import Vocabulary
 from agent.understanding.when import read_time
@@ -47,6 +48,12 @@ def read(question: str):  # type: ignore[no-untyped-def]
         ("since novmber", "2026-11-01", "2026-11-26T12:00", "since November 2026"),
         ("between nov 1 and nov 10", "2026-11-01", "2026-11-11", "from 2026-11-01 to 2026-11-10"),
         ("did anything break overnight", "2026-11-25T20:00", "2026-11-26T08:00", "overnight"),
+        # "night" was mended into "tonight" and the default window used without a word
+        ("what failed last night", "2026-11-25T20:00", "2026-11-26T08:00", "overnight"),
+        ("anything break this morning", "2026-11-26T06:00", "2026-11-26T12:00", "this morning"),
+        ("errors yesterday evening", "2026-11-25T18:00", "2026-11-26", "yesterday evening"),
+        ("since the start of the month", "2026-11-01", "2026-11-26T12:00", "this month"),
+        ("since the beginning of the week", "2026-11-23", "2026-11-26T12:00", "this week"),
     ],
 )
 def test_time_expressions(text: str, start: str, end: str, label: str) -> None:
@@ -482,3 +489,47 @@ def test_vocabulary_is_read_once_per_file_version(agent_history: AgentHistory) -
     answer_deterministic("failures by project", agent_history.ctx)
     assert len(module._cache) == 1
     assert agent_history.now - timedelta(days=1) < agent_history.now  # the clock is injected
+
+
+def test_a_part_of_the_day_not_yet_begun_is_refused() -> None:
+    with pytest.raises(WindowError, match="has not begun"):
+        read_time("what happened this evening", NOW)
+
+
+def test_all_history_starts_at_the_first_record() -> None:
+    first = datetime(2026, 10, 14, 9, 0, tzinfo=UTC)
+    vocab = Vocabulary(dict(VOCAB.names), first_record=first)
+    understood = understand("all failures ever by project", NOW, vocab)
+    assert understood.window.start == first
+    assert "1970" not in understood.interpretation()
+
+
+@pytest.mark.parametrize(
+    ("question", "verb"),
+    [
+        ("restart ranker-train", "restart"),
+        ("Can you please clear the failure history?", "clear"),
+        ("pls scale up vit-pretrain-00531 to 4 replicas", "scale up"),
+        ("DELETE ALL THE FAILED JOBS IN RECSYS", "delete"),
+        ("i need you to cordon dgx-a100-02", "cordon"),
+    ],
+)
+def test_requests_to_change_anything_are_refused_as_read_only(question: str, verb: str) -> None:
+    understood = read(question)
+    assert understood.intent == "read_only"
+    assert understood.refusal is not None
+    assert f"cannot {verb} anything" in understood.refusal
+
+
+@pytest.mark.parametrize(
+    "question", ["killed jobs this week", "evicted pods by node", "why did ranker-train restart"]
+)
+def test_past_tense_verbs_stay_questions(question: str) -> None:
+    assert read(question).intent != "read_only"
+
+
+def test_a_change_request_runs_no_tool(agent_history: AgentHistory) -> None:
+    answer = answer_deterministic("kill ranker-train now", agent_history.ctx)
+    assert answer.tool_calls == ()
+    assert "read-only" in answer.markdown
+    assert not answer.answered

@@ -50,8 +50,10 @@ _GROUP_TITLES = {
 
 def window_line(data: StatisticsData | AnalysisData | ListData) -> str:
     window = data["window"]
+    span = f"{when(window['start'])} to {when(window['end'])}"
+    label = "" if window["label"] == span else f"{window['label']} "  # bounds given: no phrase
     return (
-        f"_Window: {window['label']} ({when(window['start'])} to {when(window['end'])} UTC)"
+        f"_Window: {label}({span} UTC)"
         + (f"; filters: {_filters(data.get('filters') or {})}" if data.get("filters") else "")
         + "_"
     )

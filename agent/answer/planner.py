@@ -363,7 +363,8 @@ def _unknown(turn: _Turn, plan: Plan) -> Answer:
 
 
 def _refuse(turn: _Turn, plan: Plan) -> Answer:
-    return _answer(turn, [f"**Cannot answer:** {plan.refusal}."], answered=False)
+    lead = "Cannot do that" if plan.intent == "read_only" else "Cannot answer"
+    return _answer(turn, [f"**{lead}:** {plan.refusal}."], answered=False)
 
 
 def _help(turn: _Turn, understood: bool) -> Answer:
@@ -385,6 +386,7 @@ def answer_deterministic(question: str, ctx: ToolContext) -> Answer:
 _HANDLERS: dict[str, Callable[[_Turn, Plan], Answer]] = {
     "promql": _promql,
     "refuse": _refuse,
+    "read_only": _refuse,
     "unknown": _unknown,
     "detail": _detail,
     "fix_first": _fix_first,

@@ -110,6 +110,21 @@ OFFTOPIC = (
     r"|capital of|translate)\b|\bwrite (?:me )?(?:a|an) (?:story|essay|email|letter)\b"
 )
 
+# Requests to change something (the agent only reads): the verb said first, or after a polite
+# lead ("can you restart ...", "please kill ..."). Base forms only, so "killed jobs" and "evicted
+# pods" stay questions; ambiguous verbs (update, set, change) are left out.
+CHANGE_VERBS = (
+    r"delete|remove|restart|reboot|kill|cancel|stop|terminate|abort|resubmit|re-?submit|re-?run"
+    r"|retry|relaunch|requeue|re-?queue|scale(?: up| down| out| in)?|drain|cordon|uncordon|clear"
+    r"|purge|wipe|truncate|erase|reset|suspend|resume|evict|preempt|roll ?back"
+    r"|silence|mute|free up|bump|raise the quota|increase the quota|redeploy"
+)
+CHANGE_REQUEST = (
+    rf"^(?:hey |ok |okay |so )?(?:(?:please|pls|plz|kindly|now|just|go ahead and|can you|could you"
+    rf"|would you|will you|can u|could u|i want you to|i need you to|i'd like you to|i want to"
+    rf"|i need to|we need to|let's|lets|help me|you should|go)\s+)*(?P<verb>{CHANGE_VERBS})\b"
+)
+
 # Time words that, left unread by the window reader, mean the question named a time it could
 # not read: it is said so, rather than answered for the default window.
 TIME_HINTS = (

@@ -12,7 +12,7 @@ import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from agent.answer.markdown import code
@@ -168,6 +168,8 @@ class Understood:
 
     def interpretation(self) -> str:
         """One line: what the answer is about (window, filters, measure, grouping)."""
+        if self.intent == "read_only":
+            return "_Understood: a request to change something, not a question; nothing was done._"
         if self.intent == "refuse":
             return (
                 f"_Understood: a question about {MEASURE_NAMES[self.measure]} that cannot be "
@@ -538,6 +540,31 @@ def _unheld_filter(text: str) -> str | None:
     return None
 
 
+def _within_history(window: Window | None, vocab: Vocabulary) -> Window | None:
+    """ "ever", "all history": from the history's first record, so every line states its real
+    span rather than one starting in 1970."""
+    first = vocab.first_record
+    if window is None or first is None or window.start.year > 1970:
+        return window
+    first = first.astimezone(UTC)
+    return Window(first, window.end, window.label) if first < window.end else window
+
+
+def _read_only(verb: str, names: _Names) -> str:
+    """One line for a request to change something: the agent only reads, and what it can do."""
+    workloads, nodes = names.values.get("workload_name", []), names.values.get("node", [])
+    if workloads:
+        instead = f'why {code(workloads[0])} failed (ask "why did {workloads[0]} fail")'
+    elif nodes:
+        instead = f'what is wrong with {code(nodes[0])} (ask "is node {nodes[0]} flaky")'
+    else:
+        instead = 'what failed and what to fix first (ask "what should I fix first")'
+    return (
+        f"this agent is read-only: it reads the failure history and cannot {verb} anything; "
+        f"make the change in Run:ai (its UI, CLI or API). It can tell you {instead}"
+    )
+
+
 def _unread_time(text: str) -> str | None:
     """A time phrase the window reader could not read, or None."""
     found = re.search(lexicon.TIME_HINTS, text)
@@ -586,7 +613,7 @@ def understand(
     lowered = re.sub(r"\b(per|by|each|top|worst)-", r"\1 ", lowered)  # "per-project", "top-3"
     time = read_time(lowered, now, vocab.all_lower)  # names are never mended into time words
     text = time.text
-    window = time.window or default_window(now)
+    window = _within_history(time.window, vocab) or default_window(now)
     base = {
         "question": question,
         "window": window,
@@ -596,6 +623,10 @@ def understand(
     }
     if promql:
         return Understood(intent="promql", promql=promql, **base)  # type: ignore[arg-type]
+    change = re.search(lexicon.CHANGE_REQUEST, original.lower().replace("’", "'"))
+    if change:
+        refusal = _read_only(change.group("verb"), names)
+        return Understood(intent="read_only", refusal=refusal, **base)  # type: ignore[arg-type]
     if time.refusal:
         return Understood(intent="refuse", refusal=time.refusal, **base)  # type: ignore[arg-type]
     if _has(lexicon.OFFTOPIC, text) and not names.values and not names.unknown:
@@ -729,7 +760,7 @@ def understand(
         count = 1
     if count and measure == "failures" and group_by is None:
         if not time.window:  # "the last 5 failures": the newest five, however old
-            rest.update(window=all_time(now), default_window=False)
+            rest.update(window=_within_history(all_time(now), vocab), default_window=False)
         return Understood(intent="list", **{**rest, "top": count})
     parts = tuple(part for pattern, part in lexicon.ANALYSIS_PARTS if _has(pattern, text))
     if parts and group_by is None and measure == "failures":

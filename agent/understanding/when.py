@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from rapidfuzz import fuzz, process
 
-from agent.time_windows import WEEKDAY_WORD, Window, find_window
+from agent.time_windows import WEEKDAY_WORD, Window, WindowError, find_window
 from agent.understanding import lexicon
 
 MONTHS = (
@@ -27,7 +27,8 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 # Words time phrases are made of: a misspelling of one of these (4+ letters) is mended.
 TIME_WORDS = (
     "today", "yesterday", "tonight", "week", "weeks", "month", "months", "hours", "days",
-    "since", "last", "past", "previous", "minutes", "overnight", *MONTHS, *WEEKDAYS,
+    "since", "last", "past", "previous", "minutes", "overnight", "night", "morning",
+    "afternoon", "evening", "start", "beginning", *MONTHS, *WEEKDAYS,
 )  # fmt: skip
 # Words questions are built around (not time, but mended the same way): "whihc nodes failed
 # the most" must still read as a ranking of nodes.
@@ -186,10 +187,30 @@ def overnight(text: str, now: datetime) -> Window | None:
     return Window(start, end, "overnight")
 
 
+# Parts of a day, in UTC hours [start, end): "this morning", "yesterday afternoon".
+DAY_PARTS = {"morning": (6, 12), "afternoon": (12, 18), "evening": (18, 24)}
+
+
+def part_of_day(text: str, now: datetime) -> Window | None:
+    """ "this morning", "yesterday evening", "earlier this afternoon": those hours of that day;
+    WindowError for one that has not begun yet ("this evening" asked at noon)."""
+    found = re.search(r"\b(this|yesterday|today|last) (morning|afternoon|evening)\b", text)
+    if not found or (found.group(1) == "last" and found.group(2) != "evening"):
+        return None
+    first, last = DAY_PARTS[found.group(2)]
+    today = datetime(now.year, now.month, now.day, tzinfo=UTC)
+    day = today - timedelta(days=1) if found.group(1) in ("yesterday", "last") else today
+    start, end = day + timedelta(hours=first), day + timedelta(hours=last)
+    label = f"{'yesterday' if day < today else 'this'} {found.group(2)}"
+    if start >= now:
+        raise WindowError(f"{label} ({start:%H:%M} UTC on) has not begun yet (it is {now:%H:%M})")
+    return Window(start, min(end, now), label)
+
+
 def _one_window(text: str, now: datetime) -> Window | None:
     """The one window a stretch of text names: a range, a date, a relative or calendar phrase
-    (agent.time_windows), a month, or the night."""
-    night = overnight(text, now)
+    (agent.time_windows), a month, the night or a part of a day."""
+    night = overnight(text, now) or part_of_day(text, now)
     if night is not None:
         return night
     month = find_month(text, now)
