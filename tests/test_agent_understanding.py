@@ -533,3 +533,42 @@ def test_a_change_request_runs_no_tool(agent_history: AgentHistory) -> None:
     assert answer.tool_calls == ()
     assert "read-only" in answer.markdown
     assert not answer.answered
+
+
+@pytest.mark.parametrize(
+    ("question", "top"),
+    [
+        ("top 3 things to fix", 3),
+        ("give me the 2 most important fixes for this week", 2),
+        ("what hurts us most", None),  # "hurts" was mended into "hours" and read as statistics
+        ("where do we begin? the three biggest issues", 3),
+    ],
+)
+def test_fix_first_in_other_words_keeps_its_number(question: str, top: int | None) -> None:
+    understood = read(question)
+    assert (understood.intent, understood.top) == ("fix_first", top)
+    assert not understood.mended
+
+
+def test_fix_first_lists_exactly_the_number_asked(agent_history: AgentHistory) -> None:
+    markdown = answer_deterministic("top 2 things to fix", agent_history.ctx).markdown
+    assert "\n2. " in markdown and "\n3. " not in markdown
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "what % of runs fail in recsys",
+        "how often do training jobs fail",
+        "how reliable is vision this week",
+        "failure rate of team-nlp",
+    ],
+)
+def test_failure_rate_in_other_words(question: str) -> None:
+    understood = read(question)
+    assert (understood.intent, understood.measure) == ("statistics", "rate")
+
+
+def test_the_failure_rate_is_stated_first(agent_history: AgentHistory) -> None:
+    markdown = answer_deterministic("what % of runs fail", agent_history.ctx).markdown
+    assert "**Failure rate " in markdown.split("\n\n")[3]

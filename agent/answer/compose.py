@@ -110,6 +110,10 @@ def rate_text(data: StatisticsData) -> str:
     return f"; {count(data['finished_runs'])} finished runs"
 
 
+# Filters finished runs cannot take: a run records no cause, kind or Xid.
+_NO_RUN_FILTERS = frozenset({"category", "kind", "xid", "xid_code"})
+
+
 def measure_sentence(data: StatisticsData, measure: str) -> str:
     """The figure the question asked for, stated first when it is not the episode count."""
     if measure == "workloads" and data.get("workloads") is not None:
@@ -126,8 +130,18 @@ def measure_sentence(data: StatisticsData, measure: str) -> str:
             f"**{count(data['gpu_hours_lost'])} GPU-hours** were lost by failed runs "
             "(GPUs requested x the run's length, created to finished)."
         )
+    if measure == "rate" and not set(data["filters"]) & _NO_RUN_FILTERS:
+        finished, failed = data["finished_runs"], data["failed_runs"]
+        if data.get("no_rate_reason"):
+            return f"**No failure rate:** {plain(data['no_rate_reason'] or '')}."
+        if not finished:
+            return "**No failure rate:** no finished runs are recorded in this window."
+        return (
+            f"**Failure rate {pct(failed / finished)}**: {count(failed)} failed of "
+            f"{plural(finished, 'finished run')} (completed and failed)."
+        )
     if measure == "runs":
-        if set(data["filters"]) & {"category", "kind", "xid", "xid_code"}:
+        if set(data["filters"]) & _NO_RUN_FILTERS:
             return (
                 "_Finished runs carry no cause or kind: how many ran or completed is not "
                 "available with this filter._"
@@ -318,9 +332,11 @@ def trend_sentence(data: AnalysisData, subject: str = "The failure rate") -> str
     )
 
 
-def analysis_section(result: ToolResult, parts_wanted: tuple[str, ...] = ()) -> str:
+def analysis_section(
+    result: ToolResult, parts_wanted: tuple[str, ...] = (), actions: int | None = None
+) -> str:
     """The whole analysis, or the named parts: trend, causes, nodes, repeats, peaks, daily,
-    actions."""
+    actions (the first `actions` of them when a number was asked for)."""
     data: AnalysisData = result.data
     want = set(parts_wanted) or {"trend", "causes", "nodes", "repeats", "peaks", "actions"}
     now, before = data["current"], data["previous"]
@@ -419,9 +435,14 @@ def analysis_section(result: ToolResult, parts_wanted: tuple[str, ...] = ()) -> 
                 if a["targets"]
                 else ""
             )
-            for a in data["actions"]
+            for a in data["actions"][:actions]
         ]
-        out.append("**What to do first** (ranked by GPUs affected)\n\n" + numbered(items))
+        lead = "**What to do first**"
+        if actions is not None:
+            lead = f"**The {plural(len(items), 'thing')} to fix first**"
+            if len(items) < actions:
+                lead += f" (only {len(items)} ranked: one per cause)"
+        out.append(f"{lead} (ranked by GPUs affected)\n\n" + numbered(items))
     return "\n\n".join(out)
 
 

@@ -236,7 +236,7 @@ def _fix_first(turn: _Turn, plan: Plan) -> Answer:
     parts = [
         f"### What to fix first{_scope_words(plan)}\n\n"
         f"{compose.kinds_headline(data['current'])} {compose.during(plan.window.label)}.",
-        compose.analysis_section(result, ("actions",)),
+        compose.analysis_section(result, ("actions",), actions=plan.top),
         compose.analysis_section(result, ("causes", "nodes", "repeats")),
         compose.window_line(data),
     ]

@@ -173,6 +173,13 @@ TYPE_TERMS: tuple[tuple[str, str], ...] = (
 MEASURE_TERMS: tuple[tuple[str, str], ...] = (
     (r"gpu[ -]?hours?|gpu[ -]?time", "gpu_hours"),
     (
+        r"\bfailure ?(?:rates?|ratios?|percentages?)\b|\bfail(?:ure)? %"
+        r"|\b(?:what|which|the) (?:%|percent(?:age)?|fraction|share|proportion) of "
+        r"(?:the |all |our )?(?:runs|jobs|workloads)\b|\bhow often (?:do|does|did)\b"
+        r"|\breliab(?:le|ility)\b|\bhow (?:flaky|stable)\b",
+        "rate",
+    ),
+    (
         r"\bsuccess(?:ful)? rate\b|\bsucce(?:eded|ss)\b"
         r"|\b(?:jobs|workloads|runs) (?:ran|run|completed|succeeded|finished)\b"
         r"|\b(?:ran|completed|succeeded|finished) (?:runs|jobs|workloads)\b",
@@ -235,9 +242,12 @@ COMPARE = (
 )
 FIX_FIRST = (
     r"fix first|what should (?:i|we|\w+ team|the \w+ team) (?:fix|do|look at|tackle|prioriti[sz]e)"
-    r"|priorit|things to fix|to fix\b|should (?:i|we) (?:fix|address|tackle)"
-    r"|most urgent|where (?:should|do) (?:i|we) start|biggest (?:problem|win|impact)"
-    r"|what to fix|recommend"
+    r"|priorit|things to fix|to fix\b|should (?:i|we) (?:fix|address|tackle)|\bfixes\b"
+    r"|most urgent|where (?:should|do|can) (?:i|we) (?:start|begin)|where to (?:start|begin)"
+    r"|biggest (?:problems?|issues?|wins?|impact|headaches?|pain)|what to fix|recommend"
+    r"|most important (?:things?|issues?|problems?)|\bhurts? (?:us |the \w+ )?(?:the )?most\b"
+    r"|most (?:pain|trouble|damage)|pain ?points?|low[- ]hanging fruit|what matters most"
+    r"|(?:focus|work) on first|(?:attack|tackle|address) first|first thing to"
 )
 ANALYSIS = (
     r"analy[sz]|insight|overview|report|summar|what to do|hot nodes?|wrong with|health|status"
@@ -283,7 +293,8 @@ STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 def _words(patterns: list[str]) -> set[str]:
-    words = {w for p in patterns for w in re.findall(r"[a-z]{3,}", p)}
+    # escapes cut out first: r"\bhurts" is the word "hurts", not "bhurts"
+    words = {w for p in patterns for w in re.findall(r"[a-z]{3,}", re.sub(r"\\[a-zA-Z]", " ", p))}
     return words | {w[:-1] for w in words if w.endswith("s")}  # "types?" is type and types
 
 

@@ -39,6 +39,7 @@ MEASURE_NAMES = {
     "gpu_hours": "GPU-hours lost by failed runs",
     "runs": "finished runs (completed and failed)",
     "share": "the share of all failures",
+    "rate": "the failure rate (failed of finished runs)",
 }
 RANK_NAMES = {
     "gpu_hours_lost": "GPU-hours lost",
@@ -49,6 +50,7 @@ RANK_NAMES = {
 # The measure a question asks about orders its breakdown too ("most GPU-hours lost by project").
 _RANK_OF_MEASURE = {
     "gpu_hours": "gpu_hours_lost", "gpus": "gpus_requested", "workloads": "workloads",
+    "rate": "failure_rate",
 }  # fmt: skip
 _BY_RATE = (
     r"\b(?:highest|worst|biggest|top|most|max)\b[^.?!]{0,25}\b(?:failure )?rates?\b"
