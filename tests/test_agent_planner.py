@@ -243,7 +243,7 @@ def test_detail_quotes_evidence_and_recommendation(agent_history: AgentHistory) 
         ("tell me a joke", "help", {}, None),
         ("Run PromQL `sum(up)`", "promql", {}, None),
         ("Is the exporter up?", "promql", {}, None),
-        ("workloads stuck pending this week", "scope", {"kind": "pending"}, "this week"),
+        ("workloads stuck pending this week", "pending", {"kind": "pending"}, "this week"),
         ("how many degraded workloads in team-b", "statistics",
          {"kind": "degraded", "project": "team-b"}, None),
         ("GPU utilization from Prometheus", "promql", {}, None),

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from agent.answer.planner import answer_deterministic, make_plan
+from agent.evals.seed import load_history_spec, seed_history
 from agent.time_windows import WindowError
+from agent.types import ToolContext
 from agent.understanding.question import understand
 from agent.understanding.vocabulary import Vocabulary
 from agent.understanding.when import read_time
@@ -572,3 +574,31 @@ def test_failure_rate_in_other_words(question: str) -> None:
 def test_the_failure_rate_is_stated_first(agent_history: AgentHistory) -> None:
     markdown = answer_deterministic("what % of runs fail", agent_history.ctx).markdown
     assert "**Failure rate " in markdown.split("\n\n")[3]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "which jobs are stuck pending",
+        "anything queued right now? oldest first",
+        "show me workloads waiting for GPUs since Monday",  # "GPUs" was read as the measure
+        "list pending workloads in vision",
+    ],
+)
+def test_pending_questions_list_the_waiting_workloads(question: str) -> None:
+    understood = read(question)
+    assert (understood.intent, understood.measure) == ("pending", "failures")
+    assert understood.filters["kind"] == ("pending",)
+
+
+def test_pending_list_is_oldest_first_with_how_long_each_waited(tmp_path: Path) -> None:
+    path = tmp_path / "queue.db"
+    seed_history(path, load_history_spec("queue"), NOW)
+    ctx = ToolContext(db_path=str(path), prometheus_url=None, now=NOW)
+    markdown = answer_deterministic("which jobs are stuck pending", ctx).markdown
+    rows = [line for line in markdown.splitlines() if line.startswith("| 2026-")]
+    assert [row.split("`")[1] for row in rows] == ["sweep-old", "finetune-7b", "eval-batch"]
+    assert "left Pending by 2026-11-24 02:00" in rows[0]  # its later run shows it left
+    assert "1 d 5 h" in rows[1] and "still waiting" in rows[1]
+    detail = answer_deterministic("how long has finetune-7b been waiting", ctx).markdown
+    assert "pending since 2026-11-25 06:30 UTC: **1 d 5 h**" in detail

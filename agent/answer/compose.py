@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from agent.answer.markdown import (
@@ -15,6 +16,7 @@ from agent.answer.markdown import (
     code,
     code_block,
     count,
+    duration,
     numbered,
     pct,
     plain,
@@ -456,13 +458,32 @@ def chart(data: AnalysisData) -> dict[str, Any]:
     return {"type": "failures_per_day", "days": days, "series": series}
 
 
-def detail_section(result: ToolResult) -> str:
+def _latest_episode(f: dict[str, Any], now: datetime | None) -> str:
+    """ "last failed at ..." or, for a pending episode, since when and how long it waited."""
+    if f["kind"] != "pending":
+        return f"last failed at {when(f['timestamp'])} UTC"
+    since = _parse_time(f["timestamp"])
+    if f.get("next_record"):
+        waited = duration((_parse_time(f["next_record"]) - since).total_seconds())
+        return (
+            f"was stuck pending from {when(since)} UTC for {waited} (its next record, at "
+            f"{when(f['next_record'])}, shows it left Pending)"
+        )
+    if now is None:
+        return f"has been pending since {when(since)} UTC"
+    return (
+        f"has been pending since {when(since)} UTC: **{duration((now - since).total_seconds())}** "
+        f"as of {when(now)} UTC (no later record of it)"
+    )
+
+
+def detail_section(result: ToolResult, now: datetime | None = None) -> str:
     data: DetailData = result.data
     f = data["failure"]
     confidence = f"{100 * float(f['confidence']):.0f}%"
     lines = [
-        f"{code(f['workload_name'])} (project {code(f['project'])}) last failed at "
-        f"{when(f['timestamp'])} UTC: **{categories.label(f['category'])}** "
+        f"{code(f['workload_name'])} (project {code(f['project'])}) {_latest_episode(f, now)}: "
+        f"**{categories.label(f['category'])}** "
         f"({code(f['category'])}, confidence {confidence}).",
         f"**Evidence** (from {plain(f['evidence_source'])}):\n\n"
         + (code_block(f["evidence"]) if f["evidence"] else "_no decisive evidence was found_"),
@@ -533,6 +554,38 @@ def list_section(result: ToolResult) -> str:
         + "\n\n"
         + table(["Time (UTC)", "Workload", "Project", "Cause", "Node", "Evidence"], rows)
     )
+
+
+def pending_section(result: ToolResult, now: datetime) -> str:
+    """Pending episodes, oldest first: since when and how long each waited, and whether the
+    history shows it left Pending (a later run or episode of the workload)."""
+    data: ListData = result.data
+    rows, waiting = [], 0
+    for r in data["failures"]:
+        since = _parse_time(r["timestamp"])
+        left = r.get("next_record")
+        if left:
+            status = f"left Pending by {when(left)}"
+            waited = "at most " + duration((_parse_time(left) - since).total_seconds())
+        else:
+            waiting += 1
+            status = "no later record: still waiting"
+            waited = duration((now - since).total_seconds())
+        rows.append([when(r["timestamp"]), waited, status, code(r["workload_name"]),
+                     code(r["project"]), count(r["gpus_requested"]), code(r["category"]),
+                     code(r["evidence"], 160)])  # fmt: skip
+    shown = f"the oldest {count(data['shown'])}, " if data["total"] > data["shown"] else ""
+    head = (
+        f"**{plural(data['total'], 'pending episode')}** ({shown}oldest first); "
+        f"**{count(waiting)}** with no later record, still waiting as of {when(now)} UTC:"
+    )
+    headers = ["Pending since (UTC)", "Waited", "Status", "Workload", "Project", "GPUs", "Cause",
+               "Evidence"]  # fmt: skip
+    return head + "\n\n" + table(headers, rows, numeric=(5,))
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def promql_section(result: ToolResult) -> str:

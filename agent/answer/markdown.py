@@ -81,6 +81,15 @@ def when(value: str | datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M") if moment else _one_line(str(value))[:40]
 
 
+def duration(seconds: float) -> str:
+    """ "2 d 3 h", "5 h 10 min", "12 min": the two largest units, for how long something waited."""
+    minutes = max(0, int(seconds // 60))
+    days, hours, mins = minutes // 1440, minutes // 60 % 24, minutes % 60
+    if days:
+        return f"{days} d {hours} h"
+    return f"{hours} h {mins} min" if hours else f"{mins} min"
+
+
 def _parse(value: str) -> datetime | None:
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))

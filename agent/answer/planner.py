@@ -316,7 +316,7 @@ def _detail(turn: _Turn, plan: Plan) -> Answer:
         notes += [f"**Not found:** {u.sentence()}." for u in plan.unknown]
         return _answer(turn, notes, answered=False)
     head = f"### Why {compose.code(plan.workload)} failed"
-    return _answer(turn, [head, compose.detail_section(result)])
+    return _answer(turn, [head, compose.detail_section(result, turn.ctx.now)])
 
 
 def _list(turn: _Turn, plan: Plan) -> Answer:
@@ -325,6 +325,28 @@ def _list(turn: _Turn, plan: Plan) -> Answer:
         return _answer(turn, [status_note_with_window(result, plan)])
     head = f"### Recent failures{_scope_words(plan)}"
     return _answer(turn, [head, compose.window_line(result.data), compose.list_section(result)])
+
+
+def _pending(turn: _Turn, plan: Plan) -> Answer:
+    """Workloads stuck pending, oldest first, with how long each waited."""
+    args = _args(turn, plan, limit=min(plan.top or 50, 200), oldest_first=True)
+    listed = turn.run("list_failures", args)
+    if listed.status != "ok":
+        return _answer(turn, [status_note_with_window(listed, plan)])
+    totals = turn.run("failure_statistics", {**_args(turn, plan), "top": 1})
+    headline = (
+        f"{compose.kinds_headline(totals.data)}; pending episodes have no failure rate (they "
+        "never ran)."
+        if totals.status == "ok"
+        else ""
+    )
+    parts = [
+        f"### Stuck pending{_scope_words(plan, skip='kind')}",
+        compose.window_line(listed.data),
+        headline,
+        compose.pending_section(listed, turn.ctx.now),
+    ]
+    return _answer(turn, parts)
 
 
 def _scope(turn: _Turn, plan: Plan) -> Answer:
@@ -393,6 +415,7 @@ _HANDLERS: dict[str, Callable[[_Turn, Plan], Answer]] = {
     "compare": _compare,
     "trend": _trend,
     "list": _list,
+    "pending": _pending,
     "analysis": lambda turn, plan: _analysis(turn, plan, plan.analysis_parts),
     "statistics": _statistics,
     "scope": _scope,

@@ -182,8 +182,9 @@ def _list(ctx: ToolContext, args: Mapping[str, Any]) -> ToolResult:
         window = window_from_args(args, ctx.now)
         filters = reader.Filters.from_args(args)
         limit = int(args.get("limit") or 20)
+        oldest_first = bool(args.get("oldest_first"))
         return reading.run_query(
-            ctx, lambda conn: stats.list_failures(conn, window, filters, limit)
+            ctx, lambda conn: stats.list_failures(conn, window, filters, limit, oldest_first)
         )
 
     return _guarded(run)
@@ -279,15 +280,18 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         name="list_failures",
         description=(
-            "List recorded failures, newest first, with filters: time window, project, "
-            "category, node, image, workload type or name. Each row has the episode id, "
-            "time, workload, category, node, one-line summary and the quoted evidence."
+            "List recorded failures, newest first (oldest_first: the other way), with "
+            "filters: time window, project, category, node, image, workload type or name. "
+            "Each row has the episode id, time, workload, category, node, GPUs requested, "
+            "one-line summary and the quoted evidence; a pending row also has next_record, the "
+            "workload's next record (it had left Pending by then; null: none yet)."
         ),
         parameters=_schema(
             {
                 **_WINDOW_PROPS,
                 **_FILTER_PROPS,
                 "limit": {"type": "integer", "minimum": 1, "maximum": 200},
+                "oldest_first": {"type": "boolean"},
             }
         ),
         run=_list,

@@ -118,6 +118,9 @@ def failure_detail(
         WHERE workload_name = ? AND project <> ? ORDER BY project""",
         [record["workload_name"], record["project"]],
     ).fetchall()
+    if record["kind"] == "pending":  # the latest episode: only a run can come after it
+        after = [at for _, at in runs if at > row[names.index("timestamp")]]
+        record["next_record"] = iso(min(after)) if after else None
     bundle = record.pop("bundle")
     data: DetailData = {
         "failure": record,

@@ -73,8 +73,11 @@ class ListedFailure(TypedDict):
     category: str
     node: str | None
     image: str | None
+    gpus_requested: float | None
     summary: str
     evidence: str
+    # pending episodes: the workload's next record (it left Pending by then); None: none yet
+    next_record: NotRequired[str | None]
 
 
 class ListData(TypedDict):

@@ -258,20 +258,49 @@ def _no_rate_reason(filters: Filters) -> str | None:
 
 _LIST_COLUMNS = (
     "episode_id", "timestamp", "workload_name", "project", "workload_type", "kind", "category",
-    "node", "image", "summary", "evidence",
+    "node", "image", "gpus_requested", "summary", "evidence",
 )  # fmt: skip
 
 
+def _left_pending(
+    conn: duckdb.DuckDBPyConnection, episodes: list[tuple[str, Any]]
+) -> dict[tuple[str, Any], Any]:
+    """For pending episodes (workload_id, entered pending at): the workload's next record in
+    the history (a finished run or another episode), when it has one. The history records when
+    a workload entered Pending, not when it left; a later record shows it did."""
+    if not episodes:
+        return {}
+    ids = sorted({wid for wid, _ in episodes})
+    found = conn.execute(
+        """WITH asked(workload_id, since) AS (SELECT unnest(?), unnest(?)),
+        later AS (
+            SELECT workload_id, "timestamp" AS at FROM failure_events WHERE workload_id IN ?
+            UNION ALL
+            SELECT workload_id, finished_at FROM workload_runs WHERE workload_id IN ?
+        )
+        SELECT a.workload_id, a.since, min(l.at) FROM asked a
+        JOIN later l ON l.workload_id = a.workload_id AND l.at > a.since
+        GROUP BY ALL""",
+        [[w for w, _ in episodes], [t for _, t in episodes], ids, ids],
+    ).fetchall()
+    return {(wid, since): at for wid, since, at in found}
+
+
 def list_failures(
-    conn: duckdb.DuckDBPyConnection, window: Window, filters: Filters, limit: int = 20
+    conn: duckdb.DuckDBPyConnection,
+    window: Window,
+    filters: Filters,
+    limit: int = 20,
+    oldest_first: bool = False,
 ) -> ToolResult:
     where, params = filters.sql()
     columns = ", ".join(f'"{c}"' for c in _LIST_COLUMNS)
     bounds = [window.start, window.end, *params]
+    order = "ASC" if oldest_first else "DESC"
     rows = conn.execute(
-        f"""SELECT {columns} FROM failure_events
+        f"""SELECT {columns}, workload_id FROM failure_events
         WHERE "timestamp" >= ? AND "timestamp" < ?{where}
-        ORDER BY "timestamp" DESC, episode_id LIMIT ?""",
+        ORDER BY "timestamp" {order}, episode_id LIMIT ?""",
         [*bounds, limit],
     ).fetchall()
     total_row = conn.execute(
@@ -280,7 +309,11 @@ def list_failures(
         bounds,
     ).fetchone()
     total = int(total_row[0]) if total_row else 0
-    failures = [{c: iso(v) for c, v in zip(_LIST_COLUMNS, row, strict=True)} for row in rows]
+    failures = [{c: iso(v) for c, v in zip(_LIST_COLUMNS, row[:-1], strict=True)} for row in rows]
+    left = _left_pending(conn, [(row[-1], row[1]) for row in rows if row[5] == "pending"])
+    for failure, row in zip(failures, rows, strict=True):
+        if row[5] == "pending":
+            failure["next_record"] = iso(left.get((row[-1], row[1])))
     data: ListData = {
         "window": cast(WindowShape, window.to_dict()),
         "filters": filters.active(),

@@ -207,6 +207,12 @@ UNHELD_MEASURES = (
     r"\bidle\b|\bfree gpus?\b|\butili[sz]ation\b|\btemperatures?\b|\bpower (?:draw|usage)\b"
     r"|\bmemory usage\b|\bhow many gpus (?:are there|do we have)\b"
 )
+# Asked of pending workloads, these make a list of them, oldest first, with how long each waited
+# ("which jobs are stuck pending", "anything queued?", "how long have they been waiting").
+PENDING_LIST = (
+    r"\bwhich\b|\blist\b|\bshow\b|\boldest\b|\bhow long\b|\blongest\b|\bwaiting\b"
+    r"|\bqueued\b|\bin the queue\b|\bstill\b|\bright now\b|\bcurrently\b|\banything\b"
+)
 # "the last 5 failures", "3 most recent errors": a list of that many ("the latest failure": one).
 LIST_ONE = r"\b(?:the )?(?:most recent|latest|last|newest) (?:failure|error|crash|incident)\b(?!s)"
 LIST_N = (

@@ -113,8 +113,8 @@ class Unknown:
 @dataclass(frozen=True)
 class Understood:
     question: str
-    intent: str  # help | promql | refuse | unknown | detail | fix_first | compare | trend | list
-    # | analysis | statistics | scope
+    intent: str  # help | promql | refuse | read_only | unknown | detail | fix_first | compare
+    # | trend | pending | list | analysis | statistics | scope
     window: Window
     window_named: bool
     filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -210,6 +210,8 @@ class Understood:
                     line += f", ranked by {RANK_NAMES[self.rank_by]}"
             if self.intent == "fix_first":
                 line += ", ranked by GPUs affected"
+            if self.intent == "pending":
+                line += ", oldest first, with how long each waited"
             if "daily" in self.analysis_parts:
                 line += ", per day"
             if "peaks" in self.analysis_parts:
@@ -682,7 +684,11 @@ def understand(
     if types:
         filters["workload_type"] = types
     group_by, top = _group_and_top(text)
-    measure = next((m for pattern, m in lexicon.MEASURE_TERMS if _has(pattern, text)), "failures")
+    # "waiting for GPUs" names the kind, not a measure of GPUs
+    unkinded = re.sub("|".join(p for p, _ in lexicon.KIND_TERMS), " ", text)
+    measure = next(
+        (m for pattern, m in lexicon.MEASURE_TERMS if _has(pattern, unkinded)), "failures"
+    )
 
     workloads = filters.get("workload_name", [])
     workload = workloads[0] if len(workloads) == 1 else None
@@ -756,6 +762,13 @@ def understand(
         return Understood(intent="compare", **rest)
     if _has(lexicon.TREND, text):
         return Understood(intent="trend", **rest)
+    if (
+        frozen.get("kind") == ("pending",)
+        and measure == "failures"
+        and group_by in (None, "workload_name")
+        and (_has(lexicon.PENDING_LIST, text) or not _has(lexicon.STATS, text))
+    ):
+        return Understood(intent="pending", **{**rest, "group_by": None})
     listed = re.search(lexicon.LIST_N, text)
     count = _number(listed.group(1) or listed.group(2)) if listed else None
     if count is None and _has(lexicon.LIST_ONE, text):
