@@ -54,3 +54,13 @@ def test_at_100_ms_a_request_the_caps_hold_at_the_simulator(
     assert all(f.value >= 2 for f in in_flight)  # concurrency was used, not one at a time
     per_failure = [f for f in figures if "requests per new episode" in f.name]
     assert all(f.value > 0 for f in per_failure)
+    # per API, and per endpoint summing to it
+    for api in ("Run:ai", "Kubernetes"):
+        [total] = [f for f in per_failure if f.name == f"{api} requests per new episode, first "
+                   "cycle"]
+        parts = [f.value for f in per_failure if f.name.startswith(f"{total.name}: ")]
+        assert len(parts) >= 2 and sum(parts) == pytest.approx(total.value)
+    # the time beside the arithmetic of the caps: never faster than requests x latency / cap
+    [speed] = [f for f in figures if f.name.startswith("first cycle time per 1,000")]
+    [timelines] = [f for f in figures if f.name.startswith("the timeline reads alone")]
+    assert speed.baseline_value and 0 < timelines.value <= speed.baseline_value <= speed.value
