@@ -141,13 +141,16 @@ def bare_fetch(http: httpx.Client, url: str, token: str) -> int:
         offset = data["next"]
 
 
-def _count_timeline_reads(runai: Any) -> list[int]:
-    """Count GET /workloads/{id}/history calls: a steady cycle must make none."""
+def _count_timeline_reads(runai: Any, distinct: set[str] | None = None) -> list[int]:
+    """Count GET /workloads/{id}/history calls (a steady cycle must make none); the
+    workloads read go to `distinct` (a first start reads each timeline once)."""
     calls = [0]
     read = runai.history
+    seen = set[str]() if distinct is None else distinct
 
     def counted(workload_id: str) -> Any:
         calls[0] += 1
+        seen.add(workload_id)
         return read(workload_id)
 
     runai.history = counted
@@ -184,11 +187,12 @@ def run_first(
 ) -> dict[str, Any]:
     """The first cycle (timed when asked), then the rest of the first start."""
     monitor, _, runai = _build(url, db, history_per_cycle)
-    reads = _count_timeline_reads(runai)
+    distinct: set[str] = set()
+    reads = _count_timeline_reads(runai, distinct)
     result: dict[str, Any] = _first_cycle(monitor, reads) if timed else {}
     cycles, seconds = first_start(monitor)
     result.update(first_start_cycles=cycles + (1 if timed else 0), first_start_s=seconds,
-                  timelines_total=reads[0],
+                  timelines_total=reads[0], timelines_distinct=len(distinct),
                   peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     return result
 

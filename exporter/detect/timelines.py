@@ -151,7 +151,12 @@ class Timelines:
                 synced[workload.id] = marker(workload)
         stale = [w for w in stale if w.id not in synced]
         stale.sort(key=lambda w: w.id not in before)  # changed ones first
-        todo = stale[: self.per_cycle if limit is None else max(0, limit)]
+        cap = self.per_cycle if limit is None else max(0, limit)
+        # Beyond the cap, a workload the listing shows in an episode has its timeline read all
+        # the same: that episode's evidence needs it this cycle (exporter.evidence would read
+        # it), and read here it syncs the workload, which the next cycle would read again.
+        in_episode = {e.workload.id for e in found.episodes}
+        todo = stale[:cap] + [w for w in stale[cap:] if w.id in in_episode]
         listed_episodes = _by_workload(found.episodes, episode_key)
         listed_runs = _by_workload(found.runs, run_key)
         for workload, records in zip(todo, self._read(todo, stop), strict=True):
