@@ -14,7 +14,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -177,6 +177,11 @@ def encode_run(record: RunRecord, recorded_at: datetime) -> str:
 
 SCRATCH_SUFFIX = ".ingest.ndjson"
 _MIN_OBJECT_SIZE = 16 * 1024 * 1024  # read_json's default limit for one line
+# One INSERT reads at most this much JSON: DuckDB's working memory for one statement grows
+# with its input (some 12 MiB a MiB of log tails, measured) and cannot be spilled, so a flush
+# goes in statements of bounded size within its one transaction, and fits the writer's memory
+# cap (history.store) whatever its size.
+STATEMENT_BYTES = 1024 * 1024
 
 
 def scratch_files(database: Path) -> list[Path]:
@@ -184,16 +189,34 @@ def scratch_files(database: Path) -> list[Path]:
     return sorted(database.parent.glob(f".{database.name}.*{SCRATCH_SUFFIX}"))
 
 
+def statements(rows: Sequence[str], limit: int | None = None) -> Iterator[Sequence[str]]:
+    """`rows` in consecutive runs of at most `limit` (default STATEMENT_BYTES) characters (a
+    longer row goes alone)."""
+    limit = STATEMENT_BYTES if limit is None else limit
+    start, size = 0, 0
+    for end, row in enumerate(rows):
+        if size and size + len(row) > limit:
+            yield rows[start:end]
+            start, size = end, 0
+        size += len(row) + 1
+    if start < len(rows):
+        yield rows[start:]
+
+
 def insert(
     conn: duckdb.DuckDBPyConnection, table: Table, rows: Sequence[str], *, database: Path
 ) -> int:
-    """Insert encoded rows, skipping ids already present; return how many were new.
+    """Insert encoded rows, skipping ids already present; return how many were new. Within
+    the caller's transaction, in statements of at most STATEMENT_BYTES of JSON each."""
+    return sum(_insert_one(conn, table, part, database) for part in statements(rows))
 
-    The rows pass through a scratch file beside `database` (a folder the writer can write by
-    construction, unlike /tmp on a read-only root file system), removed before returning.
-    """
-    if not rows:
-        return 0
+
+def _insert_one(
+    conn: duckdb.DuckDBPyConnection, table: Table, rows: Sequence[str], database: Path
+) -> int:
+    """One INSERT of `rows`, through a scratch file beside `database` (a folder the writer can
+    write by construction, unlike /tmp on a read-only root file system), removed before
+    returning."""
     # Created, then written and read inside the try: a full disk fails the write (or the
     # flush at close), and the half-written file must go with it, or each failed flush leaves
     # one more file that eats the space freed for the next.

@@ -35,9 +35,14 @@ PRUNE_INTERVAL = timedelta(days=1)
 # every gap between busy readers. A failed lock attempt is cheap, so the writer retries often.
 WRITER_MAX_BACKOFF_S = 0.05
 # The writer shares the sidecar's memory with a first start's evidence: one DuckDB thread (its
-# per-thread buffers). No memory_limit: DuckDB cannot spill an INSERT ... ON CONFLICT, so a cap
-# of 96 MB failed a 200,000-run flush with "Out of Memory" (records queued for ever).
-WRITER_SETTINGS = "SET threads = 1"
+# per-thread buffers) and a cap on DuckDB's memory. Without the cap, a flush into a 50,000-
+# workload tenant's file took 170-250 MiB beyond the sidecar's own. DuckDB cannot spill one
+# INSERT ... ON CONFLICT, so row_codec inserts a flush in statements of bounded size, which
+# fit the cap whatever the flush's size (100,000 runs: tests/test_store.py). A record larger
+# than the cap can take (megabytes of log tail) gets the flush retried once without it.
+WRITER_MEMORY_LIMIT = "64MB"
+WRITER_SETTINGS = f"SET threads = 1; SET memory_limit = '{WRITER_MEMORY_LIMIT}'"
+UNCAPPED = "RESET memory_limit"
 
 
 @dataclass(frozen=True)
@@ -148,20 +153,12 @@ class HistoryStore:
         failures = list(self._failures.values())
         runs = list(self._runs.values())
         try:
-            with self._connect(read_only=False) as conn:
-                conn.begin()
-                try:
-                    failures_written = row_codec.insert(
-                        conn, row_codec.FAILURE_EVENTS, failures, database=self.path
-                    )
-                    runs_written = row_codec.insert(
-                        conn, row_codec.WORKLOAD_RUNS, runs, database=self.path
-                    )
-                    conn.commit()
-                except BaseException:
-                    with contextlib.suppress(duckdb.Error):
-                        conn.rollback()
-                    raise
+            try:
+                failures_written, runs_written = self._write(failures, runs, capped=True)
+            except duckdb.OutOfMemoryException as exc:
+                log.warning("history write too large for the writer's %s memory cap (%s); "
+                            "retried without it", WRITER_MEMORY_LIMIT, str(exc).splitlines()[0])
+                failures_written, runs_written = self._write(failures, runs, capped=False)
         except (StoreError, duckdb.Error, OSError) as exc:
             return self._kept(str(lifecycle.store_error(self.path, exc)))
         self._failures.clear()
@@ -170,6 +167,24 @@ class HistoryStore:
         return FlushResult(
             failures_written, runs_written, duplicates + self._take_queued_twice(), 0, None
         )
+
+    def _write(self, failures: list[str], runs: list[str], *, capped: bool) -> tuple[int, int]:
+        """Insert encoded rows in one transaction: (failures, runs) new to the file."""
+        with self._connect(read_only=False) as conn:
+            if not capped:
+                conn.execute(UNCAPPED)
+            conn.begin()
+            try:
+                written = (
+                    row_codec.insert(conn, row_codec.FAILURE_EVENTS, failures, database=self.path),
+                    row_codec.insert(conn, row_codec.WORKLOAD_RUNS, runs, database=self.path),
+                )
+                conn.commit()
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):
+                    conn.rollback()
+                raise
+        return written
 
     def prune(self, older_than: datetime, *, ran_at: datetime | None = None) -> PruneResult:
         """Delete failure_events by timestamp and workload_runs by finished_at older than a UTC

@@ -365,3 +365,57 @@ def test_one_large_write_is_not_refused_for_memory(tmp_path: Path) -> None:
                   [make_run(f"r{i}", at[i]) for i in range(100_000)])
     result = store.flush()
     assert result.error is None and result.runs_written == 100_000
+
+
+FLUSH_PEAK = """
+import random, string, sys
+from datetime import timedelta
+from history.store import HistoryStore
+from tests.fixtures_store import BASE_TIME, make_failure, make_run
+
+def peak_mib():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+
+rng = random.Random(7)
+def log_tail():  # 8 KB that compresses as badly as a real log tail
+    return "\\n".join("".join(rng.choices(string.ascii_letters, k=80)) for _ in range(100))
+
+store = HistoryStore(sys.argv[1])
+store.open()
+at = [BASE_TIME + timedelta(seconds=i) for i in range(50_000)]
+store.enqueue([make_failure(f"f{i}", at[i], bundle={"logs": log_tail()}) for i in range(3_000)],
+              [make_run(f"r{i}", at[i]) for i in range(50_000)])
+with open("/proc/self/clear_refs", "w") as refs:  # the peak from here on is the flush's
+    refs.write("5")
+before = peak_mib()
+result = store.flush()
+print(result.error, result.failures_written, result.runs_written, peak_mib() - before)
+"""
+
+
+def test_a_large_flush_stays_within_the_writers_memory_cap(tmp_path: Path) -> None:
+    """The writer's DuckDB memory is capped and a flush is inserted in statements that fit the
+    cap: 25 MB of log tails and 50,000 runs at once took 158 MiB beyond the process's
+    memory before, 71 MiB now (the cap is 64 MB)."""
+    done = subprocess.run(
+        [sys.executable, "-c", FLUSH_PEAK, str(tmp_path / "peak.db")],
+        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    error, failures, runs, grown_mib = done.stdout.split()
+    assert (error, failures, runs) == ("None", "3000", "50000")
+    assert float(grown_mib) <= 100, f"the flush took {float(grown_mib):.0f} MiB"
+
+
+def test_a_record_too_large_for_the_cap_is_written_without_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A log tail of megabytes needs more than the writer's cap: the flush is retried once
+    without it rather than keeping the record queued for ever."""
+    store = HistoryStore(tmp_path / "huge.db")
+    store.open()
+    store.enqueue([make_failure(bundle={"logs": "Traceback (most recent call last):\n" * 120_000})])
+    result = store.flush()
+    assert (result.error, result.failures_written, result.pending) == (None, 1, 0)
+    assert "too large for the writer's 64MB memory cap" in caplog.text

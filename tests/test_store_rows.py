@@ -118,6 +118,36 @@ def test_insert_counts_only_new_rows(history_path: Path) -> None:
     assert sorted(p.name for p in history_path.parent.iterdir()) == [history_path.name]
 
 
+def test_rows_are_split_into_statements_of_bounded_size() -> None:
+    rows = ["a" * 30, "b" * 30, "c" * 100, "d" * 10, "e" * 10, "f" * 10]
+    parts = [list(part) for part in row_codec.statements(rows, limit=64)]
+    assert parts == [["a" * 30, "b" * 30], ["c" * 100], ["d" * 10, "e" * 10, "f" * 10]]
+    assert list(row_codec.statements([], limit=64)) == []
+
+
+def test_insert_in_several_statements_writes_and_counts_as_one(
+    history_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ids already written by an earlier statement of the same insert (and transaction) are
+    skipped like those already in the file."""
+    HistoryStore(history_path).open()
+    monkeypatch.setattr(row_codec, "STATEMENT_BYTES", 1000)  # a few runs a statement
+    rows = [row_codec.encode_run(make_run(f"wl-{i}"), NOW) for i in range(40)]
+    assert len(list(row_codec.statements(rows))) > 5
+    runs = row_codec.WORKLOAD_RUNS
+    conn = duckdb.connect(str(history_path))
+    try:
+        conn.begin()
+        assert row_codec.insert(conn, runs, rows[:10], database=history_path) == 10
+        assert row_codec.insert(conn, runs, rows, database=history_path) == 30
+        conn.commit()
+        counted = conn.execute("SELECT count(DISTINCT run_id), count(*) FROM workload_runs")
+        assert counted.fetchall() == [(40, 40)]
+    finally:
+        conn.close()
+    assert row_codec.scratch_files(history_path) == []
+
+
 def test_a_record_larger_than_read_jsons_default_limit(history_path: Path) -> None:
     HistoryStore(history_path).open()
     huge_log = "x" * (20 * 1024 * 1024)  # 20 MB on one line; read_json's default cap is 16 MB
