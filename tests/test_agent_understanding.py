@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -602,3 +603,44 @@ def test_pending_list_is_oldest_first_with_how_long_each_waited(tmp_path: Path) 
     assert "1 d 5 h" in rows[1] and "still waiting" in rows[1]
     detail = answer_deterministic("how long has finetune-7b been waiting", ctx).markdown
     assert "pending since 2026-11-25 06:30 UTC: **1 d 5 h**" in detail
+
+
+@pytest.mark.parametrize(
+    ("question", "group_by", "growth", "now_start", "before_start"),
+    [
+        ("which cause grew the most this week", "category", "up", "2026-11-23", "2026-11-19T12:00"),
+        ("which cause increased the most compared to last week", "category", "up", "2026-11-23",
+         "2026-11-16"),
+        ("what project grew the most since yesterday", "project", "up", "2026-11-25",
+         "2026-11-23T12:00"),
+        ("which node improved the most today", "node", "down", "2026-11-26", "2026-11-25T12:00"),
+    ],
+)  # fmt: skip
+def test_which_group_grew_the_most_sets_two_windows(
+    question: str, group_by: str, growth: str, now_start: str, before_start: str
+) -> None:
+    understood = read(question)
+    assert (understood.intent, understood.group_by, understood.growth) == (
+        "growth", group_by, growth
+    )
+    assert understood.window.start == datetime.fromisoformat(now_start).replace(tzinfo=UTC)
+    assert understood.compare_window is not None
+    assert understood.compare_window.start == datetime.fromisoformat(before_start).replace(
+        tzinfo=UTC
+    )
+
+
+def test_growth_names_a_tie_and_ranks_by_change(agent_history: AgentHistory) -> None:
+    from agent.answer.compose import growth_headline, growth_section
+
+    def data(label: str, counts: dict[str, int]) -> Any:
+        groups = [{"key": k, "failures": n} for k, n in counts.items()]
+        return {"group_by": "category", "window": {"label": label}, "groups": groups}
+
+    before = data("last week", {"evicted": 4, "gpu_oom": 0})
+    after = data("this week", {"gpu_oom": 3, "nccl": 3, "evicted": 1})
+    assert "`gpu_oom` and `nccl` grew the most**, tied at +3" in growth_headline(
+        before, after, up=True
+    )
+    rows = growth_section(before, after, up=False).splitlines()[2:]
+    assert rows[0].startswith("| `evicted`") and rows[0].endswith("| -3 |")

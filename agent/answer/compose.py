@@ -556,6 +556,55 @@ def list_section(result: ToolResult) -> str:
     )
 
 
+def growth_section(
+    before: StatisticsData, after: StatisticsData, up: bool, top: int | None = None
+) -> str:
+    """Each group's failures in the earlier and the later window and the change, the largest
+    rise (or fall) first; ties by the later count, then by name."""
+    group_by = before["group_by"]
+    old = {g["key"]: g["failures"] for g in before["groups"]}
+    new = {g["key"]: g["failures"] for g in after["groups"]}
+    sign = -1 if up else 1
+    keys = sorted(
+        set(old) | set(new),
+        key=lambda k: (sign * (new.get(k, 0) - old.get(k, 0)), -new.get(k, 0), k),
+    )
+    rows = [
+        [_group_cell(group_by, k), count(old.get(k, 0)), count(new.get(k, 0)),
+         f"{new.get(k, 0) - old.get(k, 0):+d}"]
+        for k in keys[: top or 20]
+    ]  # fmt: skip
+    headers = [_GROUP_TITLES[group_by], plain(before["window"]["label"]),
+               plain(after["window"]["label"]), "Change"]  # fmt: skip
+    return table(headers, rows, numeric=(1, 2, 3))
+
+
+def growth_headline(before: StatisticsData, after: StatisticsData, up: bool) -> str:
+    """ "`gpu_oom` grew the most: 0 → 3 (+3)", or that nothing did."""
+    old = {g["key"]: g["failures"] for g in before["groups"]}
+    changes = [(g["failures"] - old.get(g["key"], 0), g["key"]) for g in after["groups"]]
+    changes += [(-n, k) for k, n in old.items() if k not in {g["key"] for g in after["groups"]}]
+    what = _GROUP_TITLES[before["group_by"]].lower()
+    verb = "grew" if up else "fell"
+    if up:
+        moved = sorted((c for c in changes if c[0] > 0), key=lambda c: (-c[0], c[1]))
+    else:
+        moved = sorted((c for c in changes if c[0] < 0), key=lambda c: (c[0], c[1]))
+    if not moved:
+        return f"**No {what} {verb}** against {plain(before['window']['label'])}."
+    change, key = moved[0]
+    tied = [k for c, k in moved if c == change]
+    span = f"{plain(before['window']['label'])} → {plain(after['window']['label'])}"
+    if len(tied) > 1:  # a tie is said, never settled by the order of a sort
+        names = ", ".join(code(k) for k in tied[:-1]) + f" and {code(tied[-1])}"
+        return f"**{names} {verb} the most**, tied at {change:+d} each ({span})."
+    then = old.get(key, 0)
+    return (
+        f"**{code(key)} {verb} the most**: {count(then)} → "
+        f"{count(then + change)} failures ({change:+d}), {span}."
+    )
+
+
 def pending_section(result: ToolResult, now: datetime) -> str:
     """Pending episodes, oldest first: since when and how long each waited, and whether the
     history shows it left Pending (a later run or episode of the workload)."""

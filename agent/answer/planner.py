@@ -327,6 +327,36 @@ def _list(turn: _Turn, plan: Plan) -> Answer:
     return _answer(turn, [head, compose.window_line(result.data), compose.list_section(result)])
 
 
+def _growth(turn: _Turn, plan: Plan) -> Answer:
+    """Which cause (project, node, ...) grew or fell the most between two windows."""
+    assert plan.compare_window is not None  # the understanding layer sets both windows
+    base = {**plan.tool_filters(), "group_by": plan.group_by or "category", "top": 100}
+    now = turn.ctx.now
+    before, after = (
+        turn.run("failure_statistics", {**base, **_window_args(plan, now, window)})
+        for window in (plan.compare_window, plan.window)
+    )
+    failed = [r for r in (before, after) if r.status == "error"]
+    if failed:
+        return _answer(turn, [status_note_with_window(failed[0], plan)])
+    up = plan.growth == "up"
+    first = plan.history_start
+    if first is not None and plan.compare_window.start < first:
+        verdict = (
+            f"_No change is judged: the earlier window starts before the history begins "
+            f"({first:%Y-%m-%d %H:%M} UTC), so its counts are missing data, not fewer "
+            "failures._"
+        )
+    else:
+        verdict = compose.growth_headline(before.data, after.data, up)
+    parts = [
+        f"### Change by {compose.plain(base['group_by'].replace('_', ' '))}{_scope_words(plan)}",
+        verdict,
+        compose.growth_section(before.data, after.data, up, plan.top),
+    ]
+    return _answer(turn, parts)
+
+
 def _pending(turn: _Turn, plan: Plan) -> Answer:
     """Workloads stuck pending, oldest first, with how long each waited."""
     args = _args(turn, plan, limit=min(plan.top or 50, 200), oldest_first=True)
@@ -416,6 +446,7 @@ _HANDLERS: dict[str, Callable[[_Turn, Plan], Answer]] = {
     "trend": _trend,
     "list": _list,
     "pending": _pending,
+    "growth": _growth,
     "analysis": lambda turn, plan: _analysis(turn, plan, plan.analysis_parts),
     "statistics": _statistics,
     "scope": _scope,

@@ -242,6 +242,18 @@ TREND = (
     r"trend|going up|going down|increas|decreas|rising|growing|getting (?:worse|better)"
     r"|improv|worse|better|more often|less often"
 )
+# "which cause grew the most", "biggest jump", "what dropped the most": the change of each group
+# between two windows, ranked (GROWTH: largest rise first; SHRINK: largest fall first).
+GROWTH = (
+    r"\b(?:grew|grown|growing|increased?|rose|risen|rising|jumped|spiked|went up|gone up"
+    r"|got worse|worsened|climbed)\b[^.?!]{0,25}\bmost\b|\bmost\b[^.?!]{0,20}\b(?:growth|increase"
+    r"|rise|jump)\b|\b(?:biggest|largest|fastest) (?:increase|jump|rise|growth|spike)\b"
+    r"|\bfastest[- ]growing\b|\bgrew\b"
+)
+SHRINK = (
+    r"\b(?:dropped|fell|fallen|decreased?|shrank|went down|gone down|improved|got better)\b"
+    r"[^.?!]{0,25}\bmost\b|\b(?:biggest|largest) (?:drop|decrease|fall|improvement)\b"
+)
 COMPARE = (
     r"\bvs\.?\b|\bversus\b|\bcompared?\b|\bcomparison|\bagainst\b|difference between"
     r"|side by side"
@@ -313,6 +325,7 @@ LEXICON_WORDS = frozenset(
     | _words([p for p, _ in TYPE_TERMS])
     | _words([p for p, _ in MEASURE_TERMS])
     | _words([FAILURE_WORDS, HELP, PROMQL, DETAIL, STORY, LIST, TREND, COMPARE, FIX_FIRST])
+    | _words([GROWTH, SHRINK, PENDING_LIST])
     | _words([ANALYSIS, STATS])
     | set(NUMBER_WORDS)
 )

@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent.answer.markdown import code
-from agent.time_windows import Window, all_time
+from agent.time_windows import Window, all_time, find_window
 from agent.understanding import lexicon
 from agent.understanding.vocabulary import NAME_DIMENSIONS, Vocabulary
-from agent.understanding.when import default_window, read_time
+from agent.understanding.when import TimeReading, default_window, read_time
 
 DIMENSION_NAMES = {
     "project": "project",
@@ -136,6 +136,8 @@ class Understood:
     analysis_parts: tuple[str, ...] = ()  # "per day", "when do they happen": those parts
     excluded: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # "all but X"
     compare_sides: tuple[tuple[str, ...], ...] = ()  # sides that are sets ("OOM vs evicted")
+    growth: str | None = None  # "up": which group grew the most; "down": fell the most
+    history_start: datetime | None = None  # the history's first record, when known
 
     def sides(self) -> tuple[tuple[str, ...], ...]:
         """What a comparison sets side by side: one value each, or a set each."""
@@ -203,7 +205,7 @@ class Understood:
                 line += f", {self.window.describe()}"
                 if self.default_window:
                     line += " (no time named: the default)"
-            if self.group_by:
+            if self.group_by and self.intent != "growth":
                 top = f"top {self.top} " if self.top else ""
                 line += f", {top}by {DIMENSION_NAMES[self.group_by]}"
                 if self.rank_by != "failures":
@@ -212,6 +214,11 @@ class Understood:
                 line += ", ranked by GPUs affected"
             if self.intent == "pending":
                 line += ", oldest first, with how long each waited"
+            if self.intent == "growth":
+                what = DIMENSION_NAMES[self.group_by or "category"]
+                way = "rise" if self.growth == "up" else "fall"
+                top = f"the top {self.top} by " if self.top else ""
+                line += f", the change by {what}, {top}largest {way} first"
             if "daily" in self.analysis_parts:
                 line += ", per day"
             if "peaks" in self.analysis_parts:
@@ -238,6 +245,7 @@ class Understood:
             "group_by": self.group_by,
             "rank_by": self.rank_by,
             "analysis_parts": list(self.analysis_parts),
+            "growth": self.growth,
             "top": self.top,
             "measure": self.measure,
             "workload": self.workload,
@@ -544,6 +552,32 @@ def _unheld_filter(text: str) -> str | None:
     return None
 
 
+# The window a baseline is set against when only the baseline is named ("compared to last week").
+_COUNTERPART = {"last week": "this week", "yesterday": "today", "last month": "this month"}
+
+
+def _growth_windows(
+    time: TimeReading, window: Window, text: str, now: datetime
+) -> tuple[Window, Window]:
+    """The window to measure and the one before it: two named windows as said; one window
+    named as the baseline ("compared to last week") set against its counterpart (this week);
+    otherwise the window and the one of equal length before it."""
+    if time.compare_with is not None:
+        return window, time.compare_with
+    baseline = time.window is not None and re.search(
+        r"\b(?:compared? (?:to|with)|vs\.?|versus|than|against|relative to)\s", text
+    )
+    if baseline:
+        counterpart = _COUNTERPART.get(window.label)
+        current = find_window(counterpart, now) if counterpart else None
+        if current is None:
+            days = window.duration.days
+            label = f"last {days} days" if days > 1 else "the same span to now"
+            current = Window(now - window.duration, now, label)
+        return current, window
+    return window, window.previous()
+
+
 def _within_history(window: Window | None, vocab: Vocabulary) -> Window | None:
     """ "ever", "all history": from the history's first record, so every line states its real
     span rather than one starting in 1970."""
@@ -758,6 +792,14 @@ def understand(
         return Understood(intent="detail", workload=workload, **rest)
     if _has(lexicon.FIX_FIRST, text):
         return Understood(intent="fix_first", **rest)
+    growth = "up" if _has(lexicon.GROWTH, text) else "down" if _has(lexicon.SHRINK, text) else None
+    if growth and measure == "failures":
+        now_window, before = _growth_windows(time, window, lowered, now)
+        rest.update(window=now_window, compare_window=before, default_window=time.window is None)
+        rest.update(history_start=vocab.first_record, compare_dimension=None)
+        return Understood(
+            intent="growth", growth=growth, **{**rest, "group_by": group_by or "category"}
+        )
     if compare_dimension is not None:
         return Understood(intent="compare", **rest)
     if _has(lexicon.TREND, text):
