@@ -644,3 +644,19 @@ def test_growth_names_a_tie_and_ranks_by_change(agent_history: AgentHistory) -> 
     )
     rows = growth_section(before, after, up=False).splitlines()[2:]
     assert rows[0].startswith("| `evicted`") and rows[0].endswith("| -3 |")
+
+
+def test_names_sharing_a_part_are_compared_as_sets() -> None:
+    understood = read("do h100s fail more than a100s")  # "more than" was no comparison
+    assert understood.intent == "compare"
+    assert understood.sides() == (("dgx-h100-01",), ("dgx-a100-02", "dgx-a100-03"))
+
+
+def test_a_side_of_a_comparison_that_maps_to_nothing_is_said() -> None:
+    understood = read("hardware vs software failures")  # "software" was dropped silently
+    assert understood.filters["category"] == ("gpu_hardware",)
+    assert any("`software`" in note and "not compared" in note for note in understood.ignored)
+    refused = read("GPU vs network problems")  # was cluster-wide statistics
+    assert refused.intent == "refuse"
+    assert refused.refusal is not None and "`network`" in refused.refusal
+    assert read("training vs inference").ignored == ()

@@ -283,7 +283,8 @@ def _compare(turn: _Turn, plan: Plan) -> Answer:
         dimension = plan.compare_dimension or ""
         for side in plan.sides():
             value: str | list[str] = side[0] if len(side) == 1 else list(side)
-            label = " + ".join(side)
+            # a set of many names ("the a100 nodes") is labelled by its first and its size
+            label = " + ".join(side) if len(side) <= 3 else f"{side[0]} + {len(side) - 1} more"
             sides.append((label, {**base, **_window_args(plan, turn.ctx.now), dimension: value}))
     results = [(label, turn.run("failure_statistics", {**args, "measures": measures}))
                for label, args in sides]  # fmt: skip

@@ -256,7 +256,7 @@ SHRINK = (
 )
 COMPARE = (
     r"\bvs\.?\b|\bversus\b|\bcompared?\b|\bcomparison|\bagainst\b|difference between"
-    r"|side by side"
+    r"|side by side|\b(?:more|less|fewer|worse|better|higher|lower) than\b(?! ?\d)"
 )
 FIX_FIRST = (
     r"fix first|what should (?:i|we|\w+ team|the \w+ team) (?:fix|do|look at|tackle|prioriti[sz]e)"

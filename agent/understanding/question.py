@@ -19,7 +19,7 @@ from agent.answer.markdown import code
 from agent.time_windows import Window, all_time, find_window
 from agent.understanding import lexicon
 from agent.understanding.vocabulary import NAME_DIMENSIONS, Vocabulary
-from agent.understanding.when import TimeReading, default_window, read_time
+from agent.understanding.when import TIME_WORDS, TimeReading, default_window, read_time
 
 DIMENSION_NAMES = {
     "project": "project",
@@ -270,14 +270,26 @@ class _Names:
     spans: list[tuple[int, int]] = field(default_factory=list)
     negated: set[tuple[str, str]] = field(default_factory=set)  # "excluding X": (dimension, X)
     text: str = ""
+    # What each word named, in the order said: one value, or the set a part names ("the a100
+    # nodes"), so "a100 vs h100 nodes" sets two sets side by side.
+    sides: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
 
-    def add(self, dimension: str, value: str, span: tuple[int, int]) -> None:
+    def add(
+        self, dimension: str, value: str, span: tuple[int, int], side: bool = True
+    ) -> None:
         found = self.values.setdefault(dimension, [])
         if value not in found:
             found.append(value)
+        if side and (value,) not in self.sides.get(dimension, []):
+            self.sides.setdefault(dimension, []).append((value,))
         self.spans.append(span)
         if _negated(self.text, span[0]):
             self.negated.add((dimension, value))
+
+    def add_set(self, dimension: str, values: tuple[str, ...], span: tuple[int, int]) -> None:
+        for value in values:
+            self.add(dimension, value, span, side=False)
+        self.sides.setdefault(dimension, []).append(values)
 
 
 def _negated(text: str, start: int) -> bool:
@@ -411,8 +423,7 @@ def _find_names(question: str, vocab: Vocabulary) -> _Names:
         after = _dimension_after(question, span[1])
         part_of = _part_of_names(token, introduced or after, vocab)
         if part_of is not None:
-            for value in part_of[1]:
-                names.add(part_of[0], value, span)
+            names.add_set(part_of[0], part_of[1], span)
             names.mended.append((token, ", ".join(part_of[1])))
             continue
         named_by = (introduced, after)  # "project X" / "the X project": X is meant as a name
@@ -554,6 +565,41 @@ def _unheld_filter(text: str) -> str | None:
 
 # The window a baseline is set against when only the baseline is named ("compared to last week").
 _COUNTERPART = {"last week": "this week", "yesterday": "today", "last month": "this month"}
+
+
+_VERSUS = r"(?:vs\.?|versus|compared (?:to|with)|against|(?:more|less|fewer|worse|better) than)"
+_SIDE_NOUN = r"(?:\s+(?:failures?|errors?|problems?|issues?|crashes|jobs?|workloads?|faults?))?"
+_SIDE_WORDS = frozenset(
+    lexicon.STOPWORDS | set(TIME_WORDS) | {"failures", "errors", "problems", "issues", "jobs"}
+)
+
+
+def _unmapped_sides(text: str) -> list[str]:
+    """Words on either side of "vs" that nothing read (names and causes are cut out of `text`
+    by then): "hardware vs software" leaves "software", which maps to no cause."""
+    words = re.findall(rf"([a-z][\w-]*){_SIDE_NOUN}\s+{_VERSUS}\s", text)
+    words += re.findall(rf"{_VERSUS}\s+(?:the\s+)?([a-z][\w-]*)", text)
+    known = [p for p, _ in (*lexicon.TYPE_TERMS, *lexicon.KIND_TERMS)]
+    return [
+        w for w in dict.fromkeys(words)
+        if w not in _SIDE_WORDS and not any(re.search(p, w) for p in known)
+    ]  # fmt: skip
+
+
+def _sides(
+    dimension: str | None,
+    causes: _Causes,
+    names: _Names,
+    excluded: Mapping[str, tuple[str, ...]],
+) -> tuple[tuple[str, ...], ...]:
+    """The sides of a comparison when one of them is a set: causes named by one word ("OOM vs
+    evictions"), or names sharing a part ("a100 vs h100 nodes"); () when each is one value."""
+    if dimension == "category" and 2 <= len(causes.groups) <= MAX_COMPARED:
+        return tuple(group for _, group in causes.groups)
+    sides = names.sides.get(dimension or "", [])
+    if dimension in excluded or not any(len(side) > 1 for side in sides):
+        return ()
+    return tuple(sides)
 
 
 def _growth_windows(
@@ -739,9 +785,25 @@ def understand(
     ):
         compare_dimension = next(
             (d for d in ("project", "workload_type", "node", "image", "category", "department",
-                         "kind") if 2 <= len(filters.get(d, ())) <= MAX_COMPARED),
+                         "kind")
+             if 2 <= len(names.sides.get(d, filters.get(d, ()))) <= MAX_COMPARED),
             None,
         )  # fmt: skip
+    if compare_words and compare_dimension is None:
+        unmapped = _unmapped_sides(text)
+        if unmapped and not (filters or xid):
+            refusal = (
+                f"no side of the comparison ({', '.join(code(w) for w in unmapped)}) names a "
+                "cause, project, node, image, workload type or kind in the history, so nothing "
+                'is compared; name them, e.g. "gpu_hardware vs nccl" or "recsys vs vision"'
+            )
+            return Understood(intent="refuse", refusal=refusal, **base)  # type: ignore[arg-type]
+        ignored += [
+            f"{code(word)} (a side of the comparison) names no cause, project, node, image, "
+            "workload type or kind in the history, so it is not compared"
+            for word in unmapped
+        ]
+        base["ignored"] = tuple(ignored)
     frozen = {k: tuple(v) for k, v in filters.items()}
     rank_by = "failure_rate" if _has(_BY_RATE, text) else _RANK_OF_MEASURE.get(measure, "failures")
     rest: dict[str, Any] = {
@@ -755,11 +817,7 @@ def understand(
         "measure": measure,
         "unknown": tuple(names.unknown),
         "compare_dimension": compare_dimension,
-        "compare_sides": (
-            tuple(group for _, group in causes.groups)
-            if compare_dimension == "category" and 2 <= len(causes.groups) <= MAX_COMPARED
-            else ()
-        ),
+        "compare_sides": _sides(compare_dimension, causes, names, excluded),
         "compare_window": time.compare_with,
         "workload_project": names.workload_project,
     }
