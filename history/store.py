@@ -35,14 +35,14 @@ PRUNE_INTERVAL = timedelta(days=1)
 # every gap between busy readers. A failed lock attempt is cheap, so the writer retries often.
 WRITER_MAX_BACKOFF_S = 0.05
 # The writer shares the sidecar's memory with a first start's evidence: one DuckDB thread (its
-# per-thread buffers) and a cap on DuckDB's memory. Without the cap, a flush into a 50,000-
+# per-thread buffers), and a flush caps DuckDB's memory. Without the cap, a flush into a 50,000-
 # workload tenant's file took 170-250 MiB beyond the sidecar's own. DuckDB cannot spill one
 # INSERT ... ON CONFLICT, so row_codec inserts a flush in statements of bounded size, which
 # fit the cap whatever the flush's size (100,000 runs: tests/test_store.py). A record larger
 # than the cap can take (megabytes of log tail) gets the flush retried once without it.
-WRITER_MEMORY_LIMIT = "64MB"
-WRITER_SETTINGS = f"SET threads = 1; SET memory_limit = '{WRITER_MEMORY_LIMIT}'"
-UNCAPPED = "RESET memory_limit"
+# Migrations and retention's deletes, measured on nothing as large, run uncapped.
+WRITER_SETTINGS = "SET threads = 1"
+FLUSH_MEMORY_LIMIT = "64MB"
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ class HistoryStore:
                 failures_written, runs_written = self._write(failures, runs, capped=True)
             except duckdb.OutOfMemoryException as exc:
                 log.warning("history write too large for the writer's %s memory cap (%s); "
-                            "retried without it", WRITER_MEMORY_LIMIT, str(exc).splitlines()[0])
+                            "retried without it", FLUSH_MEMORY_LIMIT, str(exc).splitlines()[0])
                 failures_written, runs_written = self._write(failures, runs, capped=False)
         except (StoreError, duckdb.Error, OSError) as exc:
             return self._kept(str(lifecycle.store_error(self.path, exc)))
@@ -171,8 +171,8 @@ class HistoryStore:
     def _write(self, failures: list[str], runs: list[str], *, capped: bool) -> tuple[int, int]:
         """Insert encoded rows in one transaction: (failures, runs) new to the file."""
         with self._connect(read_only=False) as conn:
-            if not capped:
-                conn.execute(UNCAPPED)
+            if capped:
+                conn.execute(f"SET memory_limit = '{FLUSH_MEMORY_LIMIT}'")
             conn.begin()
             try:
                 written = (
