@@ -26,7 +26,7 @@ VOCAB = Vocabulary(
         "image": ("ghcr.io/acme/ranker:2.0", "nvcr.io/nvidia/pytorch:24.05-py3"),
         "workload_name": ("ranker-train", "vit-pretrain-00531"),
         "department": (),
-        "category": ("evicted", "gpu_oom", "oom_killed", "preempted"),
+        "category": ("evicted", "gpu_oom", "nccl", "oom_killed", "preempted"),
         "workload_type": ("distributed", "inference", "training", "workspace"),
     }
 )
@@ -660,3 +660,30 @@ def test_a_side_of_a_comparison_that_maps_to_nothing_is_said() -> None:
     assert refused.intent == "refuse"
     assert refused.refusal is not None and "`network`" in refused.refusal
     assert read("training vs inference").ignored == ()
+
+
+@pytest.mark.parametrize(
+    ("question", "group_by", "top"),
+    [
+        ("which 2 projects fail the most", "project", 2),
+        ("show me the three worst nodes", "node", 3),
+    ],
+)
+def test_a_number_before_the_dimension_is_the_top_n(
+    question: str, group_by: str, top: int
+) -> None:
+    understood = read(question)
+    assert (understood.group_by, understood.top) == (group_by, top)
+
+
+def test_more_reliable_than_compares_failure_rates() -> None:
+    understood = read("is recsys more reliable than vision")
+    assert (understood.intent, understood.measure) == ("compare", "rate")
+    assert understood.sides() == (("recsys",), ("vision",))
+
+
+def test_xid_is_a_side_of_its_own() -> None:
+    understood = read("nccl errors vs xid this month")  # was nccl AND xid: no failures
+    assert understood.intent == "compare"
+    assert understood.sides() == (("nccl",), ("xid",))
+    assert not understood.xid

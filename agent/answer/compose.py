@@ -287,6 +287,25 @@ def comparison_lines(results: list[tuple[str, ToolResult]]) -> str:
     return "\n".join(lines)
 
 
+def rate_verdict(results: list[tuple[str, ToolResult]]) -> str:
+    """For "is A more reliable than B": each side's failure rate, failed of finished runs."""
+    parts = []
+    for label, result in results:
+        data = result.data
+        if not data:
+            continue
+        if data.get("no_rate_reason") or not data["finished_runs"]:
+            reason = data.get("no_rate_reason") or "no finished runs"
+            parts.append(f"{plain(label)}: no failure rate ({plain(reason)})")
+        else:
+            parts.append(
+                f"{plain(label)}: **failure rate {pct(data['failure_rate'])}** "
+                f"({count(data['failed_runs'])} failed of "
+                f"{plural(data['finished_runs'], 'finished run')})"
+            )
+    return "; ".join(parts) + "." if parts else ""
+
+
 def comparison_section(results: list[tuple[str, ToolResult]]) -> str:
     """Two (or more) selections side by side, one measure a row."""
     headers = ["Measure", *(plain(label) for label, _ in results)]

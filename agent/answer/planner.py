@@ -283,6 +283,10 @@ def _compare(turn: _Turn, plan: Plan) -> Answer:
         dimension = plan.compare_dimension or ""
         for side in plan.sides():
             value: str | list[str] = side[0] if len(side) == 1 else list(side)
+            if side == (lexicon.XID,):  # rows carrying an Xid, whatever their cause
+                args = {k: v for k, v in base.items() if k != dimension}
+                sides.append(("Xid", {**args, **_window_args(plan, turn.ctx.now), "xid": True}))
+                continue
             # a set of many names ("the a100 nodes") is labelled by its first and its size
             label = " + ".join(side) if len(side) <= 3 else f"{side[0]} + {len(side) - 1} more"
             sides.append((label, {**base, **_window_args(plan, turn.ctx.now), dimension: value}))
@@ -293,6 +297,8 @@ def _compare(turn: _Turn, plan: Plan) -> Answer:
         return _answer(turn, [status_note_with_window(failed[0], plan)])
     head = f"### {' vs '.join(compose.plain(label) for label, _ in results)}"
     parts = [head, compose.comparison_lines(results), compose.comparison_section(results)]
+    if plan.measure == "rate":  # "is A more reliable than B": the rates first
+        parts.insert(1, compose.rate_verdict(results))
     for label, result in results:
         if result.data and result.data["total_failures"]:
             parts.append(

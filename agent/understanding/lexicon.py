@@ -256,7 +256,7 @@ SHRINK = (
 )
 COMPARE = (
     r"\bvs\.?\b|\bversus\b|\bcompared?\b|\bcomparison|\bagainst\b|difference between"
-    r"|side by side|\b(?:more|less|fewer|worse|better|higher|lower) than\b(?! ?\d)"
+    r"|side by side|\b(?:more|less|fewer|worse|better|higher|lower)(?: \w+)? than\b(?! ?\d)"
 )
 FIX_FIRST = (
     r"fix first|what should (?:i|we|\w+ team|the \w+ team) (?:fix|do|look at|tackle|prioriti[sz]e)"
@@ -266,6 +266,7 @@ FIX_FIRST = (
     r"|most important (?:things?|issues?|problems?)|\bhurts? (?:us |the \w+ )?(?:the )?most\b"
     r"|most (?:pain|trouble|damage)|pain ?points?|low[- ]hanging fruit|what matters most"
     r"|(?:focus|work) on first|(?:attack|tackle|address) first|first thing to"
+    r"|biggest (?:time sinks?|waste|drains?|costs?)"
 )
 ANALYSIS = (
     r"analy[sz]|insight|overview|report|summar|what to do|hot nodes?|wrong with|health|status"

@@ -509,8 +509,9 @@ def _categories(text: str) -> tuple[_Causes, str]:
     found, negated = causes.found, causes.negated
     for pattern, categories in lexicon.CATEGORY_TERMS:
         for match in list(re.finditer(rf"(?<![a-z0-9]){pattern}", text)):
-            named = tuple(c for c in categories if c != lexicon.XID)
-            if named and all(named != group for _, group in causes.groups):
+            # "Xid" is a side of its own in "nccl errors vs xid": rows carrying an Xid
+            named = tuple(c for c in categories if c != lexicon.XID) or categories
+            if all(named != group for _, group in causes.groups):
                 causes.groups.append((match.start(), named))
             for category in categories:
                 if category == lexicon.XID:
@@ -662,11 +663,14 @@ def _number(word: str) -> int | None:
 def _group_and_top(text: str) -> tuple[str | None, int | None]:
     top = None
     # "top 5", "top five", "worst 3", "the 3 worst": the first that says a number wins
+    dimensions = "|".join(p for p, _ in lexicon.DIMENSION_WORDS)
     for found in re.finditer(
-        r"\b(?:top|worst|biggest)[ -]?(\d+|[a-z]+)\b|\b(\d+|[a-z]+) (?=(?:worst|most|biggest)\b)",
+        r"\b(?:top|worst|biggest)[ -]?(\d+|[a-z]+)\b|\b(\d+|[a-z]+) (?=(?:worst|most|biggest)\b)"
+        r"|\b(?:which|what|the|show|list|name)(?: me)?(?: the)? (\d+|[a-z]+) "
+        rf"(?=(?:{dimensions})\b)",
         text,
-    ):
-        top = _number(found.group(1) or found.group(2))
+    ):  # ... "which 2 projects fail the most": a number said before the dimension
+        top = _number(found.group(1) or found.group(2) or found.group(3))
         if top is not None:
             break
     if top is None and _has(r"\btop\b", text):
@@ -786,7 +790,8 @@ def understand(
         compare_dimension = next(
             (d for d in ("project", "workload_type", "node", "image", "category", "department",
                          "kind")
-             if 2 <= len(names.sides.get(d, filters.get(d, ()))) <= MAX_COMPARED),
+             if 2 <= len(causes.groups if d == "category" and causes.xid
+                         else names.sides.get(d, filters.get(d, ()))) <= MAX_COMPARED),
             None,
         )  # fmt: skip
     if compare_words and compare_dimension is None:
@@ -804,6 +809,8 @@ def understand(
             for word in unmapped
         ]
         base["ignored"] = tuple(ignored)
+    if compare_dimension == "category" and causes.xid:
+        xid = False  # a side of the comparison, not a filter on both
     frozen = {k: tuple(v) for k, v in filters.items()}
     rank_by = "failure_rate" if _has(_BY_RATE, text) else _RANK_OF_MEASURE.get(measure, "failures")
     rest: dict[str, Any] = {
