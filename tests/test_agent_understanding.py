@@ -687,3 +687,21 @@ def test_xid_is_a_side_of_its_own() -> None:
     assert understood.intent == "compare"
     assert understood.sides() == (("nccl",), ("xid",))
     assert not understood.xid
+
+
+@pytest.mark.parametrize(
+    ("question", "read_as"),
+    [
+        ("how reliabel is team-nlp", ("reliabel", "reliable")),
+        ("top 3 thigns to fix", ("thigns", "things")),
+    ],
+)
+def test_question_words_of_the_new_shapes_are_mended(
+    question: str, read_as: tuple[str, str]
+) -> None:
+    assert read_as in read(question).mended
+
+
+@pytest.mark.parametrize("question", ["is team-nlp trending up", "should I buy nvidia stock"])
+def test_words_near_pending_are_not_mended_into_it(question: str) -> None:
+    assert read(question).intent != "pending"

@@ -211,7 +211,8 @@ class Understood:
                 if self.rank_by != "failures":
                     line += f", ranked by {RANK_NAMES[self.rank_by]}"
             if self.intent == "fix_first":
-                line += ", ranked by GPUs affected"
+                top = f"the top {self.top} " if self.top else ""
+                line += f", {top}ranked by GPUs affected"
             if self.intent == "pending":
                 line += ", oldest first, with how long each waited"
             if self.intent == "growth":

@@ -35,6 +35,7 @@ TIME_WORDS = (
 QUESTION_WORDS = (
     "which", "what", "failures", "failed", "failing", "nodes", "machines", "projects",
     "images", "workloads", "statistics", "most", "breakdown", "compare", "analyze",
+    "reliable", "reliability", "priorities", "things",
 )  # fmt: skip
 _MENDABLE = (*TIME_WORDS, *QUESTION_WORDS)
 _TIME_TYPO_SCORE = 80.0
