@@ -705,3 +705,28 @@ def test_question_words_of_the_new_shapes_are_mended(
 @pytest.mark.parametrize("question", ["is team-nlp trending up", "should I buy nvidia stock"])
 def test_words_near_pending_are_not_mended_into_it(question: str) -> None:
     assert read(question).intent != "pending"
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        ("failures between 8 and 10 this morning", "2026-11-26T08:00", "2026-11-26T10:00"),
+        ("errors between 6 and 9 yesterday evening", "2026-11-25T18:00", "2026-11-25T21:00"),
+    ],
+)
+def test_bare_hours_are_read_within_a_part_of_the_day(text: str, start: str, end: str) -> None:
+    window = read_time(text, NOW).window  # the hours were dropped for the whole morning
+    assert window is not None
+    assert (window.start, window.end) == (
+        datetime.fromisoformat(start).replace(tzinfo=UTC),
+        datetime.fromisoformat(end).replace(tzinfo=UTC),
+    )
+
+
+def test_hours_that_cannot_be_placed_are_refused() -> None:
+    assert read_time("failures between 2 and 5", NOW).refusal is not None  # was the default
+
+
+def test_a_question_after_a_change_verb_is_a_question() -> None:
+    assert read("stop the bleeding: what do i fix").intent == "fix_first"
+    assert read("can you delete what failed yesterday").intent == "read_only"

@@ -119,6 +119,10 @@ CHANGE_VERBS = (
     r"|purge|wipe|truncate|erase|reset|suspend|resume|evict|preempt|roll ?back"
     r"|silence|mute|free up|bump|raise the quota|increase the quota|redeploy"
 )
+# Without a polite lead, a question word after the verb makes it a question after all ("stop
+# the bleeding: what do I fix").
+POLITE_LEAD = r"\b(?:please|pls|plz|kindly|can you|could you|would you|will you|can u|could u)\b"
+QUESTION_WORD = r"\b(?:what|which|why|how|where|when|who)\b"
 CHANGE_REQUEST = (
     rf"^(?:hey |ok |okay |so )?(?:(?:please|pls|plz|kindly|now|just|go ahead and|can you|could you"
     rf"|would you|will you|can u|could u|i want you to|i need you to|i'd like you to|i want to"
@@ -173,7 +177,7 @@ TYPE_TERMS: tuple[tuple[str, str], ...] = (
 MEASURE_TERMS: tuple[tuple[str, str], ...] = (
     (r"gpu[ -]?hours?|gpu[ -]?time", "gpu_hours"),
     (
-        r"\bfailure ?(?:rates?|ratios?|percentages?)\b|\bfail(?:ure)? %"
+        r"\b(?:failure|error|crash) ?(?:rates?|ratios?|percentages?)\b|\bfail(?:ure)? %"
         r"|\b(?:what|which|the) (?:%|percent(?:age)?|fraction|share|proportion) of "
         r"(?:the |all |our )?(?:runs|jobs|workloads)\b|\bhow often (?:do|does|did)\b"
         r"|\breliab(?:le|ility)\b|\bhow (?:flaky|stable)\b",
@@ -266,7 +270,7 @@ FIX_FIRST = (
     r"|most important (?:things?|issues?|problems?)|\bhurts? (?:us |the \w+ )?(?:the )?most\b"
     r"|most (?:pain|trouble|damage)|pain ?points?|low[- ]hanging fruit|what matters most"
     r"|(?:focus|work) on first|(?:attack|tackle|address) first|first thing to"
-    r"|biggest (?:time sinks?|waste|drains?|costs?)"
+    r"|biggest (?:time sinks?|waste|drains?|costs?)|what (?:do|can|shall|must) (?:i|we) fix"
 )
 ANALYSIS = (
     r"analy[sz]|insight|overview|report|summar|what to do|hot nodes?|wrong with|health|status"

@@ -712,8 +712,12 @@ def understand(
     }
     if promql:
         return Understood(intent="promql", promql=promql, **base)  # type: ignore[arg-type]
-    change = re.search(lexicon.CHANGE_REQUEST, original.lower().replace("’", "'"))
-    if change:
+    typed = original.lower().replace("’", "'")
+    change = re.search(lexicon.CHANGE_REQUEST, typed)
+    if change and (
+        _has(lexicon.POLITE_LEAD, typed[: change.start("verb")])
+        or not _has(lexicon.QUESTION_WORD, typed[change.end() :])
+    ):
         refusal = _read_only(change.group("verb"), names)
         return Understood(intent="read_only", refusal=refusal, **base)  # type: ignore[arg-type]
     if time.refusal:

@@ -268,6 +268,14 @@ def read_time(text: str, now: datetime, known: frozenset[str] = frozenset()) -> 
             return TimeReading(first, second, mended=tuple(mended), text=mended_text)
     window = _one_window(mended_text, now)
     hours = _clock_range(mended_text, window, now)
+    if hours is None and _CLOCK_RANGE.search(mended_text):  # "between 2 and 5": not guessed
+        found = _CLOCK_RANGE.search(mended_text)
+        assert found is not None
+        refusal = (
+            f"I could not read the hours in {found.group(0)!r}; say them as clock times, "
+            'e.g. "between 8am and 10am today" or "from 14:00 to 18:00 yesterday"'
+        )
+        return TimeReading(refusal=refusal, mended=tuple(mended), text=mended_text)
     return TimeReading(hours or window, mended=tuple(mended), text=mended_text)
 
 
@@ -275,11 +283,16 @@ _CLOCK = r"(\d{1,2}(?::\d{2})? ?(?:am|pm)?|noon|midnight)"
 _CLOCK_RANGE = re.compile(rf"\b(?:between|from) {_CLOCK} (?:and|to|until|till|-) {_CLOCK}\b")
 
 
-def _clock_hour(text: str) -> float | None:
-    """ "9am" -> 9, "5:30 pm" -> 17.5, "noon" -> 12, "14:00" -> 14; None when not a time."""
+def _clock_hour(text: str, part: str | None = None) -> float | None:
+    """ "9am" -> 9, "5:30 pm" -> 17.5, "noon" -> 12, "14:00" -> 14; a bare "8" only within a
+    part of the day ("8" in the morning is 8, in the evening 20); None when not a time."""
     if text in ("noon", "midnight"):
         return 12.0 if text == "noon" else 0.0
     found = re.fullmatch(r"(\d{1,2})(?::(\d{2}))? ?(am|pm)?", text)
+    if found and part is not None and found.group(2) is None and found.group(3) is None:
+        hour = int(found.group(1)) % 12 + (0 if part == "morning" else 12)
+        first, last = DAY_PARTS[part]
+        return float(hour) if first <= hour <= last else None
     if not found or (found.group(2) is None and found.group(3) is None):
         return None  # "between 2 and 5": days or hours? not guessed
     hour = int(found.group(1)) % 12 if found.group(3) else int(found.group(1))
@@ -294,7 +307,9 @@ def _clock_range(text: str, day: Window | None, now: datetime) -> Window | None:
     found = _CLOCK_RANGE.search(text)
     if not found:
         return None
-    first, last = _clock_hour(found.group(1)), _clock_hour(found.group(2))
+    # bare hours are read within a part of the day named: "between 8 and 10 this morning"
+    part = next((p for p in DAY_PARTS if day is not None and day.label.endswith(p)), None)
+    first, last = (_clock_hour(found.group(i), part) for i in (1, 2))
     if first is None or last is None or last <= first:
         return None
     if day is not None and day.duration > timedelta(days=1):
