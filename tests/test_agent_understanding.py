@@ -730,3 +730,17 @@ def test_hours_that_cannot_be_placed_are_refused() -> None:
 def test_a_question_after_a_change_verb_is_a_question() -> None:
     assert read("stop the bleeding: what do i fix").intent == "fix_first"
     assert read("can you delete what failed yesterday").intent == "read_only"
+
+
+def test_a_minimum_wait_keeps_only_those_waiting_that_long(tmp_path: Path) -> None:
+    assert read("pending jobs older than a day").min_wait == timedelta(days=1)
+    path = tmp_path / "queue.db"
+    seed_history(path, load_history_spec("queue"), NOW)
+    ctx = ToolContext(db_path=str(path), prometheus_url=None, now=NOW)
+    markdown = answer_deterministic("pending jobs older than a day", ctx).markdown
+    rows = [line for line in markdown.splitlines() if line.startswith("| 2026-")]
+    assert [row.split("`")[1] for row in rows] == ["finetune-7b"]  # all three were listed
+
+
+def test_flaky_is_a_question_about_the_failure_rate() -> None:
+    assert read("is team-nlp more flaky than search-ranking").measure == "rate"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from agent.answer.markdown import (
@@ -624,18 +624,25 @@ def growth_headline(before: StatisticsData, after: StatisticsData, up: bool) -> 
     )
 
 
-def pending_section(result: ToolResult, now: datetime) -> str:
+def pending_section(
+    result: ToolResult, now: datetime, min_wait: timedelta | None = None
+) -> str:
     """Pending episodes, oldest first: since when and how long each waited, and whether the
-    history shows it left Pending (a later run or episode of the workload)."""
+    history shows it left Pending (a later run or episode of the workload); with `min_wait`,
+    only those still waiting that long."""
     data: ListData = result.data
     rows, waiting = [], 0
     for r in data["failures"]:
         since = _parse_time(r["timestamp"])
         left = r.get("next_record")
         if left:
+            if min_wait is not None:  # it left Pending: how long it waited is not known
+                continue
             status = f"left Pending by {when(left)}"
             waited = "at most " + duration((_parse_time(left) - since).total_seconds())
         else:
+            if min_wait is not None and now - since < min_wait:
+                continue
             waiting += 1
             status = "no later record: still waiting"
             waited = duration((now - since).total_seconds())
@@ -643,13 +650,22 @@ def pending_section(result: ToolResult, now: datetime) -> str:
                      code(r["project"]), count(r["gpus_requested"]), code(r["category"]),
                      code(r["evidence"], 160)])  # fmt: skip
     shown = f"the oldest {count(data['shown'])}, " if data["total"] > data["shown"] else ""
+    if min_wait is not None:
+        head = (
+            f"**{count(waiting)}** of {plural(data['total'], 'pending episode')} still waiting "
+            f"after at least {duration(min_wait.total_seconds())} (no later record), oldest "
+            f"first, as of {when(now)} UTC:"
+        )
+        return head + "\n\n" + table(_PENDING_HEADERS, rows, numeric=(5,))
     head = (
         f"**{plural(data['total'], 'pending episode')}** ({shown}oldest first); "
         f"**{count(waiting)}** with no later record, still waiting as of {when(now)} UTC:"
     )
-    headers = ["Pending since (UTC)", "Waited", "Status", "Workload", "Project", "GPUs", "Cause",
-               "Evidence"]  # fmt: skip
-    return head + "\n\n" + table(headers, rows, numeric=(5,))
+    return head + "\n\n" + table(_PENDING_HEADERS, rows, numeric=(5,))
+
+
+_PENDING_HEADERS = ("Pending since (UTC)", "Waited", "Status", "Workload", "Project", "GPUs",
+                    "Cause", "Evidence")  # fmt: skip
 
 
 def _parse_time(value: str) -> datetime:

@@ -86,8 +86,10 @@ def duration(seconds: float) -> str:
     minutes = max(0, int(seconds // 60))
     days, hours, mins = minutes // 1440, minutes // 60 % 24, minutes % 60
     if days:
-        return f"{days} d {hours} h"
-    return f"{hours} h {mins} min" if hours else f"{mins} min"
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {mins} min" if mins else f"{hours} h"
+    return f"{mins} min"
 
 
 def _parse(value: str) -> datetime | None:

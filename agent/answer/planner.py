@@ -381,7 +381,7 @@ def _pending(turn: _Turn, plan: Plan) -> Answer:
         f"### Stuck pending{_scope_words(plan, skip='kind')}",
         compose.window_line(listed.data),
         headline,
-        compose.pending_section(listed, turn.ctx.now),
+        compose.pending_section(listed, turn.ctx.now, plan.min_wait),
     ]
     return _answer(turn, parts)
 

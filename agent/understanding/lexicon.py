@@ -180,7 +180,7 @@ MEASURE_TERMS: tuple[tuple[str, str], ...] = (
         r"\b(?:failure|error|crash) ?(?:rates?|ratios?|percentages?)\b|\bfail(?:ure)? %"
         r"|\b(?:what|which|the) (?:%|percent(?:age)?|fraction|share|proportion) of "
         r"(?:the |all |our )?(?:runs|jobs|workloads)\b|\bhow often (?:do|does|did)\b"
-        r"|\breliab(?:le|ility)\b|\bhow (?:flaky|stable)\b",
+        r"|\breliab(?:le|ility)\b|\bflak(?:y|ier|iest|iness)\b|\b(?:un)?stable\b",
         "rate",
     ),
     (
@@ -216,6 +216,11 @@ UNHELD_MEASURES = (
 PENDING_LIST = (
     r"\bwhich\b|\blist\b|\bshow\b|\boldest\b|\bhow long\b|\blongest\b|\bwaiting\b"
     r"|\bqueued\b|\bin the queue\b|\bstill\b|\bright now\b|\bcurrently\b|\banything\b"
+)
+# "pending for more than a day", "older than 2 hours": only those that waited at least that long.
+MIN_WAIT = (
+    r"\b(?:older than|longer than|more than|over|at least|for \+?)\s*(\d+|an?|one|two|three|four"
+    r"|five|six|seven|twelve|24|48)\s*(minute|min|hour|hr|h|day|d|week|wk)s?\b"
 )
 # "the last 5 failures", "3 most recent errors": a list of that many ("the latest failure": one).
 LIST_ONE = r"\b(?:the )?(?:most recent|latest|last|newest) (?:failure|error|crash|incident)\b(?!s)"

@@ -12,7 +12,7 @@ import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agent.answer.markdown import code
@@ -138,6 +138,7 @@ class Understood:
     compare_sides: tuple[tuple[str, ...], ...] = ()  # sides that are sets ("OOM vs evicted")
     growth: str | None = None  # "up": which group grew the most; "down": fell the most
     history_start: datetime | None = None  # the history's first record, when known
+    min_wait: timedelta | None = None  # pending lists: only those that waited at least this
 
     def sides(self) -> tuple[tuple[str, ...], ...]:
         """What a comparison sets side by side: one value each, or a set each."""
@@ -215,6 +216,8 @@ class Understood:
                 line += f", {top}ranked by GPUs affected"
             if self.intent == "pending":
                 line += ", oldest first, with how long each waited"
+                if self.min_wait is not None:
+                    line += f", those waiting at least {_plain_span(self.min_wait)}"
             if self.intent == "growth":
                 what = DIMENSION_NAMES[self.group_by or "category"]
                 way = "rise" if self.growth == "up" else "fall"
@@ -626,6 +629,24 @@ def _growth_windows(
     return window, window.previous()
 
 
+_UNIT = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1),
+         "w": timedelta(weeks=1)}  # fmt: skip
+
+
+def _span(found: re.Match[str]) -> timedelta | None:
+    """ "more than 2 hours" -> 2 h (a lexicon.MIN_WAIT match)."""
+    amount = 1 if found.group(1) in ("a", "an") else _number(found.group(1))
+    return None if amount is None else amount * _UNIT[found.group(2)[0]]
+
+
+def _plain_span(span: timedelta) -> str:
+    hours = span.total_seconds() / 3600
+    if hours >= 24 and hours % 24 == 0:
+        days = int(hours // 24)
+        return f"{days} day{'s' if days > 1 else ''}"
+    return f"{hours:g} hour{'s' if hours != 1 else ''}" if hours >= 1 else f"{hours * 60:g} min"
+
+
 def _within_history(window: Window | None, vocab: Vocabulary) -> Window | None:
     """ "ever", "all history": from the history's first record, so every line states its real
     span rather than one starting in 1970."""
@@ -880,7 +901,10 @@ def understand(
         and group_by in (None, "workload_name")
         and (_has(lexicon.PENDING_LIST, text) or not _has(lexicon.STATS, text))
     ):
-        return Understood(intent="pending", **{**rest, "group_by": None})
+        wait = re.search(lexicon.MIN_WAIT, text)
+        return Understood(
+            intent="pending", min_wait=_span(wait) if wait else None, **{**rest, "group_by": None}
+        )
     listed = re.search(lexicon.LIST_N, text)
     count = _number(listed.group(1) or listed.group(2)) if listed else None
     if count is None and _has(lexicon.LIST_ONE, text):
