@@ -215,6 +215,8 @@ class Monitor:
             # and keep monitoring; crashing would only crash again on the same data
             log.exception("Monitoring check #%d hit an internal error", self.cycles)
             return self._failed(report, t0, f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            self.listing.release()  # the listing held for the cycle: exporter.listing
         report.ok = True
         self._previous_poll = report.now
         report.duration_s = time.monotonic() - t0

@@ -9,6 +9,7 @@ due census all list everything.
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -270,3 +271,30 @@ def test_a_census_the_count_contradicts_twice_lists_everything(
     census = saved_census(tmp_path, "a")
     assert census is not None and set(lost) <= set(census.workloads)
     assert restarted.cycle().listing == CHANGES
+
+
+def test_a_listing_is_held_out_of_the_collectors_sight_for_its_cycle(make_simulator, car):
+    """A census's workloads live until its cycle ends and are freed by reference counting:
+    the collector would only rescan them (half of a 50,000-workload census cycle; the census
+    figures of benchmarks/poll_cycle.py). They are frozen while the cycle works on them and
+    handed back when it ends, a failed cycle too."""
+    sim = make_simulator(scale=150)
+    c = car(sim, "a", NEVER)
+    while not c.monitor.timelines.caught_up:  # the first start streams; a census holds all
+        c.cycle()
+    frozen_while_detecting: list[int] = []
+    detect = c.monitor.timelines.detect
+
+    def watched(live: Any, *args: Any, **kwargs: Any) -> Any:
+        frozen_while_detecting.append(gc.get_freeze_count())
+        return detect(live, *args, **kwargs)
+
+    c.monitor.timelines.detect = watched  # type: ignore[method-assign]
+    report = c.cycle()
+    assert report.listing == FULL and report.workloads > 100
+    # every listed workload is a few objects: all of them were out of the collector's sight
+    assert frozen_while_detecting and frozen_while_detecting[0] > 3 * report.workloads
+    assert gc.get_freeze_count() == 0  # and its own again after the cycle
+    sim.set_faults(fail_next=3)
+    assert not c.monitor.run_cycle().ok
+    assert gc.get_freeze_count() == 0

@@ -12,12 +12,11 @@ Listings follow `next` through every page and stop where it is absent, null or e
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from typing import Any
 
 import httpx
@@ -315,10 +314,9 @@ class RunaiClient:
         instant, when given). `where`: more filters (fields the caller checked with
         `filters_by`), e.g. only those changed since an instant."""
         listed: list[Workload] = []
-        with _gc_paused():
-            for page in self.workload_pages(projects, deleted=deleted,
-                                            deleted_since=deleted_since, where=where):
-                listed.extend(page)
+        for page in self.workload_pages(projects, deleted=deleted,
+                                        deleted_since=deleted_since, where=where):
+            listed.extend(page)
         if not self.cluster_id:
             clusters = {w.cluster_id for w in listed} - {None}
             if len(clusters) > 1:  # unscoped (the clusters could not be read) yet several
@@ -519,20 +517,3 @@ def _reason(reply: Reply) -> str:
     words = ": ".join(str(part) for part in (code, text) if part)
     reason = f"HTTP {reply.status}" + (f" {words}" if words else "")
     return " ".join(reason.split())[:200]
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a listing is decoded.
-
-    A listing builds tens of thousands of dicts that all live until the cycle ends, so each
-    collection the allocations trigger rescans a growing heap and frees nothing: at 50,000
-    workloads that was half the listing's CPU time. Reference counting still frees as usual.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
