@@ -40,6 +40,12 @@ def test_the_whole_first_start_runs_before_the_steady_cycle_is_timed(
     wall = by_name["steady cycle wall time"]
     assert wall.value > 0 and wall.baseline_value and wall.baseline_value > 0
     assert by_name["steady cycle peak memory (RSS)"].value > 10 * 2**20
+    # the census (a full listing), taken last in the same child, peaks at least as high
+    census = by_name["census cycle wall time (full listing)"]
+    assert census.value > 0 and census.baseline_value and census.baseline_value > 0
+    assert steady["census_first_wall_s"] > 0
+    assert (by_name["census cycle peak memory (RSS)"].value
+            >= by_name["steady cycle peak memory (RSS)"].value)
     peak = [f for f in figures if f.name.startswith("first start peak memory")]
     assert peak and peak[0].value > 10 * 2**20
     assert any(f.name.startswith(f"first cycle, {first['failed_kind']} failed") for f in figures)
