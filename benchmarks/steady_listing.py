@@ -75,12 +75,14 @@ def measure(size: int, rounds: int, latency: str) -> list[Figure]:
                 listed = listings[mode].fetch((), _now(url), deleted_since)
                 listings[mode].settled(all_read=True)
                 took = time.perf_counter() - wall
+                Listing.release()  # as the monitor does when a cycle ends
                 assert listed.mode == mode, (listed.mode, listed.why)
                 return counted.requests - before, took, listed.phases, listed.listed
 
             for mode in (FULL, CHANGES):  # the first cycle of each: a full listing
                 listings[mode].fetch((), _now(url), deleted_since)
                 listings[mode].settled(all_read=True)
+                Listing.release()
             seen: dict[str, list[tuple[int, float, int]]] = {FULL: [], CHANGES: []}
             for n in range(rounds):
                 deleted_since = _iso(_now(url))
