@@ -30,7 +30,7 @@ listing builds a few dozen dicts and lists per workload from JSON (millions of o
 reference counting frees them and the collector never can. Every collection their
 allocation triggers would rescan them to free nothing, and so would the first collections
 after the listing, the full ones above all: at 50,000 workloads that was half of a census
-cycle (2.3 s against 1.2 s; the census figures of benchmarks/poll_cycle.py). So `fetch`
+cycle (2.0-2.6 s against 1.2 s; the census figures of benchmarks/poll_cycle.py). So `fetch`
 decodes with the collector paused, then freezes what is alive (`gc.freeze`: left out of
 every collection) until the cycle ends and the monitor calls `release`.
 """
